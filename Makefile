@@ -1,0 +1,74 @@
+# uzram - a userspace zram.  Plain make: `make`, `make check`, `make deps`,
+# `make install DESTDIR= PREFIX=`, `make SANITIZE=address,undefined`.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKGS := fuse3 liblz4 inih
+DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
+	libinih-dev libsystemd-dev e2fsprogs util-linux linux-source-6.1 xz-utils
+
+WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+B := build
+STORE := store/arena.c store/afmalloc.c store/slot.c store/store.c
+COMPRESS := compress/page.c
+DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
+UZRAMD := daemon/uzramd.c fuse/uzfuse.c $(DAEMON_LIB) $(STORE) $(COMPRESS)
+UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c
+TESTS := check_afmalloc check_compress check_store check_config check_ctl
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+all: uzramd uzramctl
+
+$(B)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+uzramd: $(call obj,$(UZRAMD))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+uzramctl: $(call obj,$(UZRAMCTL))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
+$(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
+$(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
+$(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c)
+$(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c)
+$(B)/tests/io_verify: $(call obj,tests/io_verify.c)
+$(addprefix $(B)/tests/,$(TESTS)):
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+$(B)/tests/io_verify:
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Installs the Debian packages the build and the tests need, when missing.
+deps:
+	@missing=$$(for p in $(DEPS_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+unit: $(addprefix $(B)/tests/,$(TESTS))
+	@fail=0; for t in $^; do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+check: deps
+	$(MAKE) all unit $(B)/tests/io_verify
+	tests/integration/run.sh
+
+clean:
+	rm -rf $(B) uzramd uzramctl
+
+.PHONY: all deps unit check clean

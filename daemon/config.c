@@ -1,0 +1,261 @@
+/* daemon/config.c - sizes, keys and config files (parsed by inih). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void uz_config_defaults(struct uz_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = UZ_DEFAULT_SIZE;
+	cfg->mem_limit = 0;
+	cfg->arena = UZ_ARENA_AUTO;
+	cfg->threads = UZ_DEFAULT_THREADS;
+	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
+}
+
+int uz_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	switch (toupper((unsigned char)*end)) {
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	}
+	if (shift && (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0))
+		end += strlen(end);
+	else if (!shift && strcasecmp(end, "B") == 0)
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int uz_check_disksize(uint64_t size, char *err, size_t errlen)
+{
+	if (size == 0) {
+		snprintf(err, errlen, "0: a device needs at least one 4096-byte page");
+		return -EINVAL;
+	}
+	if (size % 4096) {
+		snprintf(err, errlen, "%llu: not a multiple of 4096", (unsigned long long)size);
+		return -EINVAL;
+	}
+	/* 2^40 pages: the slot table directory would not fit in memory. */
+	if (size > (1ull << 52)) {
+		snprintf(err, errlen, "%llu: larger than the 4 PiB uzram supports", (unsigned long long)size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_path(char *dst, size_t cap, const char *value, char *err, size_t errlen)
+{
+	if (value[0] != '/') {
+		snprintf(err, errlen, "'%s' is not an absolute path", value);
+		return -EINVAL;
+	}
+	if (strlen(value) >= cap) {
+		snprintf(err, errlen, "path longer than %zu bytes", cap - 1);
+		return -EINVAL;
+	}
+	snprintf(dst, cap, "%s", value);
+	return 0;
+}
+
+int uz_config_set(struct uz_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+	int r;
+
+	if (strcmp(key, "size") == 0) {
+		r = uz_parse_size(value, &v);
+		if (r) {
+			snprintf(err, errlen, "'%s' is not a size%s", value,
+				 r == -ERANGE ? " (too large)" : " (use digits with K, M, G or T)");
+			return -EINVAL;
+		}
+		if (uz_check_disksize(v, err, errlen))
+			return -EINVAL;
+		cfg->size = v;
+	} else if (strcmp(key, "mem-limit") == 0) {
+		r = uz_parse_size(value, &v);
+		if (r) {
+			snprintf(err, errlen, "'%s' is not a size%s", value,
+				 r == -ERANGE ? " (too large)" : " (use digits with K, M, G or T; 0 for none)");
+			return -EINVAL;
+		}
+		cfg->mem_limit = v;
+	} else if (strcmp(key, "arena") == 0) {
+		if (uz_arena_kind_parse(value, &cfg->arena)) {
+			snprintf(err, errlen, "'%s' is not an arena kind (hugetlb, thp, plain or auto)", value);
+			return -EINVAL;
+		}
+	} else if (strcmp(key, "threads") == 0) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(value, &end, 10);
+		if (!isdigit((unsigned char)value[0]) || *end || errno || n < 1 || n > UZ_MAX_THREADS) {
+			snprintf(err, errlen, "'%s' is not a thread count (1 to %d)", value, UZ_MAX_THREADS);
+			return -EINVAL;
+		}
+		cfg->threads = (unsigned)n;
+	} else if (strcmp(key, "compression-algorithm") == 0) {
+		if (strcmp(value, "lz4") != 0) {
+			snprintf(err, errlen, "'%s' is not supported (only lz4)", value);
+			return -EINVAL;
+		}
+		snprintf(cfg->algorithm, sizeof(cfg->algorithm), "%s", value);
+	} else if (strcmp(key, "socket") == 0) {
+		return set_path(cfg->socket, sizeof(cfg->socket), value, err, errlen);
+	} else if (strcmp(key, "path") == 0) {
+		return set_path(cfg->path, sizeof(cfg->path), value, err, errlen);
+	} else {
+		snprintf(err, errlen, "unknown key");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* inih calls the reader once per line, so counting here gives the line
+ * number of the key the handler sees. */
+struct reader {
+	const char *origin;
+	FILE *file; /* or text */
+	const char *text;
+	int line;
+	struct uz_config *cfg;
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct reader *r = stream;
+	char *res;
+
+	if (r->file) {
+		res = fgets(str, num, r->file);
+	} else {
+		const char *nl;
+		size_t n;
+
+		if (!*r->text)
+			return NULL;
+		nl = strchr(r->text, '\n');
+		n = nl ? (size_t)(nl - r->text) + 1 : strlen(r->text);
+		if (n > (size_t)num - 1)
+			n = (size_t)num - 1;
+		memcpy(str, r->text, n);
+		str[n] = '\0';
+		r->text += n;
+		res = str;
+	}
+	if (res)
+		r->line++;
+	return res;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct reader *r = user;
+	char why[512];
+
+	if (r->failed)
+		return 0;
+	if (section[0]) {
+		snprintf(r->err, r->errlen, "%s:%d: sections are not used: one file per device", r->origin,
+			 r->line);
+		r->failed = true;
+		return 0;
+	}
+	if (!value || !value[0]) {
+		snprintf(r->err, r->errlen, "%s:%d: %s: no value", r->origin, r->line, name);
+		r->failed = true;
+		return 0;
+	}
+	if (uz_config_set(r->cfg, name, value, why, sizeof(why))) {
+		snprintf(r->err, r->errlen, "%s:%d: %s: %s", r->origin, r->line, name, why);
+		r->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+static int parse(struct reader *r)
+{
+	int res;
+
+	ini_allow_multiline = false;
+	ini_allow_inline_comments = true;
+	res = ini_parse_stream(read_line, r, on_key, r);
+	if (r->failed)
+		return -EINVAL;
+	if (res > 0) {
+		snprintf(r->err, r->errlen, "%s:%d: not a 'key = value' line", r->origin, res);
+		return -EINVAL;
+	}
+	if (res < 0) {
+		snprintf(r->err, r->errlen, "%s: cannot parse (out of memory)", r->origin);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int uz_config_load(const char *file, struct uz_config *cfg, char *err, size_t errlen)
+{
+	struct reader r = { .origin = file, .cfg = cfg, .err = err, .errlen = errlen };
+	int res;
+
+	r.file = fopen(file, "re");
+	if (!r.file) {
+		res = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return res;
+	}
+	res = parse(&r);
+	fclose(r.file);
+	return res;
+}
+
+int uz_config_load_string(const char *text, const char *origin, struct uz_config *cfg, char *err,
+			  size_t errlen)
+{
+	struct reader r = { .origin = origin, .text = text, .cfg = cfg, .err = err, .errlen = errlen };
+
+	return parse(&r);
+}

@@ -1,0 +1,55 @@
+/* daemon/config.h - uzramd settings: built-in defaults, the config file,
+ * then the command line, each overriding the one before. */
+#ifndef UZ_DAEMON_CONFIG_H
+#define UZ_DAEMON_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/arena.h"
+
+#define UZ_DEFAULT_SIZE (4ull << 30)
+#define UZ_DEFAULT_THREADS 8
+#define UZ_MAX_THREADS 256
+#define UZ_RUN_DIR "/run/uzram"
+#define UZ_CONF_DIR "/etc/uzram"
+
+struct uz_config {
+	uint64_t size; /* bytes, a multiple of 4096 */
+	uint64_t mem_limit; /* bytes; 0: none */
+	enum uz_arena_kind arena;
+	unsigned threads; /* FUSE worker threads */
+	char algorithm[16];
+	char socket[PATH_MAX]; /* "": /run/uzram/NAME.sock */
+	char path[PATH_MAX]; /* block file; "": given on the command line */
+};
+
+/* Sets the built-in defaults, the same values conf/uzram.conf ships. */
+void uz_config_defaults(struct uz_config *cfg);
+
+/* Parses a size: digits with an optional K, M, G or T suffix (powers of
+ * 1024; "KiB", "MB" and "B" spellings accepted).  Returns 0, -EINVAL for a
+ * malformed string, -ERANGE when it does not fit in 64 bits. */
+int uz_parse_size(const char *s, uint64_t *out);
+
+/* Checks that a device size is usable.  Returns 0, or -EINVAL with the
+ * reason in err ("4097: not a multiple of 4096"). */
+int uz_check_disksize(uint64_t size, char *err, size_t errlen);
+
+/* Applies one setting (a config key or the matching long option) to cfg.
+ * Returns 0, or -EINVAL with the reason in err: "'12Q' is not a size",
+ * "unknown key". */
+int uz_config_set(struct uz_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Reads a config file into cfg.  Returns 0; -ENOENT (or another negative
+ * errno) when the file cannot be read; -EINVAL on the first bad line, with
+ * "FILE:LINE: KEY: reason" in err. */
+int uz_config_load(const char *file, struct uz_config *cfg, char *err, size_t errlen);
+
+/* Parses config text held in memory, naming it origin in errors.  Same
+ * returns as uz_config_load. */
+int uz_config_load_string(const char *text, const char *origin, struct uz_config *cfg, char *err,
+			  size_t errlen);
+
+#endif

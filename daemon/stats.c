@@ -1,0 +1,68 @@
+/* daemon/stats.c - see stats.h. */
+#include "stats.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "../store/arena.h"
+
+const char *const uz_mm_stat_keys[9] = {
+	"orig_data_size", "compr_data_size", "mem_used_total", "mem_limit", "mem_used_max",
+	"same_pages", "pages_compacted", "huge_pages", "huge_pages_since",
+};
+
+const char *const uz_io_stat_keys[4] = { "failed_reads", "failed_writes", "invalid_io", "notify_free" };
+
+struct out {
+	char *p;
+	size_t left;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->p, o->left, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= o->left)
+		n = (int)(o->left ? o->left - 1 : 0);
+	o->p += n;
+	o->left -= (size_t)n;
+}
+
+void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info *info, char *out,
+		     size_t outlen)
+{
+	struct out o = { out, outlen };
+	const unsigned long long mm[9] = {
+		s->orig_data_size, s->compr_data_size, s->mem_used_total,
+		s->mem_limit,      s->mem_used_max,    s->same_pages,
+		s->pages_compacted, s->huge_pages,     s->huge_pages_since,
+	};
+	const unsigned long long io[4] = { s->failed_reads, s->failed_writes, s->invalid_io, s->notify_free };
+
+	put(&o, "ok\n");
+	put(&o, "name %s\n", info->name);
+	put(&o, "path %s\n", info->path);
+	put(&o, "pid %d\n", (int)info->pid);
+	put(&o, "algorithm %s\n", info->algorithm);
+	put(&o, "disksize %llu\n", (unsigned long long)s->disksize);
+	for (int i = 0; i < 9; i++)
+		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);
+	for (int i = 0; i < 4; i++)
+		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
+	put(&o, "arena_kind %s\n", uz_arena_kind_name(s->afm.kind));
+	put(&o, "arenas %llu\n", (unsigned long long)s->afm.arenas);
+	put(&o, "table_bytes %llu\n", (unsigned long long)s->table_bytes);
+	put(&o, "metadata_bytes %llu\n", (unsigned long long)s->afm.metadata_bytes);
+	put(&o, "objects %llu\n", (unsigned long long)s->afm.objects);
+	put(&o, "rounding_bytes %llu\n", (unsigned long long)s->afm.rounding_bytes);
+	put(&o, "free_chunk_bytes %llu\n", (unsigned long long)s->afm.free_chunk_bytes);
+	put(&o, "free_page_bytes %llu\n", (unsigned long long)s->afm.free_page_bytes);
+}

@@ -1,0 +1,26 @@
+/* daemon/stats.h - the "stats" reply of the control socket: "ok", then
+ * one "key value" line per counter.  uzramctl reads it back. */
+#ifndef UZ_DAEMON_STATS_H
+#define UZ_DAEMON_STATS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../store/store.h"
+
+struct uz_stats_info {
+	const char *name;
+	const char *path;
+	const char *algorithm;
+	pid_t pid;
+};
+
+/* The keys of zram's mm_stat and io_stat, in zram's order. */
+extern const char *const uz_mm_stat_keys[9];
+extern const char *const uz_io_stat_keys[4];
+
+/* Writes the whole reply into out (NUL-terminated). */
+void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info *info, char *out,
+		     size_t outlen);
+
+#endif

@@ -1,0 +1,334 @@
+/* daemon/uzramctl.c - query uzram daemons over their control sockets. */
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "stats.h"
+
+#define MAX_KEYS 128
+
+struct kv {
+	int n;
+	char *key[MAX_KEYS];
+	char *val[MAX_KEYS];
+	char buf[UZ_CTL_MAX_REPLY + 1];
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: uzramctl [--socket PATH] [-b|--bytes] [--json] [COMMAND]\n"
+		"Show the state of uzram devices.\n\n"
+		"Commands:\n"
+		"  (none)     a table: NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT\n"
+		"  mm_stat    zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
+		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
+		"             huge_pages_since\n"
+		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n\n"
+		"Options:\n"
+		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
+		"  -b, --bytes        sizes in bytes in the table\n"
+		"  -j, --json         every counter as one JSON object\n"
+		"  -h, --help         show this help\n",
+		UZ_RUN_DIR);
+}
+
+/* Sends one request and reads the whole reply.  Returns 0, or -1 with a
+ * message in err. */
+static int request(const char *path, const char *req, char *reply, size_t cap, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "%s: socket path too long", path);
+		return -1;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		snprintf(err, errlen, "cannot connect to %s: %s%s", path, strerror(errno),
+			 errno == ENOENT || errno == ECONNREFUSED ? " (is uzramd running?)" : "");
+		goto fail;
+	}
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		snprintf(err, errlen, "%s: sending the request: %s", path, strerror(errno));
+		goto fail;
+	}
+	while (len < cap - 1 && (n = recv(fd, reply + len, cap - 1 - len, 0)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: reading the reply: %s", path,
+				 errno == EAGAIN ? "no answer in 10 s" : strerror(errno));
+			goto fail;
+		}
+		len += (size_t)n;
+	}
+	reply[len] = '\0';
+	close(fd);
+	if (strncmp(reply, "ok\n", 3) != 0) {
+		char *nl = strchr(reply, '\n');
+
+		if (nl)
+			*nl = '\0';
+		snprintf(err, errlen, "%s: %.512s", path, len ? reply : "no reply");
+		return -1;
+	}
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int load(const char *path, struct kv *kv, char *err, size_t errlen)
+{
+	char *line, *save = NULL;
+
+	if (request(path, "stats\n", kv->buf, sizeof(kv->buf), err, errlen))
+		return -1;
+	kv->n = 0;
+	for (line = strtok_r(kv->buf + 3, "\n", &save); line && kv->n < MAX_KEYS;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+
+		if (!sp)
+			continue;
+		*sp = '\0';
+		kv->key[kv->n] = line;
+		kv->val[kv->n++] = sp + 1;
+	}
+	return 0;
+}
+
+static const char *get(const struct kv *kv, const char *key)
+{
+	for (int i = 0; i < kv->n; i++)
+		if (strcmp(kv->key[i], key) == 0)
+			return kv->val[i];
+	return "-";
+}
+
+static void human(const char *val, bool bytes, char *out, size_t cap)
+{
+	static const char units[] = "BKMGTPE";
+	unsigned long long v;
+	double d;
+	int u = 0;
+	char *end;
+
+	v = strtoull(val, &end, 10);
+	if (bytes || *end || end == val) {
+		snprintf(out, cap, "%s", val);
+		return;
+	}
+	d = (double)v;
+	while (d >= 1024 && u < 6) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, cap, "%lluB", v);
+	else if ((unsigned long long)(d * 10 + 0.5) % 10 == 0)
+		snprintf(out, cap, "%.0f%c", d, units[u]);
+	else
+		snprintf(out, cap, "%.1f%c", d, units[u]);
+}
+
+static bool is_number(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_json(const struct kv *kv)
+{
+	printf("{");
+	for (int i = 0; i < kv->n; i++) {
+		printf("%s\n  ", i ? "," : "");
+		print_json_string(kv->key[i]);
+		printf(": ");
+		if (is_number(kv->val[i]))
+			printf("%s", kv->val[i]);
+		else
+			print_json_string(kv->val[i]);
+	}
+	printf("\n}\n");
+}
+
+static void print_table(struct kv **devs, int n, bool bytes)
+{
+	static const char *const head[] = { "NAME", "DISKSIZE", "DATA", "COMPR", "TOTAL", "ALGORITHM",
+					    "MOUNTPOINT" };
+	static const char *const keys[] = { "name", "disksize", "orig_data_size", "compr_data_size",
+					    "mem_used_total", "algorithm", "path" };
+	static char cell[64][7][1024];
+	int width[7];
+
+	if (n > 64)
+		n = 64;
+	for (int c = 0; c < 7; c++)
+		width[c] = (int)strlen(head[c]);
+	for (int r = 0; r < n; r++) {
+		for (int c = 0; c < 7; c++) {
+			const char *v = get(devs[r], keys[c]);
+
+			if (c >= 1 && c <= 4)
+				human(v, bytes, cell[r][c], sizeof(cell[r][c]));
+			else
+				snprintf(cell[r][c], sizeof(cell[r][c]), "%s", v);
+			if ((int)strlen(cell[r][c]) > width[c])
+				width[c] = (int)strlen(cell[r][c]);
+		}
+	}
+	for (int r = -1; r < n; r++) {
+		for (int c = 0; c < 7; c++) {
+			const char *v = r < 0 ? head[c] : cell[r][c];
+
+			if (c == 6)
+				printf("%s\n", v);
+			else if (c >= 1 && c <= 4)
+				printf("%*s ", width[c], v);
+			else
+				printf("%-*s ", width[c], v);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "bytes", no_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *socket = NULL, *cmd = NULL;
+	bool bytes = false, json = false;
+	char err[PATH_MAX + 512];
+	glob_t g = { 0 };
+	struct kv **devs = NULL;
+	int c, ndev = 0, res = 0;
+
+	while ((c = getopt_long(argc, argv, "S:bjh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			socket = optarg;
+			break;
+		case 'b':
+			bytes = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'uzramctl --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc)
+		cmd = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat")) {
+		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, or none)\n", cmd);
+		return 2;
+	}
+	if (socket) {
+		g.gl_pathc = 1;
+		g.gl_pathv = (char *[]){ (char *)socket, NULL };
+	} else if (glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) {
+		fprintf(stderr, "uzramctl: no uzram device found in %s (is uzramd running? or give --socket)\n",
+			UZ_RUN_DIR);
+		return 1;
+	}
+	if ((cmd || json) && g.gl_pathc > 1) {
+		fprintf(stderr, "uzramctl: %zu devices are running; name one with --socket\n", g.gl_pathc);
+		res = 1;
+		goto out;
+	}
+	devs = calloc(g.gl_pathc, sizeof(*devs));
+	if (!devs) {
+		fprintf(stderr, "uzramctl: out of memory\n");
+		res = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct kv *kv = malloc(sizeof(*kv));
+
+		if (!kv || load(g.gl_pathv[i], kv, err, sizeof(err))) {
+			fprintf(stderr, "uzramctl: %s\n", kv ? err : "out of memory");
+			free(kv);
+			res = 1;
+			continue;
+		}
+		devs[ndev++] = kv;
+	}
+	if (ndev == 0)
+		goto out;
+	if (json) {
+		print_json(devs[0]);
+	} else if (cmd) {
+		const char *const *keys = strcmp(cmd, "mm_stat") == 0 ? uz_mm_stat_keys : uz_io_stat_keys;
+		int nk = strcmp(cmd, "mm_stat") == 0 ? 9 : 4;
+
+		for (int i = 0; i < nk; i++)
+			printf("%s%s", i ? " " : "", get(devs[0], keys[i]));
+		printf("\n");
+	} else {
+		print_table(devs, ndev, bytes);
+	}
+out:
+	for (int i = 0; i < ndev; i++)
+		free(devs[i]);
+	free(devs);
+	if (!socket)
+		globfree(&g);
+	return res;
+}

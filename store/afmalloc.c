@@ -1,0 +1,673 @@
+/* store/afmalloc.c - the afmalloc engine: power-of-2 chunks in slab pages
+ * carved out of 2 MiB arenas.  See afmalloc.h for the design.
+ *
+ * Locks: each size class has a mutex guarding its pages' descriptors and
+ * its partial list; the pool mutex guards the arena directory and each
+ * arena's page accounting.  Order: class, then pool.
+ */
+#include "afmalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SLAB_SHIFT 12
+#define SLAB_SIZE (1u << SLAB_SHIFT)
+#define ARENA_PAGES (UZ_ARENA_SIZE / SLAB_SIZE) /* 512 */
+#define ARENA_PAGE_BITS 9
+/* A reference is a 24-bit page number and an 8-bit chunk index (256
+ * 16-byte chunks in a 4 KiB page), so 2^24 pages = 32768 arenas = 64 GiB. */
+#define MAX_ARENAS (1u << (24 - ARENA_PAGE_BITS))
+#define MAX_CHUNKS 9 /* one per size class at most */
+
+#define REF(gpage, idx) ((uint32_t)(gpage) << 8 | (uint32_t)(idx))
+#define REF_PAGE(r) ((r) >> 8)
+#define REF_IDX(r) ((r) & 0xffu)
+
+enum page_state { PG_FREE = 0, PG_PARTIAL, PG_FULL };
+
+/* 16 bytes per 4 KiB page: 0.4 % of arena memory. */
+struct afm_page {
+	uint16_t inuse;
+	uint16_t free_head; /* index + 1 of the first free chunk; 0: none */
+	uint16_t carved; /* chunks at or above this index were never used */
+	uint8_t cls;
+	uint8_t state;
+	uint32_t next; /* page number + 1: class partial list, or arena free list */
+	uint32_t prev;
+};
+
+struct afm_arena {
+	uint8_t *base;
+	uint32_t id;
+	uint16_t used_pages;
+	uint16_t fresh; /* pages at or above this index were never used */
+	uint16_t free_head; /* page index + 1 of a released page; 0: none */
+	uint8_t kind;
+	struct afm_page pages[ARENA_PAGES];
+};
+
+struct afm_class {
+	pthread_mutex_t lock;
+	uint32_t partial; /* page number + 1 of the first page with free chunks */
+	uint64_t used;
+	uint64_t pages;
+} __attribute__((aligned(64)));
+
+struct afm {
+	struct afm_class cls[AFM_NCLASS];
+	pthread_mutex_t pool_lock;
+	struct afm_arena *_Atomic *dir; /* MAX_ARENAS slots, indexed by id */
+	uint32_t id_end; /* ids at or above were never used */
+	uint32_t low_hint; /* arenas below this id are full or absent */
+	uint64_t narenas;
+	uint64_t kinds[4];
+	uint64_t mem_limit;
+	uint64_t mem_used_max;
+	enum uz_arena_kind kind;
+	_Atomic uint64_t objects;
+	_Atomic uint64_t object_bytes;
+	_Atomic uint64_t rounding_bytes;
+	_Atomic uint64_t ext_bytes;
+};
+
+static inline uint32_t chunk_size(unsigned c)
+{
+	return 1u << (c + AFM_MIN_SHIFT);
+}
+
+static inline uint32_t chunks_per_page(unsigned c)
+{
+	return SLAB_SIZE >> (c + AFM_MIN_SHIFT);
+}
+
+static inline struct afm_arena *arena_of(struct afm *a, uint32_t gpage)
+{
+	return atomic_load_explicit(&a->dir[gpage >> ARENA_PAGE_BITS], memory_order_acquire);
+}
+
+static inline struct afm_page *page_of(struct afm *a, uint32_t gpage)
+{
+	return &arena_of(a, gpage)->pages[gpage & (ARENA_PAGES - 1)];
+}
+
+static inline uint8_t *page_addr(struct afm *a, uint32_t gpage)
+{
+	return arena_of(a, gpage)->base + (size_t)(gpage & (ARENA_PAGES - 1)) * SLAB_SIZE;
+}
+
+static inline uint8_t *chunk_addr(struct afm *a, uint32_t ref, unsigned c)
+{
+	return page_addr(a, REF_PAGE(ref)) + (size_t)REF_IDX(ref) * chunk_size(c);
+}
+
+/* Caller holds the pool lock. */
+static uint64_t dir_bytes(const struct afm *a)
+{
+	return ((uint64_t)a->id_end * sizeof(void *) + 4095) & ~4095ull;
+}
+
+/* Caller holds the pool lock. */
+static uint64_t mem_used_locked(const struct afm *a)
+{
+	return a->narenas * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + dir_bytes(a);
+}
+
+/* The chunk classes of an object, largest first.  Returns their count. */
+static unsigned split(uint32_t size, uint8_t cls[MAX_CHUNKS])
+{
+	uint32_t units = (size + (1u << AFM_MIN_SHIFT) - 1) >> AFM_MIN_SHIFT;
+	unsigned k = 0;
+
+	for (int c = AFM_NCLASS - 1; c >= 0; c--)
+		if (units & (1u << c))
+			cls[k++] = (uint8_t)c;
+	return k;
+}
+
+/* Class of the extension chunk holding refs 2..k-1 of a k-chunk object. */
+static inline unsigned ext_class(unsigned k)
+{
+	return (k - 2) * sizeof(uint32_t) <= chunk_size(0) ? 0 : 1;
+}
+
+uint32_t afm_footprint(uint32_t size)
+{
+	uint8_t cls[MAX_CHUNKS];
+	unsigned k;
+	uint32_t bytes;
+
+	if (size == 0 || size > AFM_MAX_OBJECT)
+		return 0;
+	k = split(size, cls);
+	bytes = (size + 15) & ~15u;
+	if (k > AFM_INLINE_REFS)
+		bytes += chunk_size(ext_class(k));
+	return bytes;
+}
+
+/* --- the page pool ---------------------------------------------------- */
+
+/* Maps a new arena under the pool lock.  Returns 0 or a negative errno. */
+static int arena_new(struct afm *a, struct afm_arena **out)
+{
+	struct afm_arena *ar;
+	enum uz_arena_kind got;
+	uint32_t id;
+	uint64_t need;
+
+	for (id = 0; id < a->id_end; id++)
+		if (!atomic_load_explicit(&a->dir[id], memory_order_relaxed))
+			break;
+	if (id == MAX_ARENAS)
+		return -ENOSPC;
+	need = (a->narenas + 1) * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) +
+	       (((uint64_t)(id >= a->id_end ? id + 1 : a->id_end) * sizeof(void *) + 4095) & ~4095ull);
+	if (a->mem_limit && need > a->mem_limit)
+		return -ENOSPC;
+	ar = calloc(1, sizeof(*ar));
+	if (!ar)
+		return -ENOMEM;
+	ar->base = uz_arena_map(a->kind, &got);
+	if (!ar->base) {
+		free(ar);
+		return -ENOMEM;
+	}
+	ar->id = id;
+	ar->kind = (uint8_t)got;
+	if (id >= a->id_end)
+		a->id_end = id + 1;
+	a->narenas++;
+	a->kinds[got]++;
+	atomic_store_explicit(&a->dir[id], ar, memory_order_release);
+	if (id < a->low_hint)
+		a->low_hint = id;
+	if (mem_used_locked(a) > a->mem_used_max)
+		a->mem_used_max = mem_used_locked(a);
+	*out = ar;
+	return 0;
+}
+
+/* Takes a free 4 KiB page, from the lowest arena that has one so that the
+ * higher ones drain.  Returns 0 and the page number, or a negative errno. */
+static int page_get(struct afm *a, uint32_t *gpage)
+{
+	struct afm_arena *ar = NULL;
+	uint32_t id, pidx;
+	int err = 0;
+
+	pthread_mutex_lock(&a->pool_lock);
+	for (id = a->low_hint; id < a->id_end; id++) {
+		ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+		if (ar && ar->used_pages < ARENA_PAGES)
+			break;
+		ar = NULL;
+	}
+	if (ar) {
+		a->low_hint = id;
+	} else {
+		err = arena_new(a, &ar);
+		if (err)
+			goto out;
+	}
+	if (ar->free_head) {
+		pidx = ar->free_head - 1u;
+		ar->free_head = (uint16_t)ar->pages[pidx].next;
+		ar->pages[pidx].next = 0;
+	} else {
+		pidx = ar->fresh++;
+	}
+	ar->used_pages++;
+	*gpage = ar->id << ARENA_PAGE_BITS | pidx;
+out:
+	pthread_mutex_unlock(&a->pool_lock);
+	return err;
+}
+
+/* Returns an empty page to its arena, and the arena to the OS when it
+ * holds no page any more. */
+static void page_put(struct afm *a, uint32_t gpage)
+{
+	uint32_t id = gpage >> ARENA_PAGE_BITS, pidx = gpage & (ARENA_PAGES - 1);
+	struct afm_arena *ar;
+
+	pthread_mutex_lock(&a->pool_lock);
+	ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+	ar->pages[pidx].next = ar->free_head;
+	ar->free_head = (uint16_t)(pidx + 1);
+	ar->used_pages--;
+	if (ar->used_pages == 0) {
+		atomic_store_explicit(&a->dir[id], NULL, memory_order_release);
+		a->narenas--;
+		a->kinds[ar->kind]--;
+		uz_arena_unmap(ar->base);
+		free(ar);
+	} else if (id < a->low_hint) {
+		a->low_hint = id;
+	}
+	pthread_mutex_unlock(&a->pool_lock);
+}
+
+/* --- per-class chunk lists -------------------------------------------- */
+
+/* Caller holds the class lock of the pages involved. */
+static void list_push(struct afm *a, uint32_t *head, uint32_t gpage)
+{
+	struct afm_page *p = page_of(a, gpage);
+
+	p->prev = 0;
+	p->next = *head;
+	if (*head)
+		page_of(a, *head - 1)->prev = gpage + 1;
+	*head = gpage + 1;
+}
+
+static void list_del(struct afm *a, uint32_t *head, uint32_t gpage)
+{
+	struct afm_page *p = page_of(a, gpage);
+
+	if (p->prev)
+		page_of(a, p->prev - 1)->next = p->next;
+	else
+		*head = p->next;
+	if (p->next)
+		page_of(a, p->next - 1)->prev = p->prev;
+	p->next = p->prev = 0;
+}
+
+static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
+{
+	struct afm_class *k = &a->cls[c];
+	struct afm_page *p;
+	uint32_t gpage, idx;
+	int err;
+
+	pthread_mutex_lock(&k->lock);
+	if (!k->partial) {
+		err = page_get(a, &gpage);
+		if (err) {
+			pthread_mutex_unlock(&k->lock);
+			return err;
+		}
+		p = page_of(a, gpage);
+		p->cls = (uint8_t)c;
+		p->inuse = 0;
+		p->free_head = 0;
+		p->carved = 0;
+		p->state = PG_PARTIAL;
+		list_push(a, &k->partial, gpage);
+		k->pages++;
+	}
+	gpage = k->partial - 1;
+	p = page_of(a, gpage);
+	if (p->free_head) {
+		idx = p->free_head - 1u;
+		memcpy(&p->free_head, page_addr(a, gpage) + (size_t)idx * chunk_size(c),
+		       sizeof(p->free_head));
+	} else {
+		idx = p->carved++;
+	}
+	p->inuse++;
+	k->used++;
+	if (p->inuse == chunks_per_page(c)) {
+		list_del(a, &k->partial, gpage);
+		p->state = PG_FULL;
+	}
+	pthread_mutex_unlock(&k->lock);
+	*ref = REF(gpage, idx);
+	return 0;
+}
+
+static void chunk_free(struct afm *a, unsigned c, uint32_t ref)
+{
+	struct afm_class *k = &a->cls[c];
+	uint32_t gpage = REF_PAGE(ref), idx = REF_IDX(ref);
+	struct afm_page *p;
+	bool release = false;
+
+	pthread_mutex_lock(&k->lock);
+	p = page_of(a, gpage);
+	memcpy(page_addr(a, gpage) + (size_t)idx * chunk_size(c), &p->free_head,
+	       sizeof(p->free_head));
+	p->free_head = (uint16_t)(idx + 1);
+	p->inuse--;
+	k->used--;
+	if (p->state == PG_FULL) {
+		p->state = PG_PARTIAL;
+		list_push(a, &k->partial, gpage);
+	}
+	if (p->inuse == 0) {
+		list_del(a, &k->partial, gpage);
+		p->state = PG_FREE;
+		k->pages--;
+		release = true;
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (release)
+		page_put(a, gpage);
+}
+
+/* --- objects ------------------------------------------------------------ */
+
+/* The references of all chunks of an object, in split() order. */
+static unsigned object_refs(struct afm *a, uint32_t size, const struct afm_handle *h,
+			    uint8_t cls[MAX_CHUNKS], uint32_t refs[MAX_CHUNKS])
+{
+	unsigned k = split(size, cls);
+
+	if (k <= AFM_INLINE_REFS) {
+		memcpy(refs, h->ref, k * sizeof(uint32_t));
+	} else {
+		refs[0] = h->ref[0];
+		refs[1] = h->ref[1];
+		memcpy(refs + 2, chunk_addr(a, h->ref[2], ext_class(k)), (k - 2) * sizeof(uint32_t));
+	}
+	return k;
+}
+
+int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
+{
+	uint8_t cls[MAX_CHUNKS];
+	uint32_t refs[MAX_CHUNKS], ext;
+	unsigned k, i;
+	int err;
+
+	if (size == 0 || size > AFM_MAX_OBJECT)
+		return -EINVAL;
+	k = split(size, cls);
+	for (i = 0; i < k; i++) {
+		err = chunk_alloc(a, cls[i], &refs[i]);
+		if (err)
+			goto undo;
+	}
+	memset(h, 0, sizeof(*h));
+	if (k <= AFM_INLINE_REFS) {
+		memcpy(h->ref, refs, k * sizeof(uint32_t));
+	} else {
+		err = chunk_alloc(a, ext_class(k), &ext);
+		if (err)
+			goto undo;
+		memcpy(chunk_addr(a, ext, ext_class(k)), refs + 2, (k - 2) * sizeof(uint32_t));
+		h->ref[0] = refs[0];
+		h->ref[1] = refs[1];
+		h->ref[2] = ext;
+		atomic_fetch_add_explicit(&a->ext_bytes, chunk_size(ext_class(k)), memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&a->objects, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->object_bytes, size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->rounding_bytes, ((size + 15) & ~15u) - size,
+				  memory_order_relaxed);
+	return 0;
+undo:
+	while (i-- > 0)
+		chunk_free(a, cls[i], refs[i]);
+	return err;
+}
+
+void afm_free(struct afm *a, uint32_t size, const struct afm_handle *h)
+{
+	uint8_t cls[MAX_CHUNKS];
+	uint32_t refs[MAX_CHUNKS];
+	unsigned k = object_refs(a, size, h, cls, refs);
+
+	for (unsigned i = 0; i < k; i++)
+		chunk_free(a, cls[i], refs[i]);
+	if (k > AFM_INLINE_REFS) {
+		chunk_free(a, ext_class(k), h->ref[2]);
+		atomic_fetch_sub_explicit(&a->ext_bytes, chunk_size(ext_class(k)), memory_order_relaxed);
+	}
+	atomic_fetch_sub_explicit(&a->objects, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&a->object_bytes, size, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&a->rounding_bytes, ((size + 15) & ~15u) - size,
+				  memory_order_relaxed);
+}
+
+void afm_store(struct afm *a, uint32_t size, const struct afm_handle *h, const void *src)
+{
+	uint8_t cls[MAX_CHUNKS];
+	uint32_t refs[MAX_CHUNKS];
+	unsigned k = object_refs(a, size, h, cls, refs);
+	const uint8_t *s = src;
+
+	for (unsigned i = 0; i < k && size; i++) {
+		uint32_t n = chunk_size(cls[i]) < size ? chunk_size(cls[i]) : size;
+
+		memcpy(chunk_addr(a, refs[i], cls[i]), s, n);
+		s += n;
+		size -= n;
+	}
+}
+
+void afm_load(struct afm *a, uint32_t size, const struct afm_handle *h, void *dst)
+{
+	uint8_t cls[MAX_CHUNKS];
+	uint32_t refs[MAX_CHUNKS];
+	unsigned k = object_refs(a, size, h, cls, refs);
+	uint8_t *d = dst;
+
+	for (unsigned i = 0; i < k && size; i++) {
+		uint32_t n = chunk_size(cls[i]) < size ? chunk_size(cls[i]) : size;
+
+		memcpy(d, chunk_addr(a, refs[i], cls[i]), n);
+		d += n;
+		size -= n;
+	}
+}
+
+/* --- life cycle and statistics --------------------------------------- */
+
+struct afm *afm_create(const struct afm_config *cfg)
+{
+	struct afm *a;
+
+	if (cfg->arena > UZ_ARENA_PLAIN) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (posix_memalign((void **)&a, 64, sizeof(*a))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(a, 0, sizeof(*a));
+	/* The directory is reserved whole but only touched 4 KiB (512
+	 * arenas, 1 GiB of arena memory) at a time. */
+	a->dir = mmap(NULL, MAX_ARENAS * sizeof(void *), PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a->dir == MAP_FAILED) {
+		free(a);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		pthread_mutex_init(&a->cls[c].lock, NULL);
+	pthread_mutex_init(&a->pool_lock, NULL);
+	a->kind = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
+	a->mem_limit = cfg->mem_limit;
+	return a;
+}
+
+void afm_destroy(struct afm *a)
+{
+	if (!a)
+		return;
+	for (uint32_t id = 0; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load(&a->dir[id]);
+
+		if (ar) {
+			uz_arena_unmap(ar->base);
+			free(ar);
+		}
+	}
+	munmap(a->dir, MAX_ARENAS * sizeof(void *));
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		pthread_mutex_destroy(&a->cls[c].lock);
+	pthread_mutex_destroy(&a->pool_lock);
+	free(a);
+}
+
+void afm_set_limit(struct afm *a, uint64_t mem_limit)
+{
+	pthread_mutex_lock(&a->pool_lock);
+	a->mem_limit = mem_limit;
+	pthread_mutex_unlock(&a->pool_lock);
+}
+
+void afm_stats(struct afm *a, struct afm_stats *st)
+{
+	uint64_t pages = 0;
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned c = 0; c < AFM_NCLASS; c++) {
+		struct afm_class *k = &a->cls[c];
+
+		pthread_mutex_lock(&k->lock);
+		st->cls[c].chunk_size = chunk_size(c);
+		st->cls[c].used = k->used;
+		st->cls[c].pages = k->pages;
+		st->cls[c].free = k->pages * chunks_per_page(c) - k->used;
+		pthread_mutex_unlock(&k->lock);
+		st->free_chunk_bytes += st->cls[c].free * chunk_size(c);
+		pages += st->cls[c].pages;
+	}
+	pthread_mutex_lock(&a->pool_lock);
+	st->kind = a->kind;
+	st->arenas = a->narenas;
+	memcpy(st->arenas_by_kind, a->kinds, sizeof(st->arenas_by_kind));
+	st->arena_bytes = a->narenas * UZ_ARENA_SIZE;
+	st->mem_used_total = mem_used_locked(a);
+	st->mem_used_max = a->mem_used_max;
+	st->mem_limit = a->mem_limit;
+	st->metadata_bytes = a->narenas * sizeof(struct afm_arena) + dir_bytes(a);
+	pthread_mutex_unlock(&a->pool_lock);
+	/* Pages are counted without the pool lock: clamp the difference. */
+	st->free_page_bytes = st->arena_bytes > pages * SLAB_SIZE ? st->arena_bytes - pages * SLAB_SIZE : 0;
+	st->objects = atomic_load(&a->objects);
+	st->object_bytes = atomic_load(&a->object_bytes);
+	st->rounding_bytes = atomic_load(&a->rounding_bytes);
+	st->ext_bytes = atomic_load(&a->ext_bytes);
+	st->metadata_bytes += st->ext_bytes;
+}
+
+#define FAIL(...)                                        \
+	do {                                             \
+		snprintf(err, errlen, __VA_ARGS__);      \
+		ret = -EUCLEAN;                          \
+		goto out;                                \
+	} while (0)
+
+int afm_check(struct afm *a, char *err, size_t errlen)
+{
+	uint64_t used[AFM_NCLASS] = { 0 }, pages[AFM_NCLASS] = { 0 }, partial[AFM_NCLASS] = { 0 };
+	uint64_t narenas = 0, chunk_bytes = 0;
+	uint8_t seen[256 / 8];
+	int ret = 0;
+
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		pthread_mutex_lock(&a->cls[c].lock);
+	pthread_mutex_lock(&a->pool_lock);
+	for (uint32_t id = 0; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load(&a->dir[id]);
+		uint32_t inuse_pages = 0, free_list = 0;
+
+		if (!ar)
+			continue;
+		narenas++;
+		if (ar->id != id)
+			FAIL("arena %u: records id %u", id, ar->id);
+		if (ar->used_pages == 0)
+			FAIL("arena %u: mapped but holds no page", id);
+		if (ar->fresh > ARENA_PAGES)
+			FAIL("arena %u: fresh %u beyond %u", id, ar->fresh, (unsigned)ARENA_PAGES);
+		for (uint32_t i = ar->free_head; i; i = ar->pages[i - 1].next) {
+			if (i - 1 >= ar->fresh || ar->pages[i - 1].state != PG_FREE)
+				FAIL("arena %u: page %u on the free list is not a free used page", id, i - 1);
+			if (++free_list > ARENA_PAGES)
+				FAIL("arena %u: free page list loops", id);
+		}
+		for (uint32_t pidx = 0; pidx < ar->fresh; pidx++) {
+			struct afm_page *p = &ar->pages[pidx];
+			uint32_t per, nfree = 0;
+
+			if (p->state == PG_FREE)
+				continue;
+			inuse_pages++;
+			if (p->cls >= AFM_NCLASS)
+				FAIL("page %u.%u: class %u", id, pidx, p->cls);
+			per = chunks_per_page(p->cls);
+			if (p->inuse == 0 || p->inuse > per || p->carved > per || p->carved < p->inuse)
+				FAIL("page %u.%u: inuse %u carved %u of %u", id, pidx, p->inuse, p->carved, per);
+			if ((p->state == PG_FULL) != (p->inuse == per))
+				FAIL("page %u.%u: state %u with %u of %u in use", id, pidx, p->state, p->inuse, per);
+			memset(seen, 0, sizeof(seen));
+			for (uint32_t i = p->free_head; i;) {
+				uint16_t next;
+
+				if (i - 1 >= p->carved)
+					FAIL("page %u.%u: free chunk %u not carved", id, pidx, i - 1);
+				if (seen[(i - 1) / 8] & (1u << ((i - 1) % 8)))
+					FAIL("page %u.%u: free list loops at %u", id, pidx, i - 1);
+				seen[(i - 1) / 8] |= (uint8_t)(1u << ((i - 1) % 8));
+				nfree++;
+				memcpy(&next, ar->base + (size_t)pidx * SLAB_SIZE + (size_t)(i - 1) * chunk_size(p->cls),
+				       sizeof(next));
+				i = next;
+			}
+			if (nfree != (uint32_t)(p->carved - p->inuse))
+				FAIL("page %u.%u: %u free chunks listed, %u expected", id, pidx, nfree,
+				     p->carved - p->inuse);
+			used[p->cls] += p->inuse;
+			pages[p->cls]++;
+			if (p->state == PG_PARTIAL)
+				partial[p->cls]++;
+		}
+		if (inuse_pages != ar->used_pages)
+			FAIL("arena %u: %u pages in use, %u recorded", id, inuse_pages, ar->used_pages);
+		if (free_list != (uint32_t)(ar->fresh - ar->used_pages))
+			FAIL("arena %u: %u pages on the free list, %u expected", id, free_list,
+			     ar->fresh - ar->used_pages);
+	}
+	if (narenas != a->narenas)
+		FAIL("%llu arenas mapped, %llu recorded", (unsigned long long)narenas,
+		     (unsigned long long)a->narenas);
+	for (unsigned c = 0; c < AFM_NCLASS; c++) {
+		uint64_t n = 0;
+
+		if (used[c] != a->cls[c].used || pages[c] != a->cls[c].pages)
+			FAIL("class %u: %llu chunks in %llu pages found, %llu in %llu recorded", c,
+			     (unsigned long long)used[c], (unsigned long long)pages[c],
+			     (unsigned long long)a->cls[c].used, (unsigned long long)a->cls[c].pages);
+		for (uint32_t g = a->cls[c].partial, prev = 0; g; prev = g, g = page_of(a, g - 1)->next) {
+			struct afm_arena *ar = arena_of(a, g - 1);
+			struct afm_page *p;
+
+			if (!ar)
+				FAIL("class %u: partial list names a page of an unmapped arena", c);
+			p = page_of(a, g - 1);
+			if (p->state != PG_PARTIAL || p->cls != c || p->prev != prev)
+				FAIL("class %u: page %u on the partial list is state %u class %u", c, g - 1,
+				     p->state, p->cls);
+			if (++n > partial[c])
+				FAIL("class %u: partial list longer than %llu pages", c, (unsigned long long)partial[c]);
+		}
+		if (n != partial[c])
+			FAIL("class %u: %llu partial pages listed, %llu found", c, (unsigned long long)n,
+			     (unsigned long long)partial[c]);
+		chunk_bytes += used[c] * chunk_size(c);
+	}
+	if (chunk_bytes != atomic_load(&a->object_bytes) + atomic_load(&a->rounding_bytes) +
+				   atomic_load(&a->ext_bytes))
+		FAIL("chunks hold %llu bytes; objects %llu + rounding %llu + metadata %llu",
+		     (unsigned long long)chunk_bytes, (unsigned long long)atomic_load(&a->object_bytes),
+		     (unsigned long long)atomic_load(&a->rounding_bytes),
+		     (unsigned long long)atomic_load(&a->ext_bytes));
+out:
+	pthread_mutex_unlock(&a->pool_lock);
+	for (unsigned c = AFM_NCLASS; c-- > 0;)
+		pthread_mutex_unlock(&a->cls[c].lock);
+	return ret;
+}

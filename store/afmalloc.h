@@ -1,0 +1,106 @@
+/* store/afmalloc.h - the anti-fragmentation allocator (afmalloc).
+ *
+ * After Joonsoo Kim's RFC (shared/seed/): an object of N bytes is held as a
+ * short list of power-of-2 chunks (400 = 256 + 128 + 16, sizes rounded up
+ * to 16 bytes).  Chunks come from per-size slabs whose 4 KiB pages are
+ * carved out of 2 MiB arenas; an arena whose last page is released goes
+ * back to the OS at once.
+ *
+ * Handles are compact: a chunk is referenced by 4 bytes (24-bit page
+ * number, 8-bit index), and an object of up to three chunks keeps all its
+ * references in the 12-byte handle itself, with no metadata at all.  An
+ * object of more chunks keeps its two largest chunks in the handle and the
+ * rest in one 16- or 32-byte extension chunk, which is the only per-object
+ * metadata the engine has.  The handle does not record the object's size:
+ * the caller keeps it (uzram's slot table has it anyway) and passes it back.
+ *
+ * Thread safety: every function may be called concurrently.  The caller
+ * must not free, store to or load from the same handle concurrently.
+ */
+#ifndef UZ_STORE_AFMALLOC_H
+#define UZ_STORE_AFMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+#define AFM_MIN_SHIFT 4 /* 16-byte chunks: the smallest */
+#define AFM_MAX_SHIFT 12 /* 4096-byte chunks: a whole slab page */
+#define AFM_NCLASS (AFM_MAX_SHIFT - AFM_MIN_SHIFT + 1)
+#define AFM_MAX_OBJECT (1u << AFM_MAX_SHIFT)
+#define AFM_INLINE_REFS 3
+
+struct afm;
+
+struct afm_handle {
+	uint32_t ref[AFM_INLINE_REFS];
+};
+
+struct afm_config {
+	enum uz_arena_kind arena; /* UZ_ARENA_AUTO picks the best available */
+	uint64_t mem_limit; /* bytes of mem_used_total; 0 = no limit */
+};
+
+struct afm_class_stats {
+	uint64_t chunk_size;
+	uint64_t used; /* chunks holding data or metadata */
+	uint64_t free; /* free chunks in this class's pages */
+	uint64_t pages; /* 4 KiB slab pages */
+};
+
+struct afm_stats {
+	enum uz_arena_kind kind; /* what "auto" resolved to at creation */
+	uint64_t arenas; /* mapped now */
+	uint64_t arenas_by_kind[4]; /* indexed by enum uz_arena_kind */
+	uint64_t arena_bytes;
+	uint64_t mem_used_total; /* arena bytes + metadata outside arenas */
+	uint64_t mem_used_max;
+	uint64_t mem_limit;
+	uint64_t objects;
+	uint64_t object_bytes; /* sum of the sizes asked for */
+	uint64_t rounding_bytes; /* chunk bytes beyond the sizes asked for */
+	uint64_t metadata_bytes; /* extension chunks + arena descriptors + directory */
+	uint64_t ext_bytes; /* extension chunks alone (inside arenas) */
+	uint64_t free_page_bytes; /* arena pages holding no chunk */
+	uint64_t free_chunk_bytes; /* free chunks inside slab pages */
+	struct afm_class_stats cls[AFM_NCLASS];
+};
+
+/* Creates an engine.  No memory is mapped until the first allocation.
+ * Returns NULL with errno set (ENOMEM, EINVAL) on failure. */
+struct afm *afm_create(const struct afm_config *cfg);
+
+/* Frees every arena and the engine.  NULL is accepted. */
+void afm_destroy(struct afm *a);
+
+/* Bytes an object of this size costs in arenas: its chunks plus its
+ * extension chunk.  Returns 0 for a size out of 1..AFM_MAX_OBJECT. */
+uint32_t afm_footprint(uint32_t size);
+
+/* Allocates chunks for an object of size bytes (1..AFM_MAX_OBJECT).
+ * Returns 0, -EINVAL for a bad size, -ENOSPC when the memory limit would
+ * be passed, or -ENOMEM when an arena could not be mapped. */
+int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h);
+
+/* Frees an object; size must be the one it was allocated with. */
+void afm_free(struct afm *a, uint32_t size, const struct afm_handle *h);
+
+/* Copies size bytes from src into the object's chunks. */
+void afm_store(struct afm *a, uint32_t size, const struct afm_handle *h, const void *src);
+
+/* Copies the object's size bytes into dst. */
+void afm_load(struct afm *a, uint32_t size, const struct afm_handle *h, void *dst);
+
+/* Fills *st with a consistent snapshot of the counters. */
+void afm_stats(struct afm *a, struct afm_stats *st);
+
+/* Changes the memory limit (0 = none).  Memory already used is kept. */
+void afm_set_limit(struct afm *a, uint64_t mem_limit);
+
+/* Walks every arena, page and free list and checks them against the
+ * counters.  Returns 0, or -EUCLEAN with a description in err.  Takes
+ * every lock: use in tests and on demand, not on the I/O path. */
+int afm_check(struct afm *a, char *err, size_t errlen);
+
+#endif

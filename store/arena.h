@@ -1,0 +1,40 @@
+/* store/arena.h - 2 MiB arenas: hugetlb, transparent huge pages, or plain.
+ *
+ * The afmalloc engine carves its slab pages out of these.  Library code:
+ * it reports what it did and never logs.
+ */
+#ifndef UZ_STORE_ARENA_H
+#define UZ_STORE_ARENA_H
+
+#include <stddef.h>
+
+#define UZ_ARENA_SHIFT 21
+#define UZ_ARENA_SIZE ((size_t)1 << UZ_ARENA_SHIFT) /* 2 MiB: the x86-64 huge page */
+
+enum uz_arena_kind {
+	UZ_ARENA_AUTO = 0, /* hugetlb if reserved, else THP, else plain */
+	UZ_ARENA_HUGETLB,
+	UZ_ARENA_THP,
+	UZ_ARENA_PLAIN,
+};
+
+/* Returns the kind "auto" resolves to on this system now: hugetlb when
+ * /proc/meminfo shows free reserved huge pages, THP when the kernel allows
+ * madvise(MADV_HUGEPAGE), else plain. */
+enum uz_arena_kind uz_arena_probe(void);
+
+/* Maps one 2 MiB-aligned arena of the wanted kind (not AUTO).  A hugetlb
+ * request that the system cannot satisfy falls back to THP, then plain;
+ * *got says what was mapped.  Returns NULL with errno set on failure. */
+void *uz_arena_map(enum uz_arena_kind want, enum uz_arena_kind *got);
+
+/* Gives an arena back to the OS.  NULL is accepted. */
+void uz_arena_unmap(void *base);
+
+/* "hugetlb", "thp", "plain" or "auto". */
+const char *uz_arena_kind_name(enum uz_arena_kind kind);
+
+/* Parses a kind name; returns 0, or -EINVAL for an unknown name. */
+int uz_arena_kind_parse(const char *name, enum uz_arena_kind *kind);
+
+#endif

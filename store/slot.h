@@ -1,0 +1,80 @@
+/* store/slot.h - the slot table: one 16-byte slot per 4 KiB page.
+ *
+ * The table is two-level and lazy: a directory of pointers to leaves of
+ * 4096 slots (64 KiB, covering 16 MiB of the device), a leaf being mapped
+ * on the first write into its range.  A sparse 1 TiB device costs its
+ * 512 KiB directory, reserved but only touched where used.
+ *
+ * Each slot carries its own lock bit, so that different pages never wait
+ * on each other.
+ */
+#ifndef UZ_STORE_SLOT_H
+#define UZ_STORE_SLOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* meta: bit 31 lock, bits 29-30 type, bits 0-12 object size */
+#define SLOT_LOCK (1u << 31)
+#define SLOT_TYPE_SHIFT 29
+#define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
+#define SLOT_SIZE_MASK 0x1fffu
+
+enum slot_type {
+	SLOT_EMPTY = 0, /* never written, or discarded: reads as zeros */
+	SLOT_SAME = 1, /* one 8-byte word repeated: w[0..1] hold it */
+	SLOT_COMP = 2, /* LZ4 data: w[0..2] are the afmalloc handle */
+	SLOT_RAW = 3, /* incompressible page stored as is: w[0..2] handle */
+};
+
+struct uz_slot {
+	_Atomic uint32_t meta;
+	uint32_t w[3];
+};
+
+_Static_assert(sizeof(struct uz_slot) == 16, "a slot is 16 bytes");
+
+struct uz_slots;
+
+/* Creates a table for nslots pages.  Returns NULL with errno set. */
+struct uz_slots *uz_slots_create(uint64_t nslots);
+
+/* Frees the table (not what the slots reference).  NULL is accepted. */
+void uz_slots_destroy(struct uz_slots *t);
+
+/* Returns slot idx (< nslots).  When its leaf does not exist yet: with
+ * create, maps it (NULL with errno ENOMEM if that fails); without, returns
+ * NULL, meaning the slot is empty. */
+struct uz_slot *uz_slots_get(struct uz_slots *t, uint64_t idx, bool create);
+
+/* Bytes the table holds: the directory plus every leaf mapped. */
+uint64_t uz_slots_bytes(const struct uz_slots *t);
+
+/* Number of slots. */
+uint64_t uz_slots_count(const struct uz_slots *t);
+
+/* Locks a slot (spinning, then yielding) and returns its meta word
+ * without the lock bit. */
+uint32_t uz_slot_lock(struct uz_slot *s);
+
+/* Publishes meta (which must not have the lock bit) and unlocks.  The
+ * caller must hold the lock. */
+void uz_slot_unlock(struct uz_slot *s, uint32_t meta);
+
+static inline enum slot_type slot_type(uint32_t meta)
+{
+	return (enum slot_type)((meta & SLOT_TYPE_MASK) >> SLOT_TYPE_SHIFT);
+}
+
+static inline uint32_t slot_size(uint32_t meta)
+{
+	return meta & SLOT_SIZE_MASK;
+}
+
+static inline uint32_t slot_meta(enum slot_type type, uint32_t size)
+{
+	return (uint32_t)type << SLOT_TYPE_SHIFT | (size & SLOT_SIZE_MASK);
+}
+
+#endif

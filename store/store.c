@@ -1,0 +1,434 @@
+/* store/store.c - pages in, compressed objects out. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compress/page.h"
+#include "slot.h"
+
+struct uz_store {
+	uint64_t disksize;
+	struct uz_slots *slots;
+	struct afm *afm;
+	_Atomic uint64_t pages_stored;
+	_Atomic uint64_t compr_bytes;
+	_Atomic uint64_t same_pages;
+	_Atomic uint64_t huge_pages;
+	_Atomic uint64_t huge_pages_since;
+	_Atomic uint64_t failed_reads;
+	_Atomic uint64_t failed_writes;
+	_Atomic uint64_t invalid_io;
+	_Atomic uint64_t notify_free;
+};
+
+/* What a slot holds, copied out under its lock. */
+struct slot_val {
+	uint32_t meta;
+	uint32_t w[3];
+};
+
+/* Per-thread scratch: no allocation on the I/O path. */
+static __thread uint8_t tls_cbuf[UZ_COMPRESS_BOUND] __attribute__((aligned(64)));
+static __thread uint8_t tls_page[UZ_PAGE_SIZE] __attribute__((aligned(64)));
+
+static const uint8_t zero_page[UZ_PAGE_SIZE];
+
+static inline void handle_of(const struct slot_val *v, struct afm_handle *h)
+{
+	memcpy(h->ref, v->w, sizeof(h->ref));
+}
+
+static void account(struct uz_store *st, const struct slot_val *v, int sign)
+{
+	uint64_t bytes = 0;
+
+	switch (slot_type(v->meta)) {
+	case SLOT_EMPTY:
+		return;
+	case SLOT_SAME:
+		atomic_fetch_add_explicit(&st->same_pages, (uint64_t)(int64_t)sign, memory_order_relaxed);
+		break;
+	case SLOT_COMP:
+		bytes = slot_size(v->meta);
+		break;
+	case SLOT_RAW:
+		bytes = UZ_PAGE_SIZE;
+		atomic_fetch_add_explicit(&st->huge_pages, (uint64_t)(int64_t)sign, memory_order_relaxed);
+		if (sign > 0)
+			atomic_fetch_add_explicit(&st->huge_pages_since, 1, memory_order_relaxed);
+		break;
+	}
+	atomic_fetch_add_explicit(&st->pages_stored, (uint64_t)(int64_t)sign, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->compr_bytes, (uint64_t)((int64_t)sign * (int64_t)bytes),
+				  memory_order_relaxed);
+}
+
+static void release(struct uz_store *st, const struct slot_val *v)
+{
+	struct afm_handle h;
+
+	if (slot_type(v->meta) == SLOT_COMP || slot_type(v->meta) == SLOT_RAW) {
+		handle_of(v, &h);
+		afm_free(st->afm, slot_size(v->meta), &h);
+	}
+}
+
+/* Turns a page into a slot value, allocating and filling its chunks.
+ * Uses tls_cbuf.  Returns 0 or the engine's negative errno. */
+static int encode(struct uz_store *st, const void *page, struct slot_val *v)
+{
+	struct afm_handle h;
+	uint64_t word;
+	int clen, err;
+
+	memset(v, 0, sizeof(*v));
+	if (uz_page_same_filled(page, &word)) {
+		v->meta = slot_meta(SLOT_SAME, 0);
+		memcpy(v->w, &word, sizeof(word));
+		return 0;
+	}
+	clen = uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	if (clen > 0 && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
+		err = afm_alloc(st->afm, (uint32_t)clen, &h);
+		if (err)
+			return err;
+		afm_store(st->afm, (uint32_t)clen, &h, tls_cbuf);
+		v->meta = slot_meta(SLOT_COMP, (uint32_t)clen);
+	} else {
+		/* Compressed, it would cost as much as the page itself. */
+		err = afm_alloc(st->afm, UZ_PAGE_SIZE, &h);
+		if (err)
+			return err;
+		afm_store(st->afm, UZ_PAGE_SIZE, &h, page);
+		v->meta = slot_meta(SLOT_RAW, UZ_PAGE_SIZE);
+	}
+	memcpy(v->w, h.ref, sizeof(h.ref));
+	return 0;
+}
+
+/* Turns a slot value back into a page.  Caller holds the slot's lock.
+ * Uses tls_cbuf.  Returns 0 or -EIO. */
+static int decode(struct uz_store *st, const struct slot_val *v, void *page)
+{
+	struct afm_handle h;
+	uint64_t word;
+
+	switch (slot_type(v->meta)) {
+	case SLOT_EMPTY:
+		memset(page, 0, UZ_PAGE_SIZE);
+		return 0;
+	case SLOT_SAME:
+		memcpy(&word, v->w, sizeof(word));
+		uz_page_fill(page, word);
+		return 0;
+	case SLOT_RAW:
+		handle_of(v, &h);
+		afm_load(st->afm, UZ_PAGE_SIZE, &h, page);
+		return 0;
+	case SLOT_COMP:
+		break;
+	}
+	handle_of(v, &h);
+	afm_load(st->afm, slot_size(v->meta), &h, tls_cbuf);
+	return uz_page_decompress(tls_cbuf, (int)slot_size(v->meta), page);
+}
+
+static inline void slot_read(struct uz_slot *s, uint32_t meta, struct slot_val *v)
+{
+	v->meta = meta;
+	memcpy(v->w, s->w, sizeof(v->w));
+}
+
+static inline void slot_write(struct uz_slot *s, const struct slot_val *v)
+{
+	memcpy(s->w, v->w, sizeof(v->w));
+}
+
+static int read_page(struct uz_store *st, uint64_t idx, void *dst)
+{
+	struct uz_slot *s = uz_slots_get(st->slots, idx, false);
+	struct slot_val v;
+	struct afm_handle h;
+	int err;
+
+	if (!s) {
+		memset(dst, 0, UZ_PAGE_SIZE);
+		return 0;
+	}
+	slot_read(s, uz_slot_lock(s), &v);
+	if (slot_type(v.meta) != SLOT_COMP) {
+		err = decode(st, &v, dst);
+		uz_slot_unlock(s, v.meta);
+		return err;
+	}
+	/* Copy the compressed bytes out, decompress without the lock. */
+	handle_of(&v, &h);
+	afm_load(st->afm, slot_size(v.meta), &h, tls_cbuf);
+	uz_slot_unlock(s, v.meta);
+	return uz_page_decompress(tls_cbuf, (int)slot_size(v.meta), dst);
+}
+
+/* Writes part of a page (or all of it: off 0, len 4096). */
+static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32_t off, uint32_t len)
+{
+	struct uz_slot *s = uz_slots_get(st->slots, idx, true);
+	struct slot_val old, new;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	if (len == UZ_PAGE_SIZE) {
+		/* Compress outside the lock: pages being written at once by
+		 * different threads do not wait on each other. */
+		err = encode(st, src, &new);
+		if (err)
+			return err;
+		slot_read(s, uz_slot_lock(s), &old);
+	} else {
+		slot_read(s, uz_slot_lock(s), &old);
+		err = decode(st, &old, tls_page);
+		if (!err) {
+			memcpy(tls_page + off, src, len);
+			err = encode(st, tls_page, &new);
+		}
+		if (err) {
+			uz_slot_unlock(s, old.meta);
+			return err;
+		}
+	}
+	slot_write(s, &new);
+	uz_slot_unlock(s, new.meta);
+	account(st, &old, -1);
+	account(st, &new, +1);
+	release(st, &old);
+	return 0;
+}
+
+static bool in_range(struct uz_store *st, uint64_t len, uint64_t off)
+{
+	if (off > st->disksize || len > st->disksize - off) {
+		atomic_fetch_add_explicit(&st->invalid_io, 1, memory_order_relaxed);
+		return false;
+	}
+	return true;
+}
+
+int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *d = buf;
+	int err;
+
+	if (!in_range(st, len, off))
+		return -EINVAL;
+	while (len) {
+		uint64_t idx = off >> UZ_PAGE_SHIFT;
+		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
+		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+
+		if (n == UZ_PAGE_SIZE) {
+			err = read_page(st, idx, d);
+		} else {
+			err = read_page(st, idx, tls_page);
+			memcpy(d, tls_page + poff, n);
+		}
+		if (err) {
+			atomic_fetch_add_explicit(&st->failed_reads, 1, memory_order_relaxed);
+			return err;
+		}
+		d += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *s = buf;
+	int err;
+
+	if (!in_range(st, len, off))
+		return -EINVAL;
+	while (len) {
+		uint64_t idx = off >> UZ_PAGE_SHIFT;
+		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
+		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+
+		err = write_page(st, idx, s, poff, n);
+		if (err) {
+			atomic_fetch_add_explicit(&st->failed_writes, 1, memory_order_relaxed);
+			return err;
+		}
+		s += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void discard_page(struct uz_store *st, uint64_t idx)
+{
+	struct uz_slot *s = uz_slots_get(st->slots, idx, false);
+	struct slot_val old;
+
+	if (!s)
+		return;
+	slot_read(s, uz_slot_lock(s), &old);
+	uz_slot_unlock(s, slot_meta(SLOT_EMPTY, 0));
+	if (slot_type(old.meta) == SLOT_EMPTY)
+		return;
+	account(st, &old, -1);
+	release(st, &old);
+	atomic_fetch_add_explicit(&st->notify_free, 1, memory_order_relaxed);
+}
+
+int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
+{
+	int err;
+
+	if (!in_range(st, len, off))
+		return -EINVAL;
+	while (len) {
+		uint64_t idx = off >> UZ_PAGE_SHIFT;
+		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
+		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+
+		if (n == UZ_PAGE_SIZE) {
+			discard_page(st, idx);
+		} else if (uz_slots_get(st->slots, idx, false)) {
+			err = write_page(st, idx, zero_page, poff, n);
+			if (err)
+				return err;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config *cfg)
+{
+	struct afm_config acfg = { .arena = cfg->arena, .mem_limit = cfg->mem_limit };
+	struct uz_store *st;
+
+	if (disksize == 0 || disksize % UZ_PAGE_SIZE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->disksize = disksize;
+	st->slots = uz_slots_create(disksize >> UZ_PAGE_SHIFT);
+	st->afm = st->slots ? afm_create(&acfg) : NULL;
+	if (!st->afm) {
+		int e = errno;
+
+		uz_store_destroy(st);
+		errno = e;
+		return NULL;
+	}
+	return st;
+}
+
+void uz_store_destroy(struct uz_store *st)
+{
+	if (!st)
+		return;
+	afm_destroy(st->afm);
+	uz_slots_destroy(st->slots);
+	free(st);
+}
+
+void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	afm_stats(st->afm, &s->afm);
+	s->disksize = st->disksize;
+	s->orig_data_size = atomic_load(&st->pages_stored) * UZ_PAGE_SIZE;
+	s->compr_data_size = atomic_load(&st->compr_bytes);
+	s->mem_used_total = s->afm.mem_used_total;
+	s->mem_limit = s->afm.mem_limit;
+	s->mem_used_max = s->afm.mem_used_max;
+	s->same_pages = atomic_load(&st->same_pages);
+	s->pages_compacted = 0; /* no compaction yet: nothing moved */
+	s->huge_pages = atomic_load(&st->huge_pages);
+	s->huge_pages_since = atomic_load(&st->huge_pages_since);
+	s->failed_reads = atomic_load(&st->failed_reads);
+	s->failed_writes = atomic_load(&st->failed_writes);
+	s->invalid_io = atomic_load(&st->invalid_io);
+	s->notify_free = atomic_load(&st->notify_free);
+	s->table_bytes = uz_slots_bytes(st->slots);
+}
+
+void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit)
+{
+	afm_set_limit(st->afm, mem_limit);
+}
+
+int uz_store_check(struct uz_store *st, char *err, size_t errlen)
+{
+	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0;
+	struct afm_stats as;
+	int ret = afm_check(st->afm, err, errlen);
+
+	if (ret)
+		return ret;
+	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+		uint32_t meta;
+
+		if (!s) {
+			i |= 4095; /* the whole leaf is absent */
+			continue;
+		}
+		meta = atomic_load(&s->meta);
+		if (meta & SLOT_LOCK) {
+			snprintf(err, errlen, "slot %llu is locked", (unsigned long long)i);
+			return -EUCLEAN;
+		}
+		switch (slot_type(meta)) {
+		case SLOT_EMPTY:
+			continue;
+		case SLOT_SAME:
+			same++;
+			break;
+		case SLOT_COMP:
+			if (slot_size(meta) == 0 || afm_footprint(slot_size(meta)) >= UZ_PAGE_SIZE) {
+				snprintf(err, errlen, "slot %llu: compressed size %u",
+					 (unsigned long long)i, slot_size(meta));
+				return -EUCLEAN;
+			}
+			bytes += slot_size(meta);
+			objects++;
+			break;
+		case SLOT_RAW:
+			huge++;
+			bytes += UZ_PAGE_SIZE;
+			objects++;
+			break;
+		}
+		stored++;
+	}
+	afm_stats(st->afm, &as);
+	if (stored != atomic_load(&st->pages_stored) || same != atomic_load(&st->same_pages) ||
+	    huge != atomic_load(&st->huge_pages) || bytes != atomic_load(&st->compr_bytes) ||
+	    objects != as.objects || bytes != as.object_bytes) {
+		snprintf(err, errlen,
+			 "slots hold %llu pages (%llu same, %llu huge, %llu objects, %llu bytes); "
+			 "counters say %llu (%llu same, %llu huge, %llu objects, %llu bytes)",
+			 (unsigned long long)stored, (unsigned long long)same, (unsigned long long)huge,
+			 (unsigned long long)objects, (unsigned long long)bytes,
+			 (unsigned long long)atomic_load(&st->pages_stored),
+			 (unsigned long long)atomic_load(&st->same_pages),
+			 (unsigned long long)atomic_load(&st->huge_pages), (unsigned long long)as.objects,
+			 (unsigned long long)atomic_load(&st->compr_bytes));
+		return -EUCLEAN;
+	}
+	return 0;
+}

@@ -1,0 +1,80 @@
+/* store/store.h - the compressed page store behind a uzram device.
+ *
+ * Byte-addressed reads, writes and discards over a device of disksize
+ * bytes.  Every 4 KiB page is kept same-filled in its slot, LZ4-compressed
+ * in afmalloc chunks, or raw when compression would not save memory.
+ * Sub-page I/O is read-modify-write under that page's lock.
+ *
+ * Knows nothing of FUSE or sockets.  Every function may be called from
+ * many threads at once.
+ */
+#ifndef UZ_STORE_STORE_H
+#define UZ_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "afmalloc.h"
+
+struct uz_store;
+
+struct uz_store_config {
+	enum uz_arena_kind arena;
+	uint64_t mem_limit; /* 0: none */
+};
+
+/* zram's mm_stat and io_stat, plus what uzram adds. */
+struct uz_store_stats {
+	uint64_t disksize;
+	uint64_t orig_data_size;
+	uint64_t compr_data_size;
+	uint64_t mem_used_total;
+	uint64_t mem_limit;
+	uint64_t mem_used_max;
+	uint64_t same_pages;
+	uint64_t pages_compacted;
+	uint64_t huge_pages;
+	uint64_t huge_pages_since;
+	uint64_t failed_reads;
+	uint64_t failed_writes;
+	uint64_t invalid_io;
+	uint64_t notify_free;
+	uint64_t table_bytes;
+	struct afm_stats afm;
+};
+
+/* Creates a store for a device of disksize bytes (a non-zero multiple of
+ * 4096).  Returns NULL with errno set: EINVAL for a bad size or config,
+ * ENOMEM. */
+struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config *cfg);
+
+/* Frees everything.  NULL is accepted. */
+void uz_store_destroy(struct uz_store *st);
+
+/* Reads len bytes at off into buf.  Returns 0, -EINVAL when the range is
+ * not inside the device (counted as invalid_io), or -EIO when stored data
+ * does not decompress (counted as failed_reads). */
+int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off);
+
+/* Writes len bytes at off.  Returns 0, -EINVAL (outside the device),
+ * -ENOSPC (memory limit reached), -ENOMEM (no memory for an arena or a
+ * table leaf); on error the pages not yet written keep their old data. */
+int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off);
+
+/* Makes [off, off+len) read as zeros and frees the whole pages in it
+ * (punch hole, zero range).  Returns 0 or -EINVAL; -ENOSPC/-ENOMEM only
+ * when a partial page at an edge must be rewritten and cannot be. */
+int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len);
+
+/* Fills *s with the current counters. */
+void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);
+
+/* Changes the memory limit (0: none). */
+void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
+
+/* Checks the engine's invariants and that the slots agree with the
+ * counters.  Returns 0 or -EUCLEAN with a description in err.  The store
+ * must be idle. */
+int uz_store_check(struct uz_store *st, char *err, size_t errlen);
+
+#endif
