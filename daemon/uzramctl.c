@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 	bool bytes = false, json = false;
 	char err[PATH_MAX + 512];
 	glob_t g = { 0 };
+	char *one[2] = { NULL, NULL };
 	struct kv **devs = NULL;
 	int c, ndev = 0, res = 0;
 
@@ -282,7 +283,8 @@ int main(int argc, char **argv)
 	}
 	if (socket) {
 		g.gl_pathc = 1;
-		g.gl_pathv = (char *[]){ (char *)socket, NULL };
+		one[0] = (char *)socket;
+		g.gl_pathv = one;
 	} else if (glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) {
 		fprintf(stderr, "uzramctl: no uzram device found in %s (is uzramd running? or give --socket)\n",
 			UZ_RUN_DIR);

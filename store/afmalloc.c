@@ -65,6 +65,7 @@ struct afm {
 	struct afm_arena *_Atomic *dir; /* MAX_ARENAS slots, indexed by id */
 	uint32_t id_end; /* ids at or above were never used */
 	uint32_t low_hint; /* arenas below this id are full or absent */
+	uint64_t dir_touched; /* directory bytes that may be resident */
 	uint64_t narenas;
 	uint64_t kinds[4];
 	uint64_t mem_limit;
@@ -182,6 +183,8 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 	ar->kind = (uint8_t)got;
 	if (id >= a->id_end)
 		a->id_end = id + 1;
+	if (dir_bytes(a) > a->dir_touched)
+		a->dir_touched = dir_bytes(a);
 	a->narenas++;
 	a->kinds[got]++;
 	atomic_store_explicit(&a->dir[id], ar, memory_order_release);
@@ -191,6 +194,18 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 		a->mem_used_max = mem_used_locked(a);
 	*out = ar;
 	return 0;
+}
+
+/* After the highest arenas went away, gives back the directory pages
+ * that named them.  Caller holds the pool lock. */
+static void dir_shrink(struct afm *a)
+{
+	while (a->id_end && !atomic_load_explicit(&a->dir[a->id_end - 1], memory_order_relaxed))
+		a->id_end--;
+	if (dir_bytes(a) < a->dir_touched) {
+		madvise((uint8_t *)a->dir + dir_bytes(a), a->dir_touched - dir_bytes(a), MADV_DONTNEED);
+		a->dir_touched = dir_bytes(a);
+	}
 }
 
 /* Takes a free 4 KiB page, from the lowest arena that has one so that the
@@ -247,6 +262,7 @@ static void page_put(struct afm *a, uint32_t gpage)
 		a->kinds[ar->kind]--;
 		uz_arena_unmap(ar->base);
 		free(ar);
+		dir_shrink(a);
 	} else if (id < a->low_hint) {
 		a->low_hint = id;
 	}

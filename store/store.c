@@ -93,7 +93,8 @@ static int encode(struct uz_store *st, const void *page, struct slot_val *v)
 		return 0;
 	}
 	clen = uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
-	if (clen > 0 && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
+	/* afm_footprint() is 0 for sizes beyond a page: test the size first. */
+	if (clen > 0 && clen < (int)UZ_PAGE_SIZE && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
 		err = afm_alloc(st->afm, (uint32_t)clen, &h);
 		if (err)
 			return err;

@@ -1,0 +1,340 @@
+/* tests/check_afmalloc.c - the afmalloc engine alone (store/afmalloc.c). */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../store/afmalloc.h"
+
+static struct afm *make(uint64_t limit)
+{
+	struct afm_config cfg = { .arena = UZ_ARENA_AUTO, .mem_limit = limit };
+	struct afm *a = afm_create(&cfg);
+
+	ck_assert_ptr_nonnull(a);
+	return a;
+}
+
+static void check_ok(struct afm *a)
+{
+	char err[512] = "";
+
+	ck_assert_msg(afm_check(a, err, sizeof(err)) == 0, "invariant: %s", err);
+}
+
+static void fill(uint8_t *p, uint32_t n, uint32_t seed)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+START_TEST(roundtrip_every_size)
+{
+	static struct afm_handle h[AFM_MAX_OBJECT + 1];
+	static uint8_t in[AFM_MAX_OBJECT], out[AFM_MAX_OBJECT];
+	struct afm *a = make(0);
+	struct afm_stats st;
+	uint64_t bytes = 0;
+
+	for (uint32_t n = 1; n <= AFM_MAX_OBJECT; n++) {
+		ck_assert_int_eq(afm_alloc(a, n, &h[n]), 0);
+		fill(in, n, n);
+		afm_store(a, n, &h[n], in);
+		bytes += n;
+	}
+	check_ok(a);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.objects, AFM_MAX_OBJECT);
+	ck_assert_uint_eq(st.object_bytes, bytes);
+	ck_assert_uint_ge(st.mem_used_total, bytes);
+	for (uint32_t n = 1; n <= AFM_MAX_OBJECT; n++) {
+		fill(in, n, n);
+		memset(out, 0xa5, sizeof(out));
+		afm_load(a, n, &h[n], out);
+		ck_assert_msg(memcmp(in, out, n) == 0, "size %u differs after load", n);
+		ck_assert_uint_eq(out[n < AFM_MAX_OBJECT ? n : 0], n < AFM_MAX_OBJECT ? 0xa5 : out[0]);
+	}
+	for (uint32_t n = 1; n <= AFM_MAX_OBJECT; n++)
+		afm_free(a, n, &h[n]);
+	check_ok(a);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.objects, 0);
+	ck_assert_uint_eq(st.arenas, 0);
+	ck_assert_uint_eq(st.mem_used_total, 0);
+	afm_destroy(a);
+}
+END_TEST
+
+START_TEST(footprint_is_chunks_plus_metadata)
+{
+	/* 400 = 256 + 128 + 16: three chunks, all in the handle. */
+	ck_assert_uint_eq(afm_footprint(400), 400);
+	/* 1516 rounds to 1520 = 1024+256+128+64+32+16: six chunks, four of
+	 * them listed in one 16-byte extension chunk. */
+	ck_assert_uint_eq(afm_footprint(1516), 1520 + 16);
+	/* 4080 = eight chunks: six extra references need 32 bytes. */
+	ck_assert_uint_eq(afm_footprint(4080), 4080 + 32);
+	ck_assert_uint_eq(afm_footprint(4096), 4096);
+	ck_assert_uint_eq(afm_footprint(1), 16);
+	ck_assert_uint_eq(afm_footprint(0), 0);
+	ck_assert_uint_eq(afm_footprint(4097), 0);
+}
+END_TEST
+
+START_TEST(bad_sizes_rejected)
+{
+	struct afm *a = make(0);
+	struct afm_handle h;
+
+	ck_assert_int_eq(afm_alloc(a, 0, &h), -EINVAL);
+	ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT + 1, &h), -EINVAL);
+	check_ok(a);
+	afm_destroy(a);
+}
+END_TEST
+
+/* Random allocations and frees, every object checked against a copy. */
+START_TEST(churn_against_reference)
+{
+	enum { N = 6000, OPS = 60000 };
+	static struct afm_handle h[N];
+	static uint32_t size[N], seed[N];
+	static uint8_t buf[AFM_MAX_OBJECT], ref[AFM_MAX_OBJECT];
+	struct afm *a = make(0);
+	struct afm_stats st;
+	unsigned r = 12345;
+
+	memset(size, 0, sizeof(size));
+	for (int op = 0; op < OPS; op++) {
+		int i;
+
+		r = r * 1664525u + 1013904223u;
+		i = (int)((r >> 8) % N);
+		if (size[i]) {
+			fill(ref, size[i], seed[i]);
+			afm_load(a, size[i], &h[i], buf);
+			ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d (%u bytes) corrupted", i, size[i]);
+			afm_free(a, size[i], &h[i]);
+			size[i] = 0;
+		} else {
+			r = r * 1664525u + 1013904223u;
+			/* Mostly compressed-page sizes, some tiny, some whole pages. */
+			size[i] = (r >> 4) % 10 == 0 ? AFM_MAX_OBJECT : 1 + (r >> 12) % 3000;
+			seed[i] = r;
+			ck_assert_int_eq(afm_alloc(a, size[i], &h[i]), 0);
+			fill(ref, size[i], seed[i]);
+			afm_store(a, size[i], &h[i], ref);
+		}
+		if (op % 15000 == 0)
+			check_ok(a);
+	}
+	check_ok(a);
+	for (int i = 0; i < N; i++) {
+		if (!size[i])
+			continue;
+		fill(ref, size[i], seed[i]);
+		afm_load(a, size[i], &h[i], buf);
+		ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d corrupted at the end", i);
+		afm_free(a, size[i], &h[i]);
+	}
+	check_ok(a);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 0);
+	ck_assert_uint_eq(st.objects, 0);
+	ck_assert_uint_eq(st.object_bytes + st.rounding_bytes + st.ext_bytes, 0);
+	afm_destroy(a);
+}
+END_TEST
+
+/* Arenas go back as soon as their last page is empty, not at the end. */
+START_TEST(arenas_released_when_empty)
+{
+	enum { N = 2048 }; /* 2048 whole-page objects: four 2 MiB arenas */
+	static struct afm_handle h[N];
+	struct afm *a = make(0);
+	struct afm_stats st;
+
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 4);
+	ck_assert_uint_eq(st.mem_used_max, st.mem_used_total);
+	/* Free the second arena's objects: the first 512 pages are arena 0. */
+	for (int i = 512; i < 1024; i++)
+		afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 3);
+	check_ok(a);
+	/* New objects fill the lowest arena with room first. */
+	for (int i = 512; i < 1024; i++)
+		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 4);
+	for (int i = 0; i < N; i++)
+		afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 0);
+	ck_assert_uint_eq(st.mem_used_total, 0);
+	ck_assert_uint_gt(st.mem_used_max, 4 * UZ_ARENA_SIZE);
+	check_ok(a);
+	afm_destroy(a);
+}
+END_TEST
+
+START_TEST(memory_limit)
+{
+	enum { N = 8192 };
+	static struct afm_handle h[N];
+	static uint8_t buf[1000], ref[1000];
+	/* Room for two arenas and their descriptors, not three. */
+	struct afm *a = make(2 * UZ_ARENA_SIZE + 64 * 1024);
+	struct afm_stats st;
+	int n = 0, err = 0;
+
+	while (n < N && (err = afm_alloc(a, 1000, &h[n])) == 0) {
+		fill(ref, 1000, (uint32_t)n);
+		afm_store(a, 1000, &h[n], ref);
+		n++;
+	}
+	ck_assert_int_eq(err, -ENOSPC);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 2);
+	ck_assert_uint_le(st.mem_used_total, st.mem_limit);
+	check_ok(a);
+	for (int i = 0; i < n; i++) {
+		fill(ref, 1000, (uint32_t)i);
+		afm_load(a, 1000, &h[i], buf);
+		ck_assert_msg(memcmp(ref, buf, 1000) == 0, "object %d lost when the limit was hit", i);
+	}
+	afm_free(a, 1000, &h[0]);
+	ck_assert_int_eq(afm_alloc(a, 1000, &h[0]), 0);
+	afm_set_limit(a, 0);
+	ck_assert_int_eq(afm_alloc(a, 1000, &h[n]), 0);
+	afm_free(a, 1000, &h[n]);
+	for (int i = 0; i < n; i++)
+		afm_free(a, 1000, &h[i]);
+	check_ok(a);
+	afm_destroy(a);
+}
+END_TEST
+
+struct worker {
+	struct afm *a;
+	unsigned seed;
+	int bad;
+};
+
+static void *worker_run(void *arg)
+{
+	enum { N = 1500, OPS = 40000 };
+	struct worker *w = arg;
+	struct afm_handle *h = calloc(N, sizeof(*h));
+	uint32_t *size = calloc(N, sizeof(*size));
+	uint8_t buf[AFM_MAX_OBJECT], ref[AFM_MAX_OBJECT];
+	unsigned r = w->seed;
+
+	for (int op = 0; op < OPS; op++) {
+		int i;
+
+		r = r * 1664525u + 1013904223u;
+		i = (int)((r >> 8) % N);
+		if (size[i]) {
+			fill(ref, size[i], (uint32_t)i ^ w->seed);
+			afm_load(w->a, size[i], &h[i], buf);
+			w->bad += memcmp(ref, buf, size[i]) != 0;
+			afm_free(w->a, size[i], &h[i]);
+			size[i] = 0;
+		} else {
+			size[i] = 1 + (r >> 12) % AFM_MAX_OBJECT;
+			if (afm_alloc(w->a, size[i], &h[i])) {
+				w->bad++;
+				size[i] = 0;
+				continue;
+			}
+			fill(ref, size[i], (uint32_t)i ^ w->seed);
+			afm_store(w->a, size[i], &h[i], ref);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		if (size[i])
+			afm_free(w->a, size[i], &h[i]);
+	free(h);
+	free(size);
+	return NULL;
+}
+
+START_TEST(threads_share_the_engine)
+{
+	struct afm *a = make(0);
+	struct worker w[4];
+	pthread_t t[4];
+	struct afm_stats st;
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .a = a, .seed = 77u + (unsigned)i * 1000 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].bad, 0);
+	}
+	check_ok(a);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 0);
+	afm_destroy(a);
+}
+END_TEST
+
+START_TEST(arena_kinds)
+{
+	static const enum uz_arena_kind kinds[] = { UZ_ARENA_THP, UZ_ARENA_PLAIN, UZ_ARENA_HUGETLB };
+
+	for (unsigned k = 0; k < 3; k++) {
+		struct afm_config cfg = { .arena = kinds[k] };
+		struct afm *a = afm_create(&cfg);
+		struct afm_handle h;
+		struct afm_stats st;
+		uint8_t in[100] = "arena", out[100];
+
+		ck_assert_ptr_nonnull(a);
+		ck_assert_int_eq(afm_alloc(a, sizeof(in), &h), 0);
+		afm_store(a, sizeof(in), &h, in);
+		afm_load(a, sizeof(in), &h, out);
+		ck_assert_mem_eq(in, out, sizeof(in));
+		afm_stats(a, &st);
+		ck_assert_uint_eq(st.arenas, 1);
+		/* hugetlb falls back to THP when no huge page is reserved */
+		if (kinds[k] != UZ_ARENA_HUGETLB)
+			ck_assert_uint_eq(st.arenas_by_kind[kinds[k]], 1);
+		afm_free(a, sizeof(in), &h);
+		afm_destroy(a);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("afmalloc");
+	TCase *tc = tcase_create("engine");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, roundtrip_every_size);
+	tcase_add_test(tc, footprint_is_chunks_plus_metadata);
+	tcase_add_test(tc, bad_sizes_rejected);
+	tcase_add_test(tc, churn_against_reference);
+	tcase_add_test(tc, arenas_released_when_empty);
+	tcase_add_test(tc, memory_limit);
+	tcase_add_test(tc, threads_share_the_engine);
+	tcase_add_test(tc, arena_kinds);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

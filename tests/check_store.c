@@ -1,0 +1,366 @@
+/* tests/check_store.c - the slot table and the page store (store/slot.c,
+ * store/store.c). */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compress/page.h"
+#include "../store/slot.h"
+#include "../store/store.h"
+
+#define MiB (1ull << 20)
+
+static struct uz_store *make(uint64_t size, uint64_t limit)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_AUTO, .mem_limit = limit };
+	struct uz_store *st = uz_store_create(size, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+static void check_ok(struct uz_store *st)
+{
+	char err[512] = "";
+
+	ck_assert_msg(uz_store_check(st, err, sizeof(err)) == 0, "invariant: %s", err);
+}
+
+static unsigned rnd(unsigned *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 1;
+}
+
+static void text(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)("the quick brown fox jumps over a lazy dog "[(i + seed) % 42] + (i / 512 + seed) % 3);
+}
+
+static void noise(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(rnd(&seed) >> 15);
+}
+
+START_TEST(slot_table_is_lazy)
+{
+	struct uz_slots *t = uz_slots_create(1ull << 28); /* 1 TiB of pages */
+	struct uz_slot *s;
+
+	ck_assert_ptr_nonnull(t);
+	/* Directory only: 64 Ki leaves x 8 bytes. */
+	ck_assert_uint_eq(uz_slots_bytes(t), 512 * 1024);
+	ck_assert_ptr_null(uz_slots_get(t, 123456789, false));
+	s = uz_slots_get(t, 123456789, true);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(atomic_load(&s->meta), 0);
+	ck_assert_ptr_eq(uz_slots_get(t, 123456789, false), s);
+	ck_assert_uint_eq(uz_slots_bytes(t), 512 * 1024 + 4096 * 16);
+	/* A neighbour in the same leaf costs nothing more. */
+	ck_assert_ptr_nonnull(uz_slots_get(t, 123456790, true));
+	ck_assert_uint_eq(uz_slots_bytes(t), 512 * 1024 + 4096 * 16);
+	uz_slots_destroy(t);
+}
+END_TEST
+
+START_TEST(slot_lock_keeps_meta)
+{
+	struct uz_slots *t = uz_slots_create(8);
+	struct uz_slot *s = uz_slots_get(t, 3, true);
+	uint32_t m;
+
+	m = uz_slot_lock(s);
+	ck_assert_uint_eq(m, 0);
+	ck_assert(atomic_load(&s->meta) & SLOT_LOCK);
+	uz_slot_unlock(s, slot_meta(SLOT_COMP, 1234));
+	m = uz_slot_lock(s);
+	ck_assert_int_eq(slot_type(m), SLOT_COMP);
+	ck_assert_uint_eq(slot_size(m), 1234);
+	uz_slot_unlock(s, m);
+	ck_assert_uint_eq(atomic_load(&s->meta), slot_meta(SLOT_COMP, 1234));
+	uz_slots_destroy(t);
+}
+END_TEST
+
+START_TEST(bad_sizes)
+{
+	struct uz_store_config cfg = { 0 };
+
+	ck_assert_ptr_null(uz_store_create(0, &cfg));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(uz_store_create(4097, &cfg));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(pages_of_every_kind)
+{
+	struct uz_store *st = make(16 * MiB, 0);
+	static uint8_t in[4 * UZ_PAGE_SIZE], out[4 * UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+
+	text(in, UZ_PAGE_SIZE, 1); /* compressible */
+	memset(in + UZ_PAGE_SIZE, 0, UZ_PAGE_SIZE); /* zero */
+	uz_page_fill(in + 2 * UZ_PAGE_SIZE, 0xdeadbeefcafef00dull); /* same-filled */
+	noise(in + 3 * UZ_PAGE_SIZE, UZ_PAGE_SIZE, 7); /* incompressible */
+	ck_assert_int_eq(uz_store_write(st, in, sizeof(in), 8 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_read(st, out, sizeof(out), 8 * UZ_PAGE_SIZE), 0);
+	ck_assert_mem_eq(in, out, sizeof(in));
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.orig_data_size, 4 * UZ_PAGE_SIZE);
+	ck_assert_uint_eq(s.same_pages, 2);
+	ck_assert_uint_eq(s.huge_pages, 1);
+	ck_assert_uint_eq(s.huge_pages_since, 1);
+	ck_assert_uint_gt(s.compr_data_size, UZ_PAGE_SIZE);
+	ck_assert_uint_lt(s.compr_data_size, 2 * UZ_PAGE_SIZE);
+	ck_assert_uint_ge(s.mem_used_total, s.compr_data_size);
+	/* Never-written pages read as zeros, also in a leaf never mapped. */
+	ck_assert_int_eq(uz_store_read(st, out, UZ_PAGE_SIZE, 15 * MiB), 0);
+	ck_assert_mem_eq(in + UZ_PAGE_SIZE, out, UZ_PAGE_SIZE);
+	check_ok(st);
+	/* Overwriting the huge page with text: huge_pages falls, _since stays. */
+	text(in, UZ_PAGE_SIZE, 2);
+	ck_assert_int_eq(uz_store_write(st, in, UZ_PAGE_SIZE, 11 * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.huge_pages, 0);
+	ck_assert_uint_eq(s.huge_pages_since, 1);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+START_TEST(unaligned_io_against_reference)
+{
+	enum { SIZE = 2 * 1024 * 1024 };
+	struct uz_store *st = make(SIZE, 0);
+	uint8_t *ref = calloc(1, SIZE), *buf = malloc(3 * UZ_PAGE_SIZE), *got = malloc(3 * UZ_PAGE_SIZE);
+	unsigned r = 42;
+
+	for (int op = 0; op < 20000; op++) {
+		size_t len = 1 + rnd(&r) % (3 * UZ_PAGE_SIZE);
+		uint64_t off = rnd(&r) % (SIZE - len);
+
+		if (rnd(&r) % 2) {
+			if (rnd(&r) % 2)
+				text(buf, len, r);
+			else
+				noise(buf, len, r);
+			ck_assert_int_eq(uz_store_write(st, buf, len, off), 0);
+			memcpy(ref + off, buf, len);
+		} else {
+			ck_assert_int_eq(uz_store_read(st, got, len, off), 0);
+			ck_assert_msg(memcmp(got, ref + off, len) == 0, "op %d: %zu bytes at %llu differ", op, len,
+				      (unsigned long long)off);
+		}
+	}
+	check_ok(st);
+	for (uint64_t off = 0; off < SIZE; off += UZ_PAGE_SIZE) {
+		ck_assert_int_eq(uz_store_read(st, got, UZ_PAGE_SIZE, off), 0);
+		ck_assert_mem_eq(got, ref + off, UZ_PAGE_SIZE);
+	}
+	free(ref);
+	free(buf);
+	free(got);
+	uz_store_destroy(st);
+}
+END_TEST
+
+START_TEST(out_of_range_is_invalid_io)
+{
+	struct uz_store *st = make(MiB, 0);
+	struct uz_store_stats s;
+	uint8_t b[8192] = { 0 };
+
+	ck_assert_int_eq(uz_store_write(st, b, 4096, MiB), -EINVAL);
+	ck_assert_int_eq(uz_store_write(st, b, 8192, MiB - 4096), -EINVAL);
+	ck_assert_int_eq(uz_store_read(st, b, 1, MiB), -EINVAL);
+	ck_assert_int_eq(uz_store_discard(st, MiB - 4096, 8192), -EINVAL);
+	ck_assert_int_eq(uz_store_read(st, b, 4096, MiB - 4096), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.invalid_io, 4);
+	uz_store_destroy(st);
+}
+END_TEST
+
+START_TEST(discard_frees_pages)
+{
+	struct uz_store *st = make(8 * MiB, 0);
+	static uint8_t buf[MiB], got[MiB];
+	struct uz_store_stats s;
+
+	text(buf, sizeof(buf), 3);
+	ck_assert_int_eq(uz_store_write(st, buf, sizeof(buf), MiB), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.orig_data_size, MiB);
+	ck_assert_uint_gt(s.afm.objects, 0);
+	/* Unaligned: the edge pages are zeroed in part, the inner ones freed. */
+	ck_assert_int_eq(uz_store_discard(st, MiB + 1000, MiB - 2000), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.notify_free, 256 - 2);
+	ck_assert_uint_eq(s.orig_data_size, 2 * UZ_PAGE_SIZE);
+	ck_assert_int_eq(uz_store_read(st, got, sizeof(got), MiB), 0);
+	ck_assert_mem_eq(got, buf, 1000);
+	ck_assert_mem_eq(got + MiB - 1000, buf + MiB - 1000, 1000);
+	for (size_t i = 1000; i < MiB - 1000; i++)
+		ck_assert_msg(got[i] == 0, "byte %zu not zero after discard", i);
+	ck_assert_int_eq(uz_store_discard(st, 0, 8 * MiB), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.orig_data_size, 0);
+	ck_assert_uint_eq(s.afm.objects, 0);
+	ck_assert_uint_eq(s.afm.arenas, 0);
+	ck_assert_uint_eq(s.mem_used_total, 0);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+START_TEST(memory_limit_loses_nothing)
+{
+	enum { SIZE = 64 * 1024 * 1024 };
+	struct uz_store *st = make(SIZE, 4 * MiB);
+	static uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+	uint64_t off;
+	int err = 0;
+
+	for (off = 0; off < SIZE; off += UZ_PAGE_SIZE) {
+		noise(page, sizeof(page), (unsigned)off);
+		err = uz_store_write(st, page, sizeof(page), off);
+		if (err)
+			break;
+	}
+	ck_assert_int_eq(err, -ENOSPC);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.failed_writes, 1);
+	ck_assert_uint_le(s.mem_used_total, 4 * MiB);
+	for (uint64_t o = 0; o < off; o += UZ_PAGE_SIZE) {
+		noise(page, sizeof(page), (unsigned)o);
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), o), 0);
+		ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page at %llu lost", (unsigned long long)o);
+	}
+	/* The failed page kept its old contents (zeros). */
+	ck_assert_int_eq(uz_store_read(st, got, sizeof(got), off), 0);
+	memset(page, 0, sizeof(page));
+	ck_assert_mem_eq(page, got, sizeof(got));
+	/* Room again after a discard. */
+	ck_assert_int_eq(uz_store_discard(st, 0, MiB), 0);
+	noise(page, sizeof(page), 1);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), off), 0);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+struct writer {
+	struct uz_store *st;
+	int id, nthreads, bad;
+};
+
+/* Threads write interleaved pages and sub-pages; every thread re-reads
+ * its own and also hammers one shared page, which must always hold one
+ * of the whole patterns written to it. */
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
+	unsigned r = (unsigned)w->id * 7 + 1;
+
+	for (int round = 0; round < 300; round++) {
+		for (int i = 0; i < 32; i++) {
+			uint64_t off = ((uint64_t)i * (uint64_t)w->nthreads + (uint64_t)w->id) * UZ_PAGE_SIZE;
+
+			text(page, sizeof(page), (unsigned)(round + i));
+			if (uz_store_write(w->st, page, sizeof(page), off))
+				w->bad++;
+			/* a sub-page write in the middle */
+			text(page + 100, 700, (unsigned)round);
+			if (uz_store_write(w->st, page + 100, 700, off + 100))
+				w->bad++;
+		}
+		for (int i = 0; i < 32; i++) {
+			uint64_t off = ((uint64_t)i * (uint64_t)w->nthreads + (uint64_t)w->id) * UZ_PAGE_SIZE;
+
+			text(want, sizeof(want), (unsigned)(round + i));
+			text(want + 100, 700, (unsigned)round);
+			if (uz_store_read(w->st, got, sizeof(got), off) || memcmp(got, want, sizeof(got)))
+				w->bad++;
+		}
+		/* the shared page: full-page writes of a same-filled word */
+		uz_page_fill(page, 0x0101010101010101ull * (uint64_t)(1 + rnd(&r) % 200));
+		if (uz_store_write(w->st, page, sizeof(page), 1024 * UZ_PAGE_SIZE))
+			w->bad++;
+		if (uz_store_read(w->st, got, sizeof(got), 1024 * UZ_PAGE_SIZE)) {
+			w->bad++;
+		} else {
+			uint64_t word;
+
+			w->bad += !uz_page_same_filled(got, &word);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(threads_never_tear_pages)
+{
+	struct uz_store *st = make(8 * MiB, 0);
+	struct writer w[4];
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct writer){ .st = st, .id = i, .nthreads = 4 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, writer_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].bad, 0);
+	}
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+START_TEST(sparse_terabyte_is_cheap)
+{
+	struct uz_store *st = make(1ull << 40, 0);
+	struct uz_store_stats s;
+	uint8_t page[UZ_PAGE_SIZE];
+
+	uz_store_stats(st, &s);
+	ck_assert_uint_le(s.table_bytes, 1 * MiB);
+	text(page, sizeof(page), 5);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (1ull << 40) - UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_le(s.table_bytes, 1 * MiB + 64 * 1024);
+	uz_store_destroy(st);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, slot_table_is_lazy);
+	tcase_add_test(tc, slot_lock_keeps_meta);
+	tcase_add_test(tc, bad_sizes);
+	tcase_add_test(tc, pages_of_every_kind);
+	tcase_add_test(tc, unaligned_io_against_reference);
+	tcase_add_test(tc, out_of_range_is_invalid_io);
+	tcase_add_test(tc, discard_frees_pages);
+	tcase_add_test(tc, memory_limit_loses_nothing);
+	tcase_add_test(tc, threads_never_tear_pages);
+	tcase_add_test(tc, sparse_terabyte_is_cheap);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
