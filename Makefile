@@ -10,7 +10,7 @@ DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-de
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 

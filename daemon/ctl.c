@@ -175,6 +175,10 @@ static void accept_clients(struct uz_ctl *c)
 		}
 		c->clients[i]->fd = fd;
 		c->clients[i]->deadline_ms = now_ms() + UZ_CTL_TIMEOUT_MS;
+		/* Most clients have sent their line already: answer at once,
+		 * so that a burst of quick clients never fills the table. */
+		if (!client_io(c, c->clients[i], POLLIN))
+			client_close(c, i);
 	}
 }
 
@@ -203,6 +207,12 @@ static void *serve(void *arg)
 			if (!cl)
 				continue;
 			left = cl->deadline_ms - now;
+			if (left <= 0 && !cl->replying) {
+				/* One last word to a client that never finished. */
+				snprintf(cl->out, sizeof(cl->out), "error: no complete request within %d s\n",
+					 UZ_CTL_TIMEOUT_MS / 1000);
+				(void)!send(cl->fd, cl->out, strlen(cl->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+			}
 			if (left <= 0) {
 				client_close(c, i);
 				continue;

@@ -1,0 +1,188 @@
+/* tests/check_config.c - sizes, keys and config files (daemon/config.c). */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../daemon/config.h"
+
+START_TEST(sizes)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(uz_parse_size("4096", &v), 0);
+	ck_assert_uint_eq(v, 4096);
+	ck_assert_int_eq(uz_parse_size("4K", &v), 0);
+	ck_assert_uint_eq(v, 4096);
+	ck_assert_int_eq(uz_parse_size("512m", &v), 0);
+	ck_assert_uint_eq(v, 512ull << 20);
+	ck_assert_int_eq(uz_parse_size("4G", &v), 0);
+	ck_assert_uint_eq(v, 4ull << 30);
+	ck_assert_int_eq(uz_parse_size("1T", &v), 0);
+	ck_assert_uint_eq(v, 1ull << 40);
+	ck_assert_int_eq(uz_parse_size("2GiB", &v), 0);
+	ck_assert_uint_eq(v, 2ull << 30);
+	ck_assert_int_eq(uz_parse_size("3MB", &v), 0);
+	ck_assert_uint_eq(v, 3ull << 20);
+	ck_assert_int_eq(uz_parse_size("100B", &v), 0);
+	ck_assert_uint_eq(v, 100);
+	ck_assert_int_eq(uz_parse_size("0", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(uz_parse_size("", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("G", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("-4G", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size(" 4G", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("4G ", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("12Q", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("4.5G", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("4GG", &v), -EINVAL);
+	ck_assert_int_eq(uz_parse_size("99999999999999999999", &v), -ERANGE);
+	ck_assert_int_eq(uz_parse_size("16777216T", &v), -ERANGE);
+}
+END_TEST
+
+START_TEST(disk_sizes)
+{
+	char err[256];
+
+	ck_assert_int_eq(uz_check_disksize(4096, err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_check_disksize(1ull << 40, err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_check_disksize(4097, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "4097: not a multiple of 4096");
+	ck_assert_int_eq(uz_check_disksize(0, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_check_disksize(1ull << 53, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+START_TEST(keys)
+{
+	struct uz_config c;
+	char err[512];
+
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_set(&c, "size", "1G", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.size, 1ull << 30);
+	ck_assert_int_eq(uz_config_set(&c, "mem-limit", "256M", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.mem_limit, 256ull << 20);
+	ck_assert_int_eq(uz_config_set(&c, "arena", "plain", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.arena, UZ_ARENA_PLAIN);
+	ck_assert_int_eq(uz_config_set(&c, "threads", "3", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.threads, 3);
+	ck_assert_int_eq(uz_config_set(&c, "socket", "/tmp/x.sock", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.socket, "/tmp/x.sock");
+
+	ck_assert_int_eq(uz_config_set(&c, "size", "4097", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "4097: not a multiple of 4096");
+	ck_assert_int_eq(uz_config_set(&c, "mem-limit", "12Q", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "'12Q' is not a size"));
+	ck_assert_int_eq(uz_config_set(&c, "arena", "huge", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "threads", "0", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "threads", "9999", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "threads", "4x", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "compression-algorithm", "zstd", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "socket", "relative.sock", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "colour", "blue", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "unknown key");
+	/* Failed settings changed nothing. */
+	ck_assert_uint_eq(c.size, 1ull << 30);
+	ck_assert_uint_eq(c.mem_limit, 256ull << 20);
+	ck_assert_uint_eq(c.threads, 3);
+}
+END_TEST
+
+START_TEST(good_file)
+{
+	struct uz_config c;
+	char err[512];
+
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_load_string("# comment\n"
+					       "; another\n"
+					       "\n"
+					       "size = 2G\n"
+					       "mem-limit=1G ; inline comment\n"
+					       "  arena = thp\n"
+					       "threads = 4\n",
+					       "t.conf", &c, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.size, 2ull << 30);
+	ck_assert_uint_eq(c.mem_limit, 1ull << 30);
+	ck_assert_int_eq(c.arena, UZ_ARENA_THP);
+	ck_assert_uint_eq(c.threads, 4);
+}
+END_TEST
+
+static void bad(const char *text, const char *want)
+{
+	struct uz_config c;
+	char err[512] = "";
+
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_load_string(text, "/etc/uzram/disk0.conf", &c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strcmp(err, want) == 0, "got \"%s\", want \"%s\"", err, want);
+}
+
+START_TEST(bad_files_name_file_line_key)
+{
+	bad("size = 1G\n\n# x\n\n\n\nmem-limit = 12Q\n",
+	    "/etc/uzram/disk0.conf:7: mem-limit: '12Q' is not a size (use digits with K, M, G or T; 0 for none)");
+	bad("size = 4097\n", "/etc/uzram/disk0.conf:1: size: 4097: not a multiple of 4096");
+	bad("\nfoo = 1\n", "/etc/uzram/disk0.conf:2: foo: unknown key");
+	bad("size =\n", "/etc/uzram/disk0.conf:1: size: no value");
+	bad("size = 1G\nthis line has no equals sign\n", "/etc/uzram/disk0.conf:2: not a 'key = value' line");
+	bad("[zram0]\nsize = 1G\n", "/etc/uzram/disk0.conf:2: sections are not used: one file per device");
+	bad("arena = giant\n",
+	    "/etc/uzram/disk0.conf:1: arena: 'giant' is not an arena kind (hugetlb, thp, plain or auto)");
+	bad("threads = -1\n", "/etc/uzram/disk0.conf:1: threads: '-1' is not a thread count (1 to 256)");
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	struct uz_config c;
+	char err[512];
+
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_load("/nonexistent/uzram.conf", &c, err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "/nonexistent/uzram.conf: No such file or directory");
+}
+END_TEST
+
+/* conf/uzram.conf documents the defaults: loading it changes nothing. */
+START_TEST(shipped_config_is_the_defaults)
+{
+	struct uz_config c, d;
+	char err[512];
+
+	uz_config_defaults(&d);
+	uz_config_defaults(&c);
+	c.size = 1; /* so that the file must set it */
+	c.threads = 1;
+	c.arena = UZ_ARENA_PLAIN;
+	c.mem_limit = 1;
+	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_mem_eq(&c, &d, sizeof(c));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, disk_sizes);
+	tcase_add_test(tc, keys);
+	tcase_add_test(tc, good_file);
+	tcase_add_test(tc, bad_files_name_file_line_key);
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, shipped_config_is_the_defaults);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

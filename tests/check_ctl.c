@@ -1,0 +1,230 @@
+/* tests/check_ctl.c - the control socket (daemon/ctl.c): request parsing,
+ * and a live server fed garbage, silence and crowds. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../daemon/ctl.h"
+
+static char sock_path[108];
+
+START_TEST(parse_requests)
+{
+	char *argv[UZ_CTL_MAX_ARGS];
+	const char *why = NULL;
+	char line[600];
+
+	strcpy(line, "stats\n");
+	ck_assert_int_eq(uz_ctl_parse(line, strlen(line), argv, UZ_CTL_MAX_ARGS, &why), 1);
+	ck_assert_str_eq(argv[0], "stats");
+	strcpy(line, "  set\tmem-limit   1G \r\n");
+	ck_assert_int_eq(uz_ctl_parse(line, strlen(line), argv, UZ_CTL_MAX_ARGS, &why), 3);
+	ck_assert_str_eq(argv[1], "mem-limit");
+	ck_assert_str_eq(argv[2], "1G");
+	strcpy(line, "   \n");
+	ck_assert_int_eq(uz_ctl_parse(line, strlen(line), argv, UZ_CTL_MAX_ARGS, &why), -EINVAL);
+	ck_assert_str_eq(why, "empty request");
+	memcpy(line, "sta\0ts\n", 7);
+	ck_assert_int_eq(uz_ctl_parse(line, 7, argv, UZ_CTL_MAX_ARGS, &why), -EINVAL);
+	strcpy(line, "stats \xff\n");
+	ck_assert_int_eq(uz_ctl_parse(line, strlen(line), argv, UZ_CTL_MAX_ARGS, &why), -EINVAL);
+	strcpy(line, "a b c d e f g h i\n");
+	ck_assert_int_eq(uz_ctl_parse(line, strlen(line), argv, UZ_CTL_MAX_ARGS, &why), -EINVAL);
+	ck_assert_str_eq(why, "too many words in request");
+	memset(line, 'a', 300);
+	line[300] = '\n';
+	ck_assert_int_eq(uz_ctl_parse(line, 301, argv, UZ_CTL_MAX_ARGS, &why), -EINVAL);
+	ck_assert_str_eq(why, "request too long");
+}
+END_TEST
+
+static void handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
+{
+	(void)ctx;
+	if (strcmp(argv[0], "ping") == 0)
+		snprintf(out, outlen, "ok\npong %d\n", argc);
+	else
+		snprintf(out, outlen, "error: unknown command '%s'\n", argv[0]);
+}
+
+static int dial(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(a.sun_path, sock_path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Sends req (len bytes), optionally ends it by closing the write side,
+ * and returns the whole reply. */
+static char *ask_how(const void *req, size_t len, int eof)
+{
+	static char reply[UZ_CTL_MAX_REPLY];
+	size_t got = 0;
+	ssize_t n;
+	int fd = dial();
+
+	ck_assert_int_eq(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+	if (eof)
+		shutdown(fd, SHUT_WR);
+	while ((n = recv(fd, reply + got, sizeof(reply) - 1 - got, 0)) > 0)
+		got += (size_t)n;
+	reply[got] = '\0';
+	close(fd);
+	return reply;
+}
+
+static char *ask(const void *req, size_t len)
+{
+	return ask_how(req, len, 0);
+}
+
+static struct uz_ctl *serve(void)
+{
+	char err[256];
+	struct uz_ctl *c;
+
+	snprintf(sock_path, sizeof(sock_path), "/tmp/uzram-check-ctl-%d.sock", getpid());
+	c = uz_ctl_start(sock_path, handler, NULL, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	return c;
+}
+
+START_TEST(answers_and_errors)
+{
+	struct uz_ctl *c = serve();
+	char big[5000];
+
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	ck_assert_str_eq(ask_how("ping a b", 8, 1), "ok\npong 3\n"); /* ended by EOF */
+	ck_assert_str_eq(ask("nope\n", 5), "error: unknown command 'nope'\n");
+	ck_assert_str_eq(ask("\x01\x02\x03\n", 4), "error: malformed request (not printable text)\n");
+	ck_assert_str_eq(ask("\n", 1), "error: empty request\n");
+	memset(big, 'x', sizeof(big));
+	ck_assert_str_eq(ask(big, sizeof(big)), "error: request too long (at most 256 bytes)\n");
+	/* Still serving. */
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+	ck_assert_int_ne(access(sock_path, F_OK), 0); /* socket removed */
+}
+END_TEST
+
+/* Silent and half-finished clients do not block the others. */
+START_TEST(silent_clients_do_not_block)
+{
+	struct uz_ctl *c = serve();
+	int idle[20];
+
+	for (int i = 0; i < 20; i++) {
+		idle[i] = dial();
+		if (i % 2)
+			ck_assert_int_eq(send(idle[i], "pi", 2, 0), 2); /* partial, then silence */
+	}
+	for (int i = 0; i < 50; i++)
+		ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	/* The half-finished ones are told why they are dropped. */
+	for (int i = 0; i < 20; i++) {
+		char buf[128] = "";
+		struct pollfd p = { .fd = idle[i], .events = POLLIN };
+
+		ck_assert_int_eq(poll(&p, 1, 7000), 1);
+		if (i % 2) {
+			ck_assert_int_gt(recv(idle[i], buf, sizeof(buf) - 1, 0), 0);
+			ck_assert_str_eq(buf, "error: no complete request within 5 s\n");
+		}
+		close(idle[i]);
+	}
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+}
+END_TEST
+
+/* More connections than the server keeps: the extra ones are told so. */
+START_TEST(crowd_is_refused_politely)
+{
+	struct uz_ctl *c = serve();
+	int fds[UZ_CTL_MAX_CLIENTS + 10], busy = 0;
+
+	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++)
+		fds[i] = dial();
+	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		char buf[128];
+
+		if (poll(&p, 1, 300) == 1) {
+			ssize_t n = recv(fds[i], buf, sizeof(buf) - 1, 0);
+
+			if (n > 0) {
+				buf[n] = '\0';
+				busy += strstr(buf, "too many clients") != NULL;
+			}
+		}
+	}
+	ck_assert_int_eq(busy, 10);
+	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++)
+		close(fds[i]);
+	/* Dropped connections are noticed; new clients are served again. */
+	for (int i = 0; i < 5; i++)
+		ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+}
+END_TEST
+
+/* A client that hangs up before reading its reply. */
+START_TEST(dropped_mid_reply)
+{
+	struct uz_ctl *c = serve();
+
+	for (int i = 0; i < 100; i++) {
+		int fd = dial();
+
+		ck_assert_int_eq(send(fd, "ping\n", 5, 0), 5);
+		close(fd);
+	}
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+}
+END_TEST
+
+START_TEST(live_socket_is_not_stolen)
+{
+	struct uz_ctl *c = serve(), *c2;
+	char err[256];
+
+	c2 = uz_ctl_start(sock_path, handler, NULL, err, sizeof(err));
+	ck_assert_ptr_null(c2);
+	ck_assert_ptr_nonnull(strstr(err, "in use by another running uzramd"));
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ctl");
+	TCase *tc = tcase_create("ctl");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, parse_requests);
+	tcase_add_test(tc, answers_and_errors);
+	tcase_add_test(tc, silent_clients_do_not_block);
+	tcase_add_test(tc, crowd_is_refused_politely);
+	tcase_add_test(tc, dropped_mid_reply);
+	tcase_add_test(tc, live_socket_is_not_stolen);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
