@@ -47,9 +47,10 @@ $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c)
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c)
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
+$(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/io_verify:
+$(B)/tests/io_verify $(B)/tests/uzsock:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs the Debian packages the build and the tests need, when missing.
@@ -64,11 +65,26 @@ deps:
 unit: $(addprefix $(B)/tests/,$(TESTS))
 	@fail=0; for t in $^; do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
+NAME ?= disk0
+
+# The main job: a device with the shipped configuration, ext4 on it, mounted.
+run: deps
+	$(MAKE) all
+	daemon/uzram-up.sh $(NAME)
+
+stop:
+	daemon/uzram-down.sh $(NAME)
+
 check: deps
-	$(MAKE) all unit $(B)/tests/io_verify
+	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock
 	tests/integration/run.sh
+
+# Benchmarks print figures; nothing here is a pass/fail test.
+bench: deps
+	$(MAKE) all
+	tests/bench/extract.sh
 
 clean:
 	rm -rf $(B) uzramd uzramctl
 
-.PHONY: all deps unit check clean
+.PHONY: all deps unit check clean run stop bench

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,9 +321,32 @@ fail:
 	return NULL;
 }
 
+static struct fuse_session *signalled_session;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (signalled_session)
+		fuse_session_exit(signalled_session);
+}
+
 int uz_fuse_signals(struct uz_fuse *f)
 {
-	return fuse_set_signal_handlers(f->se) ? -EIO : 0;
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	static const int stop[] = { SIGTERM, SIGINT, SIGHUP };
+
+	/* Installed whatever the signals' inherited state: a shell starts
+	 * background jobs with SIGINT ignored, and libfuse's own helper
+	 * would leave it so.  No SA_RESTART: the signal must interrupt the
+	 * main thread's wait so that the loop sees the exit flag.  libfuse
+	 * blocks these signals in its worker threads. */
+	signalled_session = f->se;
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
+		if (sigaction(stop[i], &sa, NULL))
+			return -errno;
+	return sigaction(SIGPIPE, &ign, NULL) ? -errno : 0;
 }
 
 int uz_fuse_run(struct uz_fuse *f)
@@ -346,7 +370,10 @@ void uz_fuse_unmount(struct uz_fuse *f)
 
 	if (!f)
 		return;
-	fuse_remove_signal_handlers(f->se);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signalled_session = NULL;
 	fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);
 	b = pthread_getspecific(f->buf_key);

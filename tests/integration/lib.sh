@@ -1,0 +1,137 @@
+# tests/integration/lib.sh - shared by the shell integration tests.
+#
+# Each test sources this, gets its own temp folder ($T), and registers
+# what it starts (daemons by PID, loop devices, mounts); the EXIT trap
+# undoes all of it in reverse order, also when the test fails.  Checks
+# are counted; the test ends with "N passed, N failed".
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+UZRAMD=$TOP/uzramd
+UZRAMCTL=$TOP/uzramctl
+TOOLS=$TOP/build/tests
+CACHE=${UZ_CACHE:-/var/cache/uzram}
+T=$(mktemp -d /tmp/uzram-test.XXXXXX)
+PASSED=0
+FAILED=0
+PIDS=()
+LOOPS=()
+MOUNTS=()
+
+log() { printf '  %s\n' "$*"; }
+pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$*"; }
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+
+cleanup() {
+	local i pid
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		mountpoint -q "${MOUNTS[i]}" && umount "${MOUNTS[i]}" 2>/dev/null
+	done
+	for ((i = ${#LOOPS[@]} - 1; i >= 0; i--)); do
+		losetup "${LOOPS[i]}" >/dev/null 2>&1 && losetup -d "${LOOPS[i]}" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}"; do
+		kill -0 "$pid" 2>/dev/null || continue
+		kill -TERM "$pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	done
+	# A daemon that died leaves its FUSE mount behind (ENOTCONN).
+	grep -F " $T/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish() {
+	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root (FUSE mounts, loop devices)"; exit 77; fi
+	[ -c /dev/fuse ] || { echo "SKIP: no /dev/fuse on this machine"; exit 77; }
+}
+
+# start_daemon PATH ARGS...: runs uzramd in the foreground (as a child we
+# can kill by PID) and waits until PATH is served.  Sets DPID.
+start_daemon() {
+	local path=$1; shift
+	"$UZRAMD" --foreground "$@" "$path" >>"$T/uzramd.log" 2>&1 &
+	DPID=$!
+	PIDS+=("$DPID")
+	for _ in $(seq 100); do
+		if grep -qF " $path fuse.uzram " /proc/mounts && [ -S "$(sock_of "$path" "$@")" ]; then
+			return 0
+		fi
+		kill -0 "$DPID" 2>/dev/null || { cat "$T/uzramd.log"; return 1; }
+		sleep 0.1
+	done
+	echo "uzramd did not become ready"; return 1
+}
+
+# The socket a daemon started with these arguments uses.
+sock_of() {
+	local path=$1; shift
+	local prev=""
+	for a in "$@"; do
+		[ "$prev" = "--socket" ] && { echo "$a"; return; }
+		prev=$a
+	done
+	echo "/run/uzram/$(basename "$path").sock"
+}
+
+# stop_daemon PID: SIGTERM and wait; returns the daemon's exit status.
+stop_daemon() {
+	kill -TERM "$1"
+	wait "$1"
+}
+
+attach_loop() {
+	local dev
+	dev=$(losetup --direct-io=on -f --show "$1") || return 1
+	LOOPS+=("$dev")
+	echo "$dev"
+}
+
+mount_dev() {
+	mkdir -p "$2"
+	mount -o discard "$1" "$2" || return 1
+	MOUNTS+=("$2")
+}
+
+# stat_of SOCKET KEY: one counter from the daemon.
+stat_of() {
+	"$UZRAMCTL" --socket "$1" --json | sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p"
+}
+
+# settle SOCKET: waits (at most 30 s) until mm_stat stops changing.
+settle() {
+	local prev="" cur
+	for _ in $(seq 60); do
+		cur=$("$UZRAMCTL" --socket "$1" mm_stat)
+		[ "$cur" = "$prev" ] && return 0
+		prev=$cur
+		sleep 0.5
+	done
+}
+
+# rss_kb PID: resident memory, hugetlb pages included.
+rss_kb() {
+	awk '/^Rss:|_Hugetlb:/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"
+}
+
+# The Linux 6.1 source as a plain tar, decompressed once and cached.
+linux_tar() {
+	local tar=$CACHE/linux-source-6.1.tar xz=/usr/src/linux-source-6.1.tar.xz
+	if [ ! -s "$tar" ]; then
+		[ -r "$xz" ] || { echo "missing $xz (make deps installs linux-source-6.1)" >&2; return 1; }
+		mkdir -p "$CACHE"
+		echo "  decompressing $xz once into $tar" >&2
+		xz -dc -T0 "$xz" >"$tar.tmp.$$" && mv "$tar.tmp.$$" "$tar" || { rm -f "$tar.tmp.$$"; return 1; }
+	fi
+	echo "$tar"
+}

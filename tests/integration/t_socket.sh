@@ -1,0 +1,61 @@
+# uzramctl and the control socket of a real daemon: the table, mm_stat,
+# io_stat, --json; wrong paths and garbage get clear errors; the daemon
+# keeps serving I/O and other clients throughout.
+source "$(dirname "$0")/lib.sh"
+need_root
+SOCK=$T/s.sock
+start_daemon "$T/s" --size 1G --socket "$SOCK" || { fail "uzramd start"; finish; }
+head -c $((8 << 20)) /dev/urandom | base64 >"$T/text"
+dd if="$T/text" of="$T/s" bs=1M conv=notrunc status=none
+
+out=$("$UZRAMCTL" --socket "$SOCK")
+log "$(head -n1 <<<"$out")"
+log "$(tail -n1 <<<"$out")"
+check "table header as zramctl's" test "$(head -n1 <<<"$out" | tr -s ' ')" = \
+	"NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT"
+check "table row: name, 1G, lz4, the file's path" bash -c \
+	"tail -n1 <<<'$out' | awk '{exit !(\$1 == \"s\" && \$2 == \"1G\" && \$6 == \"lz4\" && \$7 == \"$T/s\")}'"
+check "-b prints bytes" bash -c "'$UZRAMCTL' --socket '$SOCK' -b | tail -n1 | awk '{exit \$2 != 1073741824}'"
+mm=$("$UZRAMCTL" --socket "$SOCK" mm_stat)
+log "mm_stat: $mm"
+check "mm_stat has zram's 9 numbers" bash -c "[[ '$mm' =~ ^[0-9]+(\ [0-9]+){8}$ ]]"
+check "mm_stat orig_data_size counts the data" bash -c "awk '{exit \$1 < 11000000}' <<<'$mm'"
+check "io_stat has 4 numbers" bash -c "[[ \"\$('$UZRAMCTL' --socket '$SOCK' io_stat)\" =~ ^[0-9]+(\ [0-9]+){3}$ ]]"
+json=$("$UZRAMCTL" --socket "$SOCK" --json)
+for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max same_pages pages_compacted \
+	huge_pages huge_pages_since failed_reads failed_writes invalid_io notify_free disksize algorithm \
+	arena_kind arenas table_bytes metadata_bytes pid; do
+	grep -q "\"$k\": " <<<"$json" || fail "--json lacks $k"
+done
+pass "--json has every counter"
+check "--json is one valid object" bash -c "'$UZRAMCTL' --socket '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
+check "--json pid is the daemon's" test "$(stat_of "$SOCK" pid)" = "$DPID"
+
+# Clear errors.
+out=$("$UZRAMCTL" --socket "$T/nope.sock" 2>&1); rc=$?
+check "wrong socket path: non-zero status" test $rc -ne 0
+check "wrong socket path: says why" grep -q "cannot connect to $T/nope.sock: No such file or directory" <<<"$out"
+out=$("$UZRAMCTL" --socket "$SOCK" frobnicate 2>&1); rc=$?
+check "unknown command: non-zero status" test $rc -ne 0
+check "unknown command: says so" grep -q "unknown command 'frobnicate'" <<<"$out"
+
+# Garbage straight at the socket.
+check "binary garbage: error reply" bash -c "head -c 200 /dev/urandom | tr -d '\n' | timeout 10 '$TOOLS/uzsock' '$SOCK' | grep -q '^error: '"
+check "1 MiB request: error reply" bash -c "head -c 1048576 /dev/zero | tr '\0' 'a' | timeout 10 '$TOOLS/uzsock' '$SOCK' | grep -q '^error: request too long'"
+check "unknown command: error reply" bash -c "echo 'drop tables' | timeout 10 '$TOOLS/uzsock' '$SOCK' | grep -q \"^error: unknown command 'drop'\""
+check "empty request: error reply" bash -c "printf '\n' | timeout 10 '$TOOLS/uzsock' '$SOCK' | grep -q '^error: empty request'"
+check "stats with an argument: error reply" bash -c "echo 'stats now' | timeout 10 '$TOOLS/uzsock' '$SOCK' | grep -q '^error: .stats. takes no argument'"
+# Many clients at once, some silent, while I/O goes on.
+storm=()
+for i in $(seq 100); do
+	(head -c 20 /dev/urandom | timeout 3 "$TOOLS/uzsock" "$SOCK" >/dev/null 2>&1) &
+	storm+=($!)
+done
+sleep 0.2
+check "I/O continues during the storm" dd if="$T/text" of="$T/s" bs=1M seek=100 conv=notrunc status=none
+wait "${storm[@]}"
+check "data written during the storm reads back" cmp <(dd if="$T/s" bs=1M skip=100 count=$(( $(stat -c %s "$T/text") >> 20 )) status=none) \
+	<(head -c $(( ($(stat -c %s "$T/text") >> 20) << 20 )) "$T/text")
+check "uzramctl still answers" "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "the daemon is alive" kill -0 "$DPID"
+finish
