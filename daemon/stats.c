@@ -59,6 +59,9 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
 	put(&o, "arena_kind %s\n", uz_arena_kind_name(s->afm.kind));
 	put(&o, "arenas %llu\n", (unsigned long long)s->afm.arenas);
+	put(&o, "arenas_hugetlb %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_HUGETLB]);
+	put(&o, "arenas_thp %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_THP]);
+	put(&o, "arenas_plain %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_PLAIN]);
 	put(&o, "table_bytes %llu\n", (unsigned long long)s->table_bytes);
 	put(&o, "metadata_bytes %llu\n", (unsigned long long)s->afm.metadata_bytes);
 	put(&o, "objects %llu\n", (unsigned long long)s->afm.objects);

@@ -1,0 +1,60 @@
+# Where arena memory comes from, and that it goes back: hugetlb pages when
+# reserved (HugePages_Free falls, then rises again as arenas empty), THP or
+# plain pages otherwise (RSS falls as arenas are unmapped).
+source "$(dirname "$0")/lib.sh"
+need_root
+NR=/proc/sys/vm/nr_hugepages
+hp_free() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
+text() { # N MiB of compressible text
+	yes "uzram keeps pages compressed in 2 MiB arenas; $(date +%N)" | head -c $(($1 << 20))
+}
+
+old_nr=$(cat "$NR")
+restore_nr() { echo "$old_nr" >"$NR"; }
+trap 'restore_nr; cleanup' EXIT
+
+echo $((old_nr + 64)) >"$NR"
+if [ "$(cat "$NR")" -lt $((old_nr + 32)) ]; then
+	log "could not reserve huge pages (got $(cat "$NR")): hugetlb part skipped"
+else
+	free0=$(hp_free)
+	start_daemon "$T/h" --size 256M --arena hugetlb --socket "$T/h.sock" || { fail "uzramd --arena hugetlb"; finish; }
+	check "arena_kind is hugetlb" test "$(stat_of "$T/h.sock" arena_kind)" = hugetlb
+	grep -q "arenas: hugetlb" "$T/uzramd.log" && pass "the daemon logged its arena kind" || fail "arena kind logged"
+	head -c $((32 << 20)) /dev/urandom >"$T/rnd"
+	dd if="$T/rnd" of="$T/h" bs=1M conv=notrunc status=none
+	ah=$(stat_of "$T/h.sock" arenas_hugetlb)
+	log "after 32 MiB of random data: $ah hugetlb arenas, HugePages_Free $free0 -> $(hp_free)"
+	check "arenas are hugetlb pages" test "$ah" -ge 16
+	check "HugePages_Free fell by the arenas" test "$(hp_free)" -le $((free0 - ah))
+	rss=$(( $(rss_kb "$DPID") * 1024 ))
+	used=$(stat_of "$T/h.sock" mem_used_total)
+	check "RSS (hugetlb included) within mem_used_total + table + 32 MiB" \
+		test "$rss" -lt $((used + $(stat_of "$T/h.sock" table_bytes) + (32 << 20)))
+	check "data reads back" cmp <(head -c $((32 << 20)) "$T/h") "$T/rnd"
+	fallocate --punch-hole --keep-size -o 0 -l $((32 << 20)) "$T/h"
+	check "all arenas unmapped after discarding everything" test "$(stat_of "$T/h.sock" arenas)" = 0
+	check "HugePages_Free back where it was" test "$(hp_free)" -eq "$free0"
+	# More than is reserved: arenas fall back to THP; nothing fails.
+	head -c $((160 << 20)) /dev/urandom | dd of="$T/h" bs=1M conv=notrunc status=none
+	check "beyond the reservation: writes still succeed" test "$(stat_of "$T/h.sock" failed_writes)" = 0
+	check "... with THP arenas past the reserved pages" test "$(stat_of "$T/h.sock" arenas_thp)" -gt 0
+	stop_daemon "$DPID"
+	check "HugePages_Free restored after the daemon stops" test "$(hp_free)" -eq "$free0"
+fi
+restore_nr
+
+for kind in thp plain; do
+	start_daemon "$T/$kind" --size 512M --arena "$kind" --socket "$T/$kind.sock" || { fail "uzramd --arena $kind"; continue; }
+	check "$kind: arena_kind reported" test "$(stat_of "$T/$kind.sock" arena_kind)" = "$kind"
+	head -c $((64 << 20)) /dev/urandom | dd of="$T/$kind" bs=1M conv=notrunc status=none
+	rss1=$(rss_kb "$DPID")
+	check "$kind: arenas are $kind" test "$(stat_of "$T/$kind.sock" arenas_$kind)" -ge 32
+	fallocate --punch-hole --keep-size -o 0 -l $((64 << 20)) "$T/$kind"
+	rss2=$(rss_kb "$DPID")
+	log "$kind: RSS $rss1 kB with 64 MiB stored, $rss2 kB after discarding it"
+	check "$kind: RSS fell by most of the data" test "$rss2" -lt $((rss1 - (48 << 10)))
+	check "$kind: no arena left" test "$(stat_of "$T/$kind.sock" arenas)" = 0
+	stop_daemon "$DPID"
+done
+finish
