@@ -19,7 +19,9 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-B := build
+comma := ,
+# Sanitized objects live apart so that builds never mix.
+B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 STORE := store/arena.c store/afmalloc.c store/slot.c store/store.c
 COMPRESS := compress/page.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
@@ -27,18 +29,20 @@ UZRAMD := daemon/uzramd.c fuse/uzfuse.c $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl
 
+# Plain builds put the programs at the top; sanitized ones in their $(B).
+BIN := $(if $(SANITIZE),$(B)/,)
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 
-all: uzramd uzramctl
+all: $(BIN)uzramd $(BIN)uzramctl
 
 $(B)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-uzramd: $(call obj,$(UZRAMD))
+$(BIN)uzramd: $(call obj,$(UZRAMD))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-uzramctl: $(call obj,$(UZRAMCTL))
+$(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
@@ -77,7 +81,7 @@ stop:
 
 check: deps
 	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock
-	tests/integration/run.sh
+	UZ_BIN=$(CURDIR)/$(BIN) UZ_TOOLS=$(CURDIR)/$(B)/tests tests/integration/run.sh
 
 # Benchmarks print figures; nothing here is a pass/fail test.
 bench: deps
@@ -85,6 +89,6 @@ bench: deps
 	tests/bench/extract.sh
 
 clean:
-	rm -rf $(B) uzramd uzramctl
+	rm -rf build build-* uzramd uzramctl
 
 .PHONY: all deps unit check clean run stop bench

@@ -8,17 +8,27 @@
 _Static_assert(UZ_COMPRESS_BOUND >= LZ4_COMPRESSBOUND(UZ_PAGE_SIZE),
 	       "UZ_COMPRESS_BOUND must cover LZ4's worst case");
 
+/* Pages come from FUSE buffers at any alignment: words are read and
+ * written with memcpy, which compiles to plain moves. */
+static inline uint64_t word_at(const uint8_t *p, size_t i)
+{
+	uint64_t w;
+
+	memcpy(&w, p + i * 8, sizeof(w));
+	return w;
+}
+
 bool uz_page_same_filled(const void *page, uint64_t *word)
 {
-	const uint64_t *w = page;
-	uint64_t first = w[0];
+	const uint8_t *p = page;
+	uint64_t first = word_at(p, 0);
 
 	/* Check the last word first: most pages that are not same-filled
 	 * differ there already, as zram's page_same_filled() notes. */
-	if (w[UZ_PAGE_SIZE / 8 - 1] != first)
+	if (word_at(p, UZ_PAGE_SIZE / 8 - 1) != first)
 		return false;
 	for (size_t i = 1; i < UZ_PAGE_SIZE / 8 - 1; i++)
-		if (w[i] != first)
+		if (word_at(p, i) != first)
 			return false;
 	*word = first;
 	return true;
@@ -26,14 +36,14 @@ bool uz_page_same_filled(const void *page, uint64_t *word)
 
 void uz_page_fill(void *page, uint64_t word)
 {
-	uint64_t *w = page;
+	uint8_t *p = page;
 
 	if (word == 0) {
 		memset(page, 0, UZ_PAGE_SIZE);
 		return;
 	}
 	for (size_t i = 0; i < UZ_PAGE_SIZE / 8; i++)
-		w[i] = word;
+		memcpy(p + i * 8, &word, sizeof(word));
 }
 
 int uz_page_compress(const void *page, void *dst, int cap)

@@ -304,6 +304,7 @@ struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *
 	}
 	snprintf(opts, sizeof(opts), "fsname=%s,subtype=uzram,max_read=%u", p->fsname, UZ_FUSE_MAX_WRITE);
 	f->se = fuse_session_new(&args, &uz_ops, sizeof(uz_ops), f);
+	fuse_opt_free_args(&args); /* libfuse may have grown a copy */
 	if (!f->se) {
 		snprintf(err, errlen, "cannot create the FUSE session (is /dev/fuse there?)");
 		goto fail;

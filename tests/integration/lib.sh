@@ -7,9 +7,10 @@
 
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-UZRAMD=$TOP/uzramd
-UZRAMCTL=$TOP/uzramctl
-TOOLS=$TOP/build/tests
+BIN=${UZ_BIN:-$TOP/}
+UZRAMD=${BIN%/}/uzramd
+UZRAMCTL=${BIN%/}/uzramctl
+TOOLS=${UZ_TOOLS:-$TOP/build/tests}
 CACHE=${UZ_CACHE:-/var/cache/uzram}
 T=$(mktemp -d /tmp/uzram-test.XXXXXX)
 PASSED=0
