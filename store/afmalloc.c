@@ -29,7 +29,10 @@
 #define REF_PAGE(r) ((r) >> 8)
 #define REF_IDX(r) ((r) & 0xffu)
 
-enum page_state { PG_FREE = 0, PG_PARTIAL, PG_FULL };
+/* PG_FREE pages are resident; PG_RELEASED ones were given back to the OS
+ * (MADV_DONTNEED) and are not counted in mem_used_total.  PG_EVAC pages
+ * are being emptied by a compaction: no chunk is allocated from them. */
+enum page_state { PG_FREE = 0, PG_RELEASED, PG_PARTIAL, PG_FULL, PG_EVAC };
 
 /* 16 bytes per 4 KiB page: 0.4 % of arena memory. */
 struct afm_page {
@@ -47,8 +50,12 @@ struct afm_arena {
 	uint32_t id;
 	uint16_t used_pages;
 	uint16_t fresh; /* pages at or above this index were never used */
-	uint16_t free_head; /* page index + 1 of a released page; 0: none */
+	uint16_t free_head; /* page index + 1 of a free page; 0: none */
+	uint16_t released; /* free pages given back, the tail included */
 	uint8_t kind;
+	uint8_t tail_released; /* pages from fresh up were given back */
+	uint8_t draining; /* a compaction is emptying it: no new pages */
+	uint8_t split; /* THP given up (MADV_NOHUGEPAGE) after a release */
 	struct afm_page pages[ARENA_PAGES];
 };
 
@@ -70,6 +77,9 @@ struct afm {
 	uint64_t kinds[4];
 	uint64_t mem_limit;
 	uint64_t mem_used_max;
+	uint64_t released_pages; /* sum of the arenas' released */
+	uint64_t pages_compacted; /* pages emptied by compactions */
+	pthread_mutex_t compact_lock; /* one compaction at a time */
 	enum uz_arena_kind kind;
 	_Atomic uint64_t objects;
 	_Atomic uint64_t object_bytes;
@@ -116,7 +126,19 @@ static uint64_t dir_bytes(const struct afm *a)
 /* Caller holds the pool lock. */
 static uint64_t mem_used_locked(const struct afm *a)
 {
-	return a->narenas * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + dir_bytes(a);
+	return a->narenas * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + dir_bytes(a) -
+	       a->released_pages * SLAB_SIZE;
+}
+
+static inline void set_state(struct afm_page *p, enum page_state st)
+{
+	/* Read without the class lock by afm_needs_move(). */
+	__atomic_store_n(&p->state, (uint8_t)st, __ATOMIC_RELAXED);
+}
+
+static inline enum page_state get_state(const struct afm_page *p)
+{
+	return (enum page_state)__atomic_load_n(&p->state, __ATOMIC_RELAXED);
 }
 
 /* The chunk classes of an object, largest first.  Returns their count. */
@@ -219,12 +241,13 @@ static int page_get(struct afm *a, uint32_t *gpage)
 	pthread_mutex_lock(&a->pool_lock);
 	for (id = a->low_hint; id < a->id_end; id++) {
 		ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
-		if (ar && ar->used_pages < ARENA_PAGES)
+		if (ar && ar->used_pages < ARENA_PAGES && !ar->draining)
 			break;
 		ar = NULL;
 	}
 	if (ar) {
-		a->low_hint = id;
+		if (!ar->draining)
+			a->low_hint = id;
 	} else {
 		err = arena_new(a, &ar);
 		if (err)
@@ -234,8 +257,16 @@ static int page_get(struct afm *a, uint32_t *gpage)
 		pidx = ar->free_head - 1u;
 		ar->free_head = (uint16_t)ar->pages[pidx].next;
 		ar->pages[pidx].next = 0;
+		if (get_state(&ar->pages[pidx]) == PG_RELEASED) {
+			ar->released--;
+			a->released_pages--;
+		}
 	} else {
 		pidx = ar->fresh++;
+		if (ar->tail_released) {
+			ar->released--;
+			a->released_pages--;
+		}
 	}
 	ar->used_pages++;
 	*gpage = ar->id << ARENA_PAGE_BITS | pidx;
@@ -258,12 +289,13 @@ static void page_put(struct afm *a, uint32_t gpage)
 	ar->used_pages--;
 	if (ar->used_pages == 0) {
 		atomic_store_explicit(&a->dir[id], NULL, memory_order_release);
+		a->released_pages -= ar->released;
 		a->narenas--;
 		a->kinds[ar->kind]--;
 		uz_arena_unmap(ar->base);
 		free(ar);
 		dir_shrink(a);
-	} else if (id < a->low_hint) {
+	} else if (id < a->low_hint && !ar->draining) {
 		a->low_hint = id;
 	}
 	pthread_mutex_unlock(&a->pool_lock);
@@ -315,7 +347,7 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
 		p->inuse = 0;
 		p->free_head = 0;
 		p->carved = 0;
-		p->state = PG_PARTIAL;
+		set_state(p, PG_PARTIAL);
 		list_push(a, &k->partial, gpage);
 		k->pages++;
 	}
@@ -332,7 +364,7 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
 	k->used++;
 	if (p->inuse == chunks_per_page(c)) {
 		list_del(a, &k->partial, gpage);
-		p->state = PG_FULL;
+		set_state(p, PG_FULL);
 	}
 	pthread_mutex_unlock(&k->lock);
 	*ref = REF(gpage, idx);
@@ -353,13 +385,16 @@ static void chunk_free(struct afm *a, unsigned c, uint32_t ref)
 	p->free_head = (uint16_t)(idx + 1);
 	p->inuse--;
 	k->used--;
-	if (p->state == PG_FULL) {
-		p->state = PG_PARTIAL;
+	if (get_state(p) == PG_FULL) {
+		set_state(p, PG_PARTIAL);
 		list_push(a, &k->partial, gpage);
 	}
 	if (p->inuse == 0) {
-		list_del(a, &k->partial, gpage);
-		p->state = PG_FREE;
+		if (get_state(p) == PG_PARTIAL)
+			list_del(a, &k->partial, gpage);
+		else
+			__atomic_fetch_add(&a->pages_compacted, 1, __ATOMIC_RELAXED); /* PG_EVAC */
+		set_state(p, PG_FREE);
 		k->pages--;
 		release = true;
 	}
@@ -475,6 +510,236 @@ void afm_load(struct afm *a, uint32_t size, const struct afm_handle *h, void *ds
 	}
 }
 
+/* --- compaction --------------------------------------------------------- */
+
+struct victim {
+	uint32_t gpage;
+	uint32_t inuse;
+};
+
+static int by_inuse(const void *x, const void *y)
+{
+	const struct victim *a = x, *b = y;
+
+	if (a->inuse != b->inuse)
+		return a->inuse < b->inuse ? -1 : 1;
+	return a->gpage > b->gpage ? -1 : a->gpage < b->gpage; /* higher arenas first */
+}
+
+static int by_used_pages(const void *x, const void *y)
+{
+	const struct afm_arena *a = *(struct afm_arena *const *)x, *b = *(struct afm_arena *const *)y;
+
+	if (a->used_pages != b->used_pages)
+		return a->used_pages < b->used_pages ? -1 : 1;
+	return a->id > b->id ? -1 : a->id < b->id;
+}
+
+/* Caller holds the page's class lock. */
+static void evacuate(struct afm *a, uint32_t gpage, struct afm_page *p)
+{
+	if (get_state(p) == PG_PARTIAL)
+		list_del(a, &a->cls[p->cls].partial, gpage);
+	set_state(p, PG_EVAC);
+}
+
+/* Marks the arenas to empty.  The chunks in use need
+ * sum(ceil(used_c / per_c)) pages; the densest arenas that hold those
+ * pages (with a page per class of slack, twice) are kept, every other
+ * arena is drained: its objects move into the kept ones and it goes back
+ * to the OS whole.  Densest first means the least data moves. */
+static uint64_t pick_arenas(struct afm *a)
+{
+	struct afm_arena **v = malloc((a->narenas + 1) * sizeof(*v));
+	uint64_t n = 0, need = 2 * AFM_NCLASS, keep, marked = 0;
+
+	if (!v)
+		return 0;
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		need += (a->cls[c].used + chunks_per_page(c) - 1) / chunks_per_page(c);
+	keep = (need + ARENA_PAGES - 1) / ARENA_PAGES;
+	for (uint32_t id = 0; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+
+		if (ar)
+			v[n++] = ar;
+	}
+	qsort(v, n, sizeof(*v), by_used_pages); /* sparsest first */
+	for (uint64_t i = 0; i + keep < n; i++) {
+		v[i]->draining = 1;
+		for (uint32_t pidx = 0; pidx < v[i]->fresh; pidx++) {
+			struct afm_page *p = &v[i]->pages[pidx];
+			enum page_state st = get_state(p);
+
+			if (st == PG_PARTIAL || st == PG_FULL) {
+				evacuate(a, v[i]->id << ARENA_PAGE_BITS | pidx, p);
+				marked++;
+			}
+		}
+	}
+	free(v);
+	return marked;
+}
+
+/* Marks, per class, the sparsest pages beyond the number the class's
+ * chunks need: their chunks fit in the free chunks of the other pages. */
+static uint64_t pick_pages(struct afm *a)
+{
+	uint64_t marked = 0;
+	struct victim *v = malloc((a->narenas * ARENA_PAGES + 1) * sizeof(*v));
+
+	if (!v)
+		return 0;
+	for (unsigned c = 0; c < AFM_NCLASS; c++) {
+		uint64_t n = 0, need, per = chunks_per_page(c);
+
+		for (uint32_t id = 0; id < a->id_end; id++) {
+			struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+
+			if (!ar)
+				continue;
+			for (uint32_t pidx = 0; pidx < ar->fresh; pidx++) {
+				struct afm_page *p = &ar->pages[pidx];
+				enum page_state st = get_state(p);
+
+				if ((st == PG_PARTIAL || st == PG_FULL) && p->cls == c)
+					v[n++] = (struct victim){ ar->id << ARENA_PAGE_BITS | pidx, p->inuse };
+			}
+		}
+		need = (a->cls[c].used + per - 1) / per;
+		if (n <= need)
+			continue;
+		qsort(v, n, sizeof(*v), by_inuse);
+		for (uint64_t i = 0; i < n - need; i++) {
+			if (v[i].inuse == per)
+				break; /* a full page frees nothing */
+			evacuate(a, v[i].gpage, page_of(a, v[i].gpage));
+			marked++;
+		}
+	}
+	free(v);
+	return marked;
+}
+
+int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
+{
+	uint64_t marked;
+
+	pthread_mutex_lock(&a->compact_lock);
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		pthread_mutex_lock(&a->cls[c].lock);
+	pthread_mutex_lock(&a->pool_lock);
+	marked = pick_arenas(a);
+	marked += pick_pages(a);
+	pthread_mutex_unlock(&a->pool_lock);
+	for (unsigned c = AFM_NCLASS; c-- > 0;)
+		pthread_mutex_unlock(&a->cls[c].lock);
+	if (victim_pages)
+		*victim_pages = marked;
+	return 0;
+}
+
+bool afm_needs_move(struct afm *a, uint32_t size, const struct afm_handle *h)
+{
+	uint8_t cls[MAX_CHUNKS];
+	uint32_t refs[MAX_CHUNKS];
+	unsigned k = object_refs(a, size, h, cls, refs);
+
+	for (unsigned i = 0; i < k; i++)
+		if (get_state(page_of(a, REF_PAGE(refs[i]))) == PG_EVAC)
+			return true;
+	return k > AFM_INLINE_REFS && get_state(page_of(a, REF_PAGE(h->ref[2]))) == PG_EVAC;
+}
+
+int afm_move(struct afm *a, uint32_t size, struct afm_handle *h)
+{
+	uint8_t buf[AFM_MAX_OBJECT];
+	struct afm_handle nh;
+	int err = afm_alloc(a, size, &nh);
+
+	if (err)
+		return err;
+	afm_load(a, size, h, buf);
+	afm_store(a, size, &nh, buf);
+	afm_free(a, size, h);
+	*h = nh;
+	return 0;
+}
+
+/* Gives the free pages of THP and plain arenas back to the OS.  Caller
+ * holds the pool lock. */
+static void trim_locked(struct afm *a)
+{
+	for (uint32_t id = 0; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+
+		if (!ar || ar->kind == UZ_ARENA_HUGETLB)
+			continue;
+		if (!ar->split && (ar->free_head || (!ar->tail_released && ar->fresh < ARENA_PAGES))) {
+			/* Else khugepaged would fill the holes again. */
+			madvise(ar->base, UZ_ARENA_SIZE, MADV_NOHUGEPAGE);
+			ar->split = 1;
+		}
+		for (uint32_t i = ar->free_head; i; i = ar->pages[i - 1].next) {
+			struct afm_page *p = &ar->pages[i - 1];
+
+			if (get_state(p) != PG_FREE)
+				continue;
+			madvise(ar->base + (size_t)(i - 1) * SLAB_SIZE, SLAB_SIZE, MADV_DONTNEED);
+			set_state(p, PG_RELEASED);
+			ar->released++;
+			a->released_pages++;
+		}
+		if (!ar->tail_released && ar->fresh < ARENA_PAGES) {
+			madvise(ar->base + (size_t)ar->fresh * SLAB_SIZE, (size_t)(ARENA_PAGES - ar->fresh) * SLAB_SIZE,
+				MADV_DONTNEED);
+			ar->tail_released = 1;
+			ar->released += ARENA_PAGES - ar->fresh;
+			a->released_pages += ARENA_PAGES - ar->fresh;
+		}
+	}
+}
+
+void afm_trim(struct afm *a)
+{
+	pthread_mutex_lock(&a->pool_lock);
+	trim_locked(a);
+	pthread_mutex_unlock(&a->pool_lock);
+}
+
+void afm_compact_end(struct afm *a)
+{
+	for (unsigned c = 0; c < AFM_NCLASS; c++)
+		pthread_mutex_lock(&a->cls[c].lock);
+	pthread_mutex_lock(&a->pool_lock);
+	for (uint32_t id = 0; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+
+		if (!ar)
+			continue;
+		ar->draining = 0;
+		if (id < a->low_hint)
+			a->low_hint = id;
+		for (uint32_t pidx = 0; pidx < ar->fresh; pidx++) {
+			struct afm_page *p = &ar->pages[pidx];
+
+			if (get_state(p) != PG_EVAC)
+				continue;
+			if (p->inuse == chunks_per_page(p->cls)) {
+				set_state(p, PG_FULL);
+			} else {
+				set_state(p, PG_PARTIAL);
+				list_push(a, &a->cls[p->cls].partial, id << ARENA_PAGE_BITS | pidx);
+			}
+		}
+	}
+	trim_locked(a);
+	pthread_mutex_unlock(&a->pool_lock);
+	for (unsigned c = AFM_NCLASS; c-- > 0;)
+		pthread_mutex_unlock(&a->cls[c].lock);
+	pthread_mutex_unlock(&a->compact_lock);
+}
+
 /* --- life cycle and statistics --------------------------------------- */
 
 struct afm *afm_create(const struct afm_config *cfg)
@@ -502,6 +767,7 @@ struct afm *afm_create(const struct afm_config *cfg)
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_init(&a->cls[c].lock, NULL);
 	pthread_mutex_init(&a->pool_lock, NULL);
+	pthread_mutex_init(&a->compact_lock, NULL);
 	a->kind = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
 	a->mem_limit = cfg->mem_limit;
 	return a;
@@ -523,6 +789,7 @@ void afm_destroy(struct afm *a)
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_destroy(&a->cls[c].lock);
 	pthread_mutex_destroy(&a->pool_lock);
+	pthread_mutex_destroy(&a->compact_lock);
 	free(a);
 }
 
@@ -559,9 +826,13 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	st->mem_used_max = a->mem_used_max;
 	st->mem_limit = a->mem_limit;
 	st->metadata_bytes = a->narenas * sizeof(struct afm_arena) + dir_bytes(a);
+	st->released_bytes = a->released_pages * SLAB_SIZE;
+	st->pages_compacted = __atomic_load_n(&a->pages_compacted, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&a->pool_lock);
 	/* Pages are counted without the pool lock: clamp the difference. */
+	pages += st->released_bytes / SLAB_SIZE;
 	st->free_page_bytes = st->arena_bytes > pages * SLAB_SIZE ? st->arena_bytes - pages * SLAB_SIZE : 0;
+	st->stranded_bytes = st->free_page_bytes + st->free_chunk_bytes;
 	st->objects = atomic_load(&a->objects);
 	st->object_bytes = atomic_load(&a->object_bytes);
 	st->rounding_bytes = atomic_load(&a->rounding_bytes);
@@ -579,8 +850,9 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 int afm_check(struct afm *a, char *err, size_t errlen)
 {
 	uint64_t used[AFM_NCLASS] = { 0 }, pages[AFM_NCLASS] = { 0 }, partial[AFM_NCLASS] = { 0 };
-	uint64_t narenas = 0, chunk_bytes = 0;
+	uint64_t narenas = 0, chunk_bytes = 0, total_released = 0;
 	uint8_t seen[256 / 8];
+	bool in_compaction = pthread_mutex_trylock(&a->compact_lock) != 0;
 	int ret = 0;
 
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
@@ -588,7 +860,7 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 	pthread_mutex_lock(&a->pool_lock);
 	for (uint32_t id = 0; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load(&a->dir[id]);
-		uint32_t inuse_pages = 0, free_list = 0;
+		uint32_t inuse_pages = 0, free_list = 0, nreleased = 0;
 
 		if (!ar)
 			continue;
@@ -600,7 +872,8 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 		if (ar->fresh > ARENA_PAGES)
 			FAIL("arena %u: fresh %u beyond %u", id, ar->fresh, (unsigned)ARENA_PAGES);
 		for (uint32_t i = ar->free_head; i; i = ar->pages[i - 1].next) {
-			if (i - 1 >= ar->fresh || ar->pages[i - 1].state != PG_FREE)
+			if (i - 1 >= ar->fresh ||
+			    (ar->pages[i - 1].state != PG_FREE && ar->pages[i - 1].state != PG_RELEASED))
 				FAIL("arena %u: page %u on the free list is not a free used page", id, i - 1);
 			if (++free_list > ARENA_PAGES)
 				FAIL("arena %u: free page list loops", id);
@@ -609,15 +882,19 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 			struct afm_page *p = &ar->pages[pidx];
 			uint32_t per, nfree = 0;
 
-			if (p->state == PG_FREE)
+			if (p->state == PG_FREE || p->state == PG_RELEASED) {
+				nreleased += p->state == PG_RELEASED;
 				continue;
+			}
 			inuse_pages++;
 			if (p->cls >= AFM_NCLASS)
 				FAIL("page %u.%u: class %u", id, pidx, p->cls);
 			per = chunks_per_page(p->cls);
 			if (p->inuse == 0 || p->inuse > per || p->carved > per || p->carved < p->inuse)
 				FAIL("page %u.%u: inuse %u carved %u of %u", id, pidx, p->inuse, p->carved, per);
-			if ((p->state == PG_FULL) != (p->inuse == per))
+			if (p->state == PG_EVAC && !in_compaction)
+				FAIL("page %u.%u: left in evacuation", id, pidx);
+			if (p->state != PG_EVAC && (p->state == PG_FULL) != (p->inuse == per))
 				FAIL("page %u.%u: state %u with %u of %u in use", id, pidx, p->state, p->inuse, per);
 			memset(seen, 0, sizeof(seen));
 			for (uint32_t i = p->free_head; i;) {
@@ -643,10 +920,20 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 		}
 		if (inuse_pages != ar->used_pages)
 			FAIL("arena %u: %u pages in use, %u recorded", id, inuse_pages, ar->used_pages);
+		if (ar->tail_released)
+			nreleased += (uint32_t)(ARENA_PAGES - ar->fresh);
+		if (nreleased != ar->released)
+			FAIL("arena %u: %u pages released, %u recorded", id, nreleased, ar->released);
+		total_released += ar->released;
+		if (ar->draining && !in_compaction)
+			FAIL("arena %u: left draining", id);
 		if (free_list != (uint32_t)(ar->fresh - ar->used_pages))
 			FAIL("arena %u: %u pages on the free list, %u expected", id, free_list,
 			     ar->fresh - ar->used_pages);
 	}
+	if (total_released != a->released_pages)
+		FAIL("%llu pages released in arenas, %llu recorded", (unsigned long long)total_released,
+		     (unsigned long long)a->released_pages);
 	if (narenas != a->narenas)
 		FAIL("%llu arenas mapped, %llu recorded", (unsigned long long)narenas,
 		     (unsigned long long)a->narenas);
@@ -685,5 +972,7 @@ out:
 	pthread_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
 		pthread_mutex_unlock(&a->cls[c].lock);
+	if (!in_compaction)
+		pthread_mutex_unlock(&a->compact_lock);
 	return ret;
 }

@@ -20,6 +20,7 @@
 #ifndef UZ_STORE_AFMALLOC_H
 #define UZ_STORE_AFMALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,8 +63,11 @@ struct afm_stats {
 	uint64_t rounding_bytes; /* chunk bytes beyond the sizes asked for */
 	uint64_t metadata_bytes; /* extension chunks + arena descriptors + directory */
 	uint64_t ext_bytes; /* extension chunks alone (inside arenas) */
-	uint64_t free_page_bytes; /* arena pages holding no chunk */
+	uint64_t free_page_bytes; /* arena pages holding no chunk, not given back */
 	uint64_t free_chunk_bytes; /* free chunks inside slab pages */
+	uint64_t stranded_bytes; /* both: counted in mem_used_total, holding nothing */
+	uint64_t released_bytes; /* free arena pages given back to the OS */
+	uint64_t pages_compacted; /* 4 KiB pages emptied by compactions */
 	struct afm_class_stats cls[AFM_NCLASS];
 };
 
@@ -97,6 +101,36 @@ void afm_stats(struct afm *a, struct afm_stats *st);
 
 /* Changes the memory limit (0 = none).  Memory already used is kept. */
 void afm_set_limit(struct afm *a, uint64_t mem_limit);
+
+/* Compaction, driven by the owner of the handles:
+ *   afm_compact_begin()   marks the pages worth emptying (the sparsest of
+ *                         each class, and sparse arenas whole); no chunk
+ *                         is allocated from them until afm_compact_end()
+ *   afm_needs_move()      for each live object: does it use such a page?
+ *   afm_move()            if so, under the owner's lock for that object
+ *   afm_compact_end()     unmarks what could not be emptied and gives free
+ *                         pages back to the OS (afm_trim())
+ * Only one compaction runs at a time: afm_compact_begin() waits for the
+ * one in progress.  Always returns 0; *victim_pages gets the number of
+ * pages marked. */
+int afm_compact_begin(struct afm *a, uint64_t *victim_pages);
+
+/* Between begin and end: true when one of the object's chunks lies in a
+ * page being emptied.  The caller holds the object's lock. */
+bool afm_needs_move(struct afm *a, uint32_t size, const struct afm_handle *h);
+
+/* Reallocates the object outside the pages being emptied, copies it and
+ * frees the old chunks; *h is updated.  Returns 0 or afm_alloc()'s error
+ * (the object is then left where it was).  The caller holds the object's
+ * lock, so that nobody reads it half moved. */
+int afm_move(struct afm *a, uint32_t size, struct afm_handle *h);
+
+void afm_compact_end(struct afm *a);
+
+/* Gives every free page of THP and plain arenas back to the OS
+ * (MADV_DONTNEED); they stop counting in mem_used_total.  Hugetlb arenas
+ * are only given back whole. */
+void afm_trim(struct afm *a);
 
 /* Walks every arena, page and free list and checks them against the
  * counters.  Returns 0, or -EUCLEAN with a description in err.  Takes

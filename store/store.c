@@ -2,11 +2,13 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../compress/page.h"
 #include "slot.h"
@@ -24,6 +26,13 @@ struct uz_store {
 	_Atomic uint64_t failed_writes;
 	_Atomic uint64_t invalid_io;
 	_Atomic uint64_t notify_free;
+	_Atomic uint64_t compactions;
+	_Atomic uint32_t compact_ppm;
+	pthread_t compactor;
+	bool compactor_running;
+	bool stopping; /* under stop_lock */
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
 };
 
 /* What a slot holds, copied out under its lock. */
@@ -312,6 +321,96 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 	return 0;
 }
 
+int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
+{
+	struct afm_stats before, after;
+	uint64_t victims = 0;
+
+	memset(res, 0, sizeof(*res));
+	afm_stats(st->afm, &before);
+	afm_compact_begin(st->afm, &victims);
+	for (uint64_t i = 0; victims && i < uz_slots_count(st->slots); i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+		struct afm_handle h;
+		struct slot_val v;
+		enum slot_type t;
+
+		if (!s) {
+			i |= 4095; /* the whole leaf is absent */
+			continue;
+		}
+		t = slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed));
+		if (t != SLOT_COMP && t != SLOT_RAW)
+			continue;
+		slot_read(s, uz_slot_lock(s), &v);
+		t = slot_type(v.meta);
+		if ((t == SLOT_COMP || t == SLOT_RAW)) {
+			handle_of(&v, &h);
+			if (afm_needs_move(st->afm, slot_size(v.meta), &h)) {
+				if (afm_move(st->afm, slot_size(v.meta), &h) == 0) {
+					memcpy(v.w, h.ref, sizeof(h.ref));
+					slot_write(s, &v);
+					res->objects_moved++;
+				} else {
+					res->objects_unmoved++;
+				}
+			}
+		}
+		uz_slot_unlock(s, v.meta);
+	}
+	afm_compact_end(st->afm);
+	afm_stats(st->afm, &after);
+	atomic_fetch_add(&st->compactions, 1);
+	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
+	res->pages_compacted = after.pages_compacted - before.pages_compacted;
+	return 0;
+}
+
+void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm)
+{
+	atomic_store(&st->compact_ppm, compact_ppm);
+}
+
+/* True when the stranded space has passed the threshold. */
+static bool worth_compacting(struct uz_store *st)
+{
+	uint32_t ppm = atomic_load(&st->compact_ppm);
+	struct afm_stats s;
+	uint64_t limit;
+
+	if (!ppm)
+		return false;
+	afm_stats(st->afm, &s);
+	limit = atomic_load(&st->compr_bytes) / 1000000 * ppm;
+	if (limit < UZ_COMPACT_MIN_BYTES)
+		limit = UZ_COMPACT_MIN_BYTES;
+	return s.stranded_bytes > limit;
+}
+
+static void *compactor(void *arg)
+{
+	struct uz_store *st = arg;
+	struct uz_compact_result res;
+	struct timespec ts;
+
+	pthread_mutex_lock(&st->stop_lock);
+	while (!st->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += UZ_COMPACT_INTERVAL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts);
+		if (st->stopping)
+			break;
+		pthread_mutex_unlock(&st->stop_lock);
+		if (worth_compacting(st))
+			uz_store_compact(st, &res);
+		pthread_mutex_lock(&st->stop_lock);
+	}
+	pthread_mutex_unlock(&st->stop_lock);
+	return NULL;
+}
+
 struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config *cfg)
 {
 	struct afm_config acfg = { .arena = cfg->arena, .mem_limit = cfg->mem_limit };
@@ -325,9 +424,26 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	if (!st)
 		return NULL;
 	st->disksize = disksize;
+	st->compact_ppm = cfg->compact_ppm;
+	pthread_mutex_init(&st->stop_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&st->stop_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	st->slots = uz_slots_create(disksize >> UZ_PAGE_SHIFT);
 	st->afm = st->slots ? afm_create(&acfg) : NULL;
-	if (!st->afm) {
+	if (st->afm) {
+		int e = pthread_create(&st->compactor, NULL, compactor, st);
+
+		st->compactor_running = e == 0;
+		if (e)
+			errno = e;
+	}
+	if (!st->afm || !st->compactor_running) {
 		int e = errno;
 
 		uz_store_destroy(st);
@@ -341,6 +457,15 @@ void uz_store_destroy(struct uz_store *st)
 {
 	if (!st)
 		return;
+	if (st->compactor_running) {
+		pthread_mutex_lock(&st->stop_lock);
+		st->stopping = true;
+		pthread_cond_signal(&st->stop_cond);
+		pthread_mutex_unlock(&st->stop_lock);
+		pthread_join(st->compactor, NULL);
+	}
+	pthread_mutex_destroy(&st->stop_lock);
+	pthread_cond_destroy(&st->stop_cond);
 	afm_destroy(st->afm);
 	uz_slots_destroy(st->slots);
 	free(st);
@@ -357,7 +482,9 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->mem_limit = s->afm.mem_limit;
 	s->mem_used_max = s->afm.mem_used_max;
 	s->same_pages = atomic_load(&st->same_pages);
-	s->pages_compacted = 0; /* no compaction yet: nothing moved */
+	s->pages_compacted = s->afm.pages_compacted;
+	s->compactions = atomic_load(&st->compactions);
+	s->compact_ppm = atomic_load(&st->compact_ppm);
 	s->huge_pages = atomic_load(&st->huge_pages);
 	s->huge_pages_since = atomic_load(&st->huge_pages_since);
 	s->failed_reads = atomic_load(&st->failed_reads);

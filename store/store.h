@@ -21,6 +21,21 @@ struct uz_store;
 struct uz_store_config {
 	enum uz_arena_kind arena;
 	uint64_t mem_limit; /* 0: none */
+	/* Automatic compaction: when the stranded bytes (free chunks and
+	 * free pages still counted in mem_used_total) pass this share of the
+	 * stored compressed bytes, in parts per million (and at least
+	 * UZ_COMPACT_MIN_BYTES), a background thread compacts.  0: off. */
+	uint32_t compact_ppm;
+};
+
+#define UZ_COMPACT_MIN_BYTES (64u << 10)
+#define UZ_COMPACT_INTERVAL_MS 500
+
+struct uz_compact_result {
+	uint64_t bytes_freed; /* fall of mem_used_total */
+	uint64_t pages_compacted; /* 4 KiB pages emptied */
+	uint64_t objects_moved;
+	uint64_t objects_unmoved; /* no room to move them (memory limit) */
 };
 
 /* zram's mm_stat and io_stat, plus what uzram adds. */
@@ -40,6 +55,8 @@ struct uz_store_stats {
 	uint64_t invalid_io;
 	uint64_t notify_free;
 	uint64_t table_bytes;
+	uint64_t compactions; /* runs, automatic or asked for */
+	uint32_t compact_ppm;
 	struct afm_stats afm;
 };
 
@@ -71,6 +88,15 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);
 
 /* Changes the memory limit (0: none). */
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
+
+/* Compacts now: moves objects out of sparse pages and arenas (each under
+ * its slot's lock, so that readers and writers never see half a move),
+ * then gives the emptied memory back to the OS.  Waits for a compaction
+ * in progress.  Returns 0 and fills *res. */
+int uz_store_compact(struct uz_store *st, struct uz_compact_result *res);
+
+/* Changes the automatic compaction threshold (ppm; 0: off). */
+void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm);
 
 /* Checks the engine's invariants and that the slots agree with the
  * counters.  Returns 0 or -EUCLEAN with a description in err.  The store

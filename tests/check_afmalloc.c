@@ -288,6 +288,77 @@ START_TEST(threads_share_the_engine)
 }
 END_TEST
 
+/* Fill, free a random 80 %, compact: arenas go back, the stranded space
+ * shrinks to about a page per class, and every survivor is intact. */
+START_TEST(compaction_after_fragmentation)
+{
+	enum { N = 40000 };
+	static struct afm_handle h[N];
+	static uint32_t size[N];
+	static uint8_t ref[AFM_MAX_OBJECT], buf[AFM_MAX_OBJECT];
+	struct afm *a = make(0);
+	struct afm_stats before, after;
+	uint64_t victims = 0, moved = 0;
+	unsigned r = 2024;
+
+	for (int i = 0; i < N; i++) {
+		r = r * 1664525u + 1013904223u;
+		size[i] = 100 + (r >> 8) % 3000;
+		ck_assert_int_eq(afm_alloc(a, size[i], &h[i]), 0);
+		fill(ref, size[i], (uint32_t)i);
+		afm_store(a, size[i], &h[i], ref);
+	}
+	for (int i = 0; i < N; i++) {
+		r = r * 1664525u + 1013904223u;
+		if ((r >> 8) % 100 < 80) {
+			afm_free(a, size[i], &h[i]);
+			size[i] = 0;
+		}
+	}
+	check_ok(a);
+	afm_trim(a);
+	afm_stats(a, &before);
+	ck_assert_int_eq(afm_compact_begin(a, &victims), 0);
+	ck_assert_uint_gt(victims, 0);
+	check_ok(a); /* pages in evacuation are allowed while it runs */
+	for (int i = 0; i < N; i++) {
+		if (size[i] && afm_needs_move(a, size[i], &h[i])) {
+			ck_assert_int_eq(afm_move(a, size[i], &h[i]), 0);
+			ck_assert(!afm_needs_move(a, size[i], &h[i]));
+			moved++;
+		}
+	}
+	afm_compact_end(a);
+	check_ok(a);
+	afm_stats(a, &after);
+	for (int i = 0; i < N; i++) {
+		if (!size[i])
+			continue;
+		fill(ref, size[i], (uint32_t)i);
+		afm_load(a, size[i], &h[i], buf);
+		ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d changed by compaction", i);
+	}
+	ck_assert_uint_gt(moved, 0);
+	ck_assert_uint_eq(after.objects, before.objects);
+	ck_assert_uint_lt(after.arenas, before.arenas);
+	ck_assert_uint_lt(after.mem_used_total, before.mem_used_total);
+	ck_assert_uint_gt(after.pages_compacted, 0);
+	/* What is left stranded: at most a page per class, twice over. */
+	ck_assert_msg(after.stranded_bytes <= 2 * AFM_NCLASS * 4096, "stranded %llu bytes after compaction",
+		      (unsigned long long)after.stranded_bytes);
+	ck_assert_uint_le(after.mem_used_total, after.object_bytes + after.rounding_bytes + after.metadata_bytes +
+							 after.stranded_bytes + 4096);
+	for (int i = 0; i < N; i++)
+		if (size[i])
+			afm_free(a, size[i], &h[i]);
+	afm_stats(a, &after);
+	ck_assert_uint_eq(after.arenas, 0);
+	ck_assert_uint_eq(after.mem_used_total, 0);
+	check_ok(a);
+	afm_destroy(a);
+}
+END_TEST
+
 START_TEST(arena_kinds)
 {
 	static const enum uz_arena_kind kinds[] = { UZ_ARENA_THP, UZ_ARENA_PLAIN, UZ_ARENA_HUGETLB };
@@ -331,6 +402,7 @@ int main(void)
 	tcase_add_test(tc, memory_limit);
 	tcase_add_test(tc, threads_share_the_engine);
 	tcase_add_test(tc, arena_kinds);
+	tcase_add_test(tc, compaction_after_fragmentation);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -323,6 +323,128 @@ START_TEST(threads_never_tear_pages)
 }
 END_TEST
 
+/* Pages written, 80 % discarded at random, then compacted: memory falls,
+ * arenas go back, every remaining page reads back the same. */
+START_TEST(compact_after_discards)
+{
+	enum { PAGES = 16384 };
+	struct uz_store *st = make((uint64_t)PAGES * UZ_PAGE_SIZE, 0);
+	static uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	static bool live[PAGES];
+	struct uz_store_stats a, b;
+	struct uz_compact_result res;
+	unsigned r = 5;
+
+	uz_store_set_compaction(st, 0); /* only when asked, here */
+	for (int i = 0; i < PAGES; i++) {
+		text(page, sizeof(page), (unsigned)i * 7);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+		live[i] = true;
+	}
+	for (int i = 0; i < PAGES; i++) {
+		if (rnd(&r) % 100 < 80) {
+			ck_assert_int_eq(uz_store_discard(st, (uint64_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE), 0);
+			live[i] = false;
+		}
+	}
+	uz_store_stats(st, &a);
+	ck_assert_int_eq(uz_store_compact(st, &res), 0);
+	check_ok(st);
+	uz_store_stats(st, &b);
+	ck_assert_uint_gt(res.objects_moved, 0);
+	ck_assert_uint_eq(res.objects_unmoved, 0);
+	ck_assert_uint_gt(res.bytes_freed, 0);
+	ck_assert_uint_eq(res.bytes_freed, a.mem_used_total - b.mem_used_total);
+	ck_assert_uint_gt(b.pages_compacted, 0);
+	ck_assert_uint_le(b.afm.arenas, a.afm.arenas);
+	ck_assert_uint_eq(b.compactions, 1);
+	ck_assert_msg(b.afm.stranded_bytes <= 2 * AFM_NCLASS * 4096, "stranded %llu",
+		      (unsigned long long)b.afm.stranded_bytes);
+	for (int i = 0; i < PAGES; i++) {
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (uint64_t)i * UZ_PAGE_SIZE), 0);
+		if (live[i]) {
+			text(page, sizeof(page), (unsigned)i * 7);
+			ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page %d changed by compaction", i);
+		} else {
+			ck_assert_uint_eq(got[0] | got[UZ_PAGE_SIZE - 1], 0);
+		}
+	}
+	uz_store_destroy(st);
+}
+END_TEST
+
+struct churner {
+	struct uz_store *st;
+	int id, bad;
+	_Atomic bool *stop;
+};
+
+/* Each thread owns pages id, id+4, ...: writes, rewrites, discards and
+ * re-reads them while compactions run. */
+static void *churn_run(void *arg)
+{
+	enum { PAGES = 2048 };
+	struct churner *c = arg;
+	static __thread uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	unsigned gen[PAGES / 4] = { 0 };
+	unsigned r = (unsigned)c->id + 11;
+
+	while (!atomic_load(c->stop)) {
+		unsigned j = rnd(&r) % (PAGES / 4);
+		uint64_t off = ((uint64_t)j * 4 + (uint64_t)c->id) * UZ_PAGE_SIZE;
+		unsigned op = rnd(&r) % 10;
+
+		if (op < 4) {
+			gen[j] = rnd(&r) | 1;
+			text(page, sizeof(page), gen[j]);
+			c->bad += uz_store_write(c->st, page, sizeof(page), off) != 0;
+		} else if (op < 5) {
+			gen[j] = 0;
+			c->bad += uz_store_discard(c->st, off, UZ_PAGE_SIZE) != 0;
+		} else {
+			if (uz_store_read(c->st, got, sizeof(got), off)) {
+				c->bad++;
+				continue;
+			}
+			if (gen[j])
+				text(page, sizeof(page), gen[j]);
+			else
+				memset(page, 0, sizeof(page));
+			c->bad += memcmp(page, got, sizeof(got)) != 0;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(compaction_races_readers_and_writers)
+{
+	struct uz_store *st = make(2048 * UZ_PAGE_SIZE, 0);
+	struct churner c[4];
+	pthread_t t[4];
+	_Atomic bool stop = false;
+	struct uz_compact_result res;
+	uint64_t moved = 0;
+
+	uz_store_set_compaction(st, 1); /* the background thread too */
+	for (int i = 0; i < 4; i++) {
+		c[i] = (struct churner){ .st = st, .id = i, .stop = &stop };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, churn_run, &c[i]), 0);
+	}
+	for (int n = 0; n < 200; n++) {
+		ck_assert_int_eq(uz_store_compact(st, &res), 0);
+		moved += res.objects_moved;
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(c[i].bad, 0);
+	}
+	ck_assert_uint_gt(moved, 0);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
 START_TEST(sparse_terabyte_is_cheap)
 {
 	struct uz_store *st = make(1ull << 40, 0);
@@ -357,6 +479,8 @@ int main(void)
 	tcase_add_test(tc, memory_limit_loses_nothing);
 	tcase_add_test(tc, threads_never_tear_pages);
 	tcase_add_test(tc, sparse_terabyte_is_cheap);
+	tcase_add_test(tc, compact_after_discards);
+	tcase_add_test(tc, compaction_races_readers_and_writers);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
