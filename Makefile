@@ -88,7 +88,13 @@ bench: deps
 	$(MAKE) all
 	tests/bench/extract.sh
 
+# The afmalloc RFC's churn experiment, 10 cycles; several minutes.
+bench-seed: deps
+	@command -v gnuplot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox; }
+	$(MAKE) all
+	tests/bench/seed.sh $(SEED_ARGS)
+
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench
+.PHONY: all deps unit check clean run stop bench bench-seed

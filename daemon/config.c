@@ -17,6 +17,7 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->mem_limit = 0;
 	cfg->arena = UZ_ARENA_AUTO;
 	cfg->threads = UZ_DEFAULT_THREADS;
+	cfg->compact_ppm = UZ_DEFAULT_COMPACT_PPM;
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
 }
 
@@ -59,6 +60,36 @@ int uz_parse_size(const char *s, uint64_t *out)
 	if (shift && v > (UINT64_MAX >> shift))
 		return -ERANGE;
 	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int uz_parse_compaction(const char *s, uint32_t *ppm)
+{
+	uint64_t whole = 0, frac = 0, scale = 10000;
+	const char *p = s;
+
+	if (strcmp(s, "off") == 0) {
+		*ppm = 0;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	while (isdigit((unsigned char)*p) && whole <= 100)
+		whole = whole * 10 + (uint64_t)(*p++ - '0');
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		while (isdigit((unsigned char)*p)) {
+			if (scale == 10)
+				return -EINVAL; /* finer than 0.001 % */
+			scale /= 10;
+			frac += (uint64_t)(*p++ - '0') * scale;
+		}
+	}
+	if (strcmp(p, "%") != 0 || whole * 10000 + frac > 1000000)
+		return -EINVAL;
+	*ppm = (uint32_t)(whole * 10000 + frac);
 	return 0;
 }
 
@@ -133,6 +164,11 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 		cfg->threads = (unsigned)n;
+	} else if (strcmp(key, "compaction") == 0) {
+		if (uz_parse_compaction(value, &cfg->compact_ppm)) {
+			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);
+			return -EINVAL;
+		}
 	} else if (strcmp(key, "compression-algorithm") == 0) {
 		if (strcmp(value, "lz4") != 0) {
 			snprintf(err, errlen, "'%s' is not supported (only lz4)", value);

@@ -11,6 +11,9 @@
 
 #define UZ_DEFAULT_SIZE (4ull << 30)
 #define UZ_DEFAULT_THREADS 8
+/* Compact when stranded space passes 0.25 % of the stored data: keeps the
+ * seed benchmark's overhead under 2 % (tests/bench/seed.sh). */
+#define UZ_DEFAULT_COMPACT_PPM 2500
 #define UZ_MAX_THREADS 256
 #define UZ_RUN_DIR "/run/uzram"
 #define UZ_CONF_DIR "/etc/uzram"
@@ -20,6 +23,7 @@ struct uz_config {
 	uint64_t mem_limit; /* bytes; 0: none */
 	enum uz_arena_kind arena;
 	unsigned threads; /* FUSE worker threads */
+	uint32_t compact_ppm; /* automatic compaction threshold; 0: off */
 	char algorithm[16];
 	char socket[PATH_MAX]; /* "": /run/uzram/NAME.sock */
 	char path[PATH_MAX]; /* block file; "": given on the command line */
@@ -32,6 +36,11 @@ void uz_config_defaults(struct uz_config *cfg);
  * 1024; "KiB", "MB" and "B" spellings accepted).  Returns 0, -EINVAL for a
  * malformed string, -ERANGE when it does not fit in 64 bits. */
 int uz_parse_size(const char *s, uint64_t *out);
+
+/* Parses a compaction threshold: a percentage of the stored data
+ * ("0.25%", at most 3 decimals, up to 100%) or "off".  Returns 0 with
+ * *ppm set (0 for off), or -EINVAL. */
+int uz_parse_compaction(const char *s, uint32_t *ppm);
 
 /* Checks that a device size is usable.  Returns 0, or -EINVAL with the
  * reason in err ("4097: not a multiple of 4096"). */

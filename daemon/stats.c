@@ -68,4 +68,16 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "rounding_bytes %llu\n", (unsigned long long)s->afm.rounding_bytes);
 	put(&o, "free_chunk_bytes %llu\n", (unsigned long long)s->afm.free_chunk_bytes);
 	put(&o, "free_page_bytes %llu\n", (unsigned long long)s->afm.free_page_bytes);
+	put(&o, "stranded_bytes %llu\n", (unsigned long long)s->afm.stranded_bytes);
+	put(&o, "released_bytes %llu\n", (unsigned long long)s->afm.released_bytes);
+	put(&o, "ext_bytes %llu\n", (unsigned long long)s->afm.ext_bytes);
+	put(&o, "compactions %llu\n", (unsigned long long)s->compactions);
+	put(&o, "compaction_threshold_ppm %u\n", s->compact_ppm);
+	for (int c = 0; c < AFM_NCLASS; c++) {
+		const struct afm_class_stats *k = &s->afm.cls[c];
+
+		put(&o, "chunks_%llu_used %llu\n", (unsigned long long)k->chunk_size, (unsigned long long)k->used);
+		put(&o, "chunks_%llu_free %llu\n", (unsigned long long)k->chunk_size, (unsigned long long)k->free);
+		put(&o, "chunks_%llu_pages %llu\n", (unsigned long long)k->chunk_size, (unsigned long long)k->pages);
+	}
 }

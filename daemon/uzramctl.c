@@ -35,7 +35,8 @@ static void usage(FILE *out)
 		"  mm_stat    zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
 		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
 		"             huge_pages_since\n"
-		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n\n"
+		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
+		"  compact    compact the store now; prints the bytes freed\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -277,8 +278,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat")) {
-		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, or none)\n", cmd);
+	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact")) {
+		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, or none)\n", cmd);
 		return 2;
 	}
 	if (socket) {
@@ -293,6 +294,25 @@ int main(int argc, char **argv)
 	if ((cmd || json) && g.gl_pathc > 1) {
 		fprintf(stderr, "uzramctl: %zu devices are running; name one with --socket\n", g.gl_pathc);
 		res = 1;
+		goto out;
+	}
+	if (cmd && strcmp(cmd, "compact") == 0) {
+		static char reply[UZ_CTL_MAX_REPLY + 1];
+		unsigned long long freed = 0, pages = 0, moved = 0;
+		char *p;
+
+		if (request(g.gl_pathv[0], "compact\n", reply, sizeof(reply), err, sizeof(err))) {
+			fprintf(stderr, "uzramctl: %s\n", err);
+			res = 1;
+			goto out;
+		}
+		if ((p = strstr(reply, "\nbytes_freed ")))
+			freed = strtoull(p + 13, NULL, 10);
+		if ((p = strstr(reply, "\npages_compacted ")))
+			pages = strtoull(p + 17, NULL, 10);
+		if ((p = strstr(reply, "\nobjects_moved ")))
+			moved = strtoull(p + 15, NULL, 10);
+		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
 		goto out;
 	}
 	devs = calloc(g.gl_pathc, sizeof(*devs));

@@ -51,6 +51,7 @@ static void usage(FILE *out)
 		"  -m, --mem-limit SIZE   most memory the store may use (0: no limit)\n"
 		"  -a, --arena KIND       hugetlb, thp, plain or auto\n"
 		"  -t, --threads N        FUSE worker threads\n"
+		"  -C, --compaction PCT   compact when stranded space passes PCT%% of the data, or off\n"
 		"  -f, --foreground       stay in the foreground and log to stderr\n"
 		"  -h, --help             show this help\n\n"
 		"Without --foreground, uzramd returns once PATH is ready to use.\n"
@@ -69,10 +70,23 @@ static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outl
 							    .algorithm = d->cfg.algorithm,
 							    .pid = getpid() },
 				out, outlen);
+	} else if (strcmp(argv[0], "compact") == 0 && argc == 1) {
+		struct uz_compact_result r;
+
+		uz_store_compact(d->st, &r);
+		uz_log(LOG_INFO, "compaction asked for: %llu bytes freed, %llu pages emptied, %llu objects moved",
+		       (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
+		       (unsigned long long)r.objects_moved);
+		snprintf(out, outlen, "ok\nbytes_freed %llu\npages_compacted %llu\nobjects_moved %llu\n"
+				      "objects_unmoved %llu\n",
+			 (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
+			 (unsigned long long)r.objects_moved, (unsigned long long)r.objects_unmoved);
 	} else if (strcmp(argv[0], "help") == 0 && argc == 1) {
 		snprintf(out, outlen, "ok\nstats: every counter, one 'key value' per line\n"
+				      "compact: compact now; answers the bytes freed\n"
 				      "help: this list\n");
-	} else if (strcmp(argv[0], "stats") == 0 || strcmp(argv[0], "help") == 0) {
+	} else if (strcmp(argv[0], "stats") == 0 || strcmp(argv[0], "help") == 0 ||
+		   strcmp(argv[0], "compact") == 0) {
 		snprintf(out, outlen, "error: '%s' takes no argument\n", argv[0]);
 	} else {
 		snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
@@ -170,6 +184,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "mem-limit", required_argument, NULL, 'm' },
 		{ "arena", required_argument, NULL, 'a' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "compaction", required_argument, NULL, 'C' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -181,13 +196,14 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	struct stat st;
 	int n = 0, c, r;
 
-	while ((c = getopt_long(argc, argv, "s:S:c:m:a:t:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:c:m:a:t:C:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'S':
 		case 'm':
 		case 'a':
 		case 't':
+		case 'C':
 			if (n == 64) {
 				uz_log(LOG_ERR, "too many options");
 				return -1;
@@ -303,7 +319,9 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		uz_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s (writes under memory pressure may stall)",
 		       strerror(errno));
-	scfg = (struct uz_store_config){ .arena = d.cfg.arena, .mem_limit = d.cfg.mem_limit };
+	scfg = (struct uz_store_config){ .arena = d.cfg.arena,
+					 .mem_limit = d.cfg.mem_limit,
+					 .compact_ppm = d.cfg.compact_ppm };
 	d.st = uz_store_create(d.cfg.size, &scfg);
 	if (!d.st) {
 		uz_log(LOG_ERR, "cannot create a store of %llu bytes: %s", (unsigned long long)d.cfg.size,

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# make bench-seed: the afmalloc RFC's experiment (shared/anchors.md).  The
+# Linux 6.1 tree onto ext4 (loop --direct-io=on, mount -o discard) on a
+# 4 GiB device; extract, then remove drivers, arch, fs, sound, include,
+# then the rest; ten cycles without restarting the store: 60 stages.  At
+# each stage: sync, wait until mm_stat stops changing (at most 10 s),
+# record.  Systems, one after the other in the same run: uzram with the
+# shipped configuration, uzram with automatic compaction off (for the
+# extract-time comparison), and kernel zram (lz4) when zram0 is unused.
+#
+# Usage: tests/bench/seed.sh [--uzram-only] [--no-compaction-run]
+#                             [--cycles N] [--tar FILE] [--out DIR]
+set -uo pipefail
+source "$(dirname "$0")/../integration/lib.sh"
+need_root
+CYCLES=10 UZRAM_ONLY=0 OFF_RUN=1 OUT=$TOP/bench-out/seed TARARG=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--uzram-only) UZRAM_ONLY=1 ;;
+	--no-compaction-run) OFF_RUN=0 ;;
+	--cycles) CYCLES=$2; shift ;;
+	--tar) TARARG=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	*) echo "usage: $0 [--uzram-only] [--no-compaction-run] [--cycles N] [--tar FILE] [--out DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+TAR=${TARARG:-$(linux_tar)} || exit 1
+[ -r "$TAR" ] || { echo "bench-seed: cannot read $TAR" >&2; exit 1; }
+TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
+mkdir -p "$OUT"
+CSV=$OUT/seed.csv
+echo "system,cycle,stage,orig_bytes,compr_bytes,used_bytes,overhead_bytes,overhead_ratio,real_bytes,real_ratio,rss_bytes,bound_bytes,extract_s" >"$CSV"
+ZRAM_USED=0
+zram_reset() { [ "$ZRAM_USED" = 1 ] && echo 1 >/sys/block/zram0/reset; ZRAM_USED=0; }
+trap 'zram_reset; cleanup' EXIT
+STAGES=(extract drivers arch fs sound include)
+
+# mm_stat of the system under test: "orig compr used"
+mm() {
+	if [ "$SYS" = zram ]; then awk '{print $1, $2, $3}' /sys/block/zram0/mm_stat
+	else "$UZRAMCTL" --socket "$SOCK" mm_stat | awk '{print $1, $2, $3}'; fi
+}
+
+wait_stable() {
+	local prev="" cur
+	for _ in $(seq 20); do
+		cur=$(mm)
+		[ "$cur" = "$prev" ] && return
+		prev=$cur
+		sleep 0.5
+	done
+}
+
+record() { # CYCLE STAGE EXTRACT_S
+	local orig compr used real="" rss="" bound="" over ratio rratio=""
+	sync
+	wait_stable
+	read -r orig compr used < <(mm)
+	if [ "$SYS" != zram ]; then
+		real=$(( $(stat_of "$SOCK" metadata_bytes) + $(stat_of "$SOCK" rounding_bytes) ))
+		rss=$(( $(rss_kb "$DPID") * 1024 ))
+		bound=$(( used + $(stat_of "$SOCK" table_bytes) + (32 << 20) ))
+		rratio=$(echo "scale=4; 100 * $real / $compr" | bc)
+	fi
+	over=$((used - compr))
+	ratio=$(echo "scale=4; 100 * $over / $compr" | bc)
+	echo "$SYS,$1,$2,$orig,$compr,$used,$over,$ratio,$real,$rratio,$rss,$bound,$3" >>"$CSV"
+	printf '  [%s] cycle %2d/%d %-8s orig %7.1f MB compr %6.1f MB used %6.1f MB overhead %5.2f %%%s\n' \
+		"$SYS" "$1" "$CYCLES" "$2" "$(echo "$orig / 1048576" | bc -l)" "$(echo "$compr / 1048576" | bc -l)" \
+		"$(echo "$used / 1048576" | bc -l)" "$ratio" "${rss:+  RSS $((rss >> 20)) MB}" >&2
+}
+
+run_cycles() { # DEVICE MOUNTPOINT
+	local dev=$1 mnt=$2 c t0 t
+	mkfs.ext4 -q "$dev"
+	mount_dev "$dev" "$mnt" || return 1
+	for c in $(seq "$CYCLES"); do
+		t0=$(date +%s.%N)
+		tar -xf "$TAR" -C "$mnt"
+		sync
+		t=$(echo "$(date +%s.%N) - $t0" | bc)
+		record "$c" extract "$t"
+		for d in drivers arch fs sound include; do
+			rm -rf "${mnt:?}/$TOPDIR/$d"
+			record "$c" "$d" ""
+		done
+		rm -rf "${mnt:?}/$TOPDIR"
+	done
+	umount "$mnt"
+	check "[$SYS] e2fsck -fn clean after $CYCLES cycles" e2fsck -fn "$dev" >/dev/null 2>&1
+}
+
+run_uzram() { # NAME EXTRA-ARGS...
+	SYS=$1; shift
+	SOCK=$T/$SYS.sock
+	echo "bench-seed: $SYS ($CYCLES cycles)" >&2
+	start_daemon "$T/$SYS" --config "$TOP/conf/uzram.conf" --socket "$SOCK" "$@" || return 1
+	local loop
+	loop=$(attach_loop "$T/$SYS") || return 1
+	run_cycles "$loop" "$T/mnt-$SYS"
+	losetup -d "$loop"
+	stop_daemon "$DPID"
+}
+
+run_uzram uzram
+[ "$OFF_RUN" = 1 ] && run_uzram uzram-nocompact --compaction off
+if [ "$UZRAM_ONLY" = 0 ] && [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ]; then
+	SYS=zram
+	echo "bench-seed: kernel zram0, lz4 ($CYCLES cycles)" >&2
+	ZRAM_USED=1
+	echo lz4 >/sys/block/zram0/comp_algorithm
+	echo 4G >/sys/block/zram0/disksize
+	run_cycles /dev/zram0 "$T/mnt-zram"
+	zram_reset
+else
+	echo "bench-seed: kernel zram skipped (absent, in use, or --uzram-only)" >&2
+fi
+
+# The RFC's table, per system.
+for sys in $(tail -n +2 "$CSV" | cut -d, -f1 | uniq); do
+	echo
+	echo "* $sys"
+	echo "orig_size compr_size used_size overhead overhead_ratio   real real_ratio     RSS extract"
+	awk -F, -v s="$sys" '$1 == s {
+		printf "%8.2fMB %8.2fMB %8.2fMB %7.2fMB %7.2f%% %7s %8s %9s %6s\n",
+			$4 / 1048576, $5 / 1048576, $6 / 1048576, $7 / 1048576, $8,
+			($9 == "" ? "-" : sprintf("%.2fMB", $9 / 1048576)), ($10 == "" ? "-" : sprintf("%.2f%%", $10)),
+			($11 == "" ? "-" : sprintf("%.1fMB", $11 / 1048576)), ($13 == "" ? "" : sprintf("%.2fs", $13)) }' "$CSV"
+done
+echo
+echo "Summary over $CYCLES cycles ($((CYCLES * 6)) stages):"
+awk -F, 'NR > 1 {
+	n[$1]++; if (!($1 in mx) || $8 > mx[$1]) mx[$1] = $8; if (!($1 in mn) || $8 < mn[$1]) mn[$1] = $8
+	if ($13 != "") { ex[$1] += $13; ne[$1]++ }
+	if ($11 != "" && $11 + 0 >= $12 + 0) bad[$1]++
+	if ($9 != "" && (!($1 in rmx) || $10 > rmx[$1])) rmx[$1] = $10
+} END {
+	for (s in n) {
+		printf "  %-16s overhead_ratio %5.2f %% .. %5.2f %%", s, mn[s], mx[s]
+		if (s in rmx) printf ", real <= %.2f %%", rmx[s]
+		printf ", extract+sync mean %.2f s", ex[s] / ne[s]
+		if (s != "zram") printf ", RSS bound %s", (bad[s] ? bad[s] " stages over" : "held at every stage")
+		printf "\n"
+		mean[s] = ex[s] / ne[s]
+	}
+	if (("uzram" in mean) && ("uzram-nocompact" in mean))
+		printf "  extract time, compaction on / off: %.3f\n", mean["uzram"] / mean["uzram-nocompact"]
+	if (("uzram" in mean) && ("zram" in mean))
+		printf "  extract time, uzram / kernel zram: %.3f\n", mean["uzram"] / mean["zram"]
+}' "$CSV"
+echo "CSV: $CSV"
+
+if command -v gnuplot >/dev/null; then
+	for sys in $(tail -n +2 "$CSV" | cut -d, -f1 | uniq); do
+		awk -F, -v s="$sys" '$1 == s {print ++i, $8}' "$CSV" >"$OUT/$sys.dat"
+	done
+	plots=""
+	for f in "$OUT"/*.dat; do
+		plots+="${plots:+, }'$f' using 1:2 with linespoints title '$(basename "$f" .dat)'"
+	done
+	gnuplot <<-GP
+		set terminal pngcairo size 1000,500 noenhanced
+		set output '$OUT/seed.png'
+		set title 'Seed workload: overhead_ratio = (mem_used_total - compr_data_size) / compr_data_size'
+		set xlabel 'stage (6 per cycle: extract, rm drivers, arch, fs, sound, include)'
+		set ylabel 'overhead ratio (%)'
+		set grid
+		set key top left
+		set xrange [0:$((CYCLES * 6 + 1))]
+		plot $plots, 2 with lines dashtype 2 title 'target 2 %'
+	GP
+	echo "plot: $OUT/seed.png"
+fi
+finish
