@@ -33,6 +33,7 @@ struct uz_store {
 	bool stopping; /* under stop_lock */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
+	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
 };
 
 /* What a slot holds, copied out under its lock. */
@@ -327,6 +328,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 	uint64_t victims = 0;
 
 	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&st->compact_lock);
 	afm_stats(st->afm, &before);
 	afm_compact_begin(st->afm, &victims);
 	for (uint64_t i = 0; victims && i < uz_slots_count(st->slots); i++) {
@@ -363,6 +365,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 	atomic_fetch_add(&st->compactions, 1);
 	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
 	res->pages_compacted = after.pages_compacted - before.pages_compacted;
+	pthread_mutex_unlock(&st->compact_lock);
 	return 0;
 }
 
@@ -426,6 +429,7 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->disksize = disksize;
 	st->compact_ppm = cfg->compact_ppm;
 	pthread_mutex_init(&st->stop_lock, NULL);
+	pthread_mutex_init(&st->compact_lock, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -465,6 +469,7 @@ void uz_store_destroy(struct uz_store *st)
 		pthread_join(st->compactor, NULL);
 	}
 	pthread_mutex_destroy(&st->stop_lock);
+	pthread_mutex_destroy(&st->compact_lock);
 	pthread_cond_destroy(&st->stop_cond);
 	afm_destroy(st->afm);
 	uz_slots_destroy(st->slots);
@@ -499,7 +504,20 @@ void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit)
 	afm_set_limit(st->afm, mem_limit);
 }
 
+static int check_locked(struct uz_store *st, char *err, size_t errlen);
+
 int uz_store_check(struct uz_store *st, char *err, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&st->compact_lock); /* not in the middle of a move */
+	ret = check_locked(st, err, errlen);
+	pthread_mutex_unlock(&st->compact_lock);
+	return ret;
+}
+
+/* Caller holds compact_lock. */
+static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
 	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0;
 	struct afm_stats as;

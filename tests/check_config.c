@@ -41,6 +41,31 @@ START_TEST(sizes)
 }
 END_TEST
 
+START_TEST(compaction_thresholds)
+{
+	uint32_t ppm = 7;
+
+	ck_assert_int_eq(uz_parse_compaction("0.25%", &ppm), 0);
+	ck_assert_uint_eq(ppm, 2500);
+	ck_assert_int_eq(uz_parse_compaction("1%", &ppm), 0);
+	ck_assert_uint_eq(ppm, 10000);
+	ck_assert_int_eq(uz_parse_compaction("0.001%", &ppm), 0);
+	ck_assert_uint_eq(ppm, 10);
+	ck_assert_int_eq(uz_parse_compaction("100%", &ppm), 0);
+	ck_assert_uint_eq(ppm, 1000000);
+	ck_assert_int_eq(uz_parse_compaction("off", &ppm), 0);
+	ck_assert_uint_eq(ppm, 0);
+	ck_assert_int_eq(uz_parse_compaction("0.25", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("101%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("0.0001%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction(".5%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("1.%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("-1%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("on", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_compaction("99999999999999%", &ppm), -EINVAL);
+}
+END_TEST
+
 START_TEST(disk_sizes)
 {
 	char err[256];
@@ -134,6 +159,8 @@ START_TEST(bad_files_name_file_line_key)
 	bad("arena = giant\n",
 	    "/etc/uzram/disk0.conf:1: arena: 'giant' is not an arena kind (hugetlb, thp, plain or auto)");
 	bad("threads = -1\n", "/etc/uzram/disk0.conf:1: threads: '-1' is not a thread count (1 to 256)");
+	bad("compaction = sometimes\n",
+	    "/etc/uzram/disk0.conf:1: compaction: 'sometimes' is not a threshold (a percentage such as 0.25%, or off)");
 }
 END_TEST
 
@@ -160,6 +187,7 @@ START_TEST(shipped_config_is_the_defaults)
 	c.threads = 1;
 	c.arena = UZ_ARENA_PLAIN;
 	c.mem_limit = 1;
+	c.compact_ppm = 1;
 	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_mem_eq(&c, &d, sizeof(c));
 }
@@ -174,6 +202,7 @@ int main(void)
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, disk_sizes);
+	tcase_add_test(tc, compaction_thresholds);
 	tcase_add_test(tc, keys);
 	tcase_add_test(tc, good_file);
 	tcase_add_test(tc, bad_files_name_file_line_key);
