@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 void uz_config_defaults(struct uz_config *cfg)
 {
@@ -19,6 +20,143 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->threads = UZ_DEFAULT_THREADS;
 	cfg->compact_ppm = UZ_DEFAULT_COMPACT_PPM;
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
+	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
+	snprintf(cfg->options, sizeof(cfg->options), "discard");
+}
+
+/* A recursive-descent evaluator for zram-generator's size expressions. */
+struct expr {
+	const char *p;
+	double ram;
+	const char *why;
+};
+
+static double expr_sum(struct expr *e);
+
+static void skip_blanks(struct expr *e)
+{
+	while (*e->p == ' ' || *e->p == '\t')
+		e->p++;
+}
+
+static double expr_atom(struct expr *e)
+{
+	double v = 0;
+
+	skip_blanks(e);
+	if (e->why)
+		return 0;
+	if (*e->p == '(') {
+		e->p++;
+		v = expr_sum(e);
+		skip_blanks(e);
+		if (*e->p != ')')
+			e->why = "missing ')'";
+		else
+			e->p++;
+		return v;
+	}
+	if (*e->p == '-') {
+		e->p++;
+		return -expr_atom(e);
+	}
+	if (strncmp(e->p, "ram", 3) == 0 && !isalnum((unsigned char)e->p[3])) {
+		e->p += 3;
+		return e->ram;
+	}
+	if (strncmp(e->p, "min", 3) == 0 || strncmp(e->p, "max", 3) == 0) {
+		bool is_min = e->p[1] == 'i';
+		double a, b;
+
+		e->p += 3;
+		skip_blanks(e);
+		if (*e->p++ != '(') {
+			e->why = "min and max take (a, b)";
+			return 0;
+		}
+		a = expr_sum(e);
+		skip_blanks(e);
+		if (*e->p++ != ',') {
+			e->why = "min and max take (a, b)";
+			return 0;
+		}
+		b = expr_sum(e);
+		skip_blanks(e);
+		if (*e->p++ != ')') {
+			e->why = "missing ')'";
+			return 0;
+		}
+		return is_min ? (a < b ? a : b) : (a > b ? a : b);
+	}
+	if (isdigit((unsigned char)*e->p) || *e->p == '.') {
+		char *end;
+
+		v = strtod(e->p, &end);
+		e->p = end;
+		return v;
+	}
+	e->why = *e->p ? "unexpected character" : "unexpected end";
+	return 0;
+}
+
+static double expr_product(struct expr *e)
+{
+	double v = expr_atom(e);
+
+	for (;;) {
+		skip_blanks(e);
+		if (e->why || (*e->p != '*' && *e->p != '/'))
+			return v;
+		if (*e->p++ == '*') {
+			v *= expr_atom(e);
+		} else {
+			double d = expr_atom(e);
+
+			if (d == 0) {
+				e->why = "division by zero";
+				return 0;
+			}
+			v /= d;
+		}
+	}
+}
+
+static double expr_sum(struct expr *e)
+{
+	double v = expr_product(e);
+
+	for (;;) {
+		skip_blanks(e);
+		if (e->why || (*e->p != '+' && *e->p != '-'))
+			return v;
+		if (*e->p++ == '+')
+			v += expr_product(e);
+		else
+			v -= expr_product(e);
+	}
+}
+
+int uz_eval_size_expr(const char *expr, double ram_mib, double *mib, char *err, size_t errlen)
+{
+	struct expr e = { .p = expr, .ram = ram_mib };
+	double v = expr_sum(&e);
+
+	skip_blanks(&e);
+	if (!e.why && *e.p)
+		e.why = "unexpected character";
+	if (!e.why && !(v >= 0))
+		e.why = "negative result";
+	if (e.why) {
+		snprintf(err, errlen, "'%s' is not a size expression: %s at '%.16s'", expr, e.why, e.p);
+		return -EINVAL;
+	}
+	*mib = v;
+	return 0;
+}
+
+static double ram_mib(void)
+{
+	return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
 int uz_parse_size(const char *s, uint64_t *out)
@@ -140,6 +278,34 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 		if (uz_check_disksize(v, err, errlen))
 			return -EINVAL;
 		cfg->size = v;
+	} else if (strcmp(key, "zram-size") == 0 || strcmp(key, "zram-resident-limit") == 0) {
+		double mib;
+
+		if (uz_eval_size_expr(value, ram_mib(), &mib, err, errlen))
+			return -EINVAL;
+		/* MiB, as zram-generator; the size rounded down to whole pages. */
+		v = (uint64_t)(mib * 1048576.0) & ~4095ull;
+		if (key[5] == 's') {
+			if (uz_check_disksize(v, err, errlen))
+				return -EINVAL;
+			cfg->size = v;
+		} else {
+			cfg->mem_limit = v;
+		}
+	} else if (strcmp(key, "fs-type") == 0) {
+		if (strlen(value) >= sizeof(cfg->fs_type) || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(value)) {
+			snprintf(err, errlen, "'%s' is not a file system type (such as ext4)", value);
+			return -EINVAL;
+		}
+		snprintf(cfg->fs_type, sizeof(cfg->fs_type), "%s", value);
+	} else if (strcmp(key, "mount-point") == 0) {
+		return set_path(cfg->mount_point, sizeof(cfg->mount_point), value, err, errlen);
+	} else if (strcmp(key, "options") == 0) {
+		if (strlen(value) >= sizeof(cfg->options) || strpbrk(value, " \t'\"\\")) {
+			snprintf(err, errlen, "'%s' is not a mount option list (comma-separated, no blanks)", value);
+			return -EINVAL;
+		}
+		snprintf(cfg->options, sizeof(cfg->options), "%s", value);
 	} else if (strcmp(key, "mem-limit") == 0) {
 		r = uz_parse_size(value, &v);
 		if (r) {

@@ -25,6 +25,9 @@ struct uz_config {
 	unsigned threads; /* FUSE worker threads */
 	uint32_t compact_ppm; /* automatic compaction threshold; 0: off */
 	char algorithm[16];
+	char fs_type[32]; /* file system made on a new device */
+	char mount_point[PATH_MAX]; /* "": none */
+	char options[256]; /* mount options */
 	char socket[PATH_MAX]; /* "": /run/uzram/NAME.sock */
 	char path[PATH_MAX]; /* block file; "": given on the command line */
 };
@@ -36,6 +39,13 @@ void uz_config_defaults(struct uz_config *cfg);
  * 1024; "KiB", "MB" and "B" spellings accepted).  Returns 0, -EINVAL for a
  * malformed string, -ERANGE when it does not fit in 64 bits. */
 int uz_parse_size(const char *s, uint64_t *out);
+
+/* Evaluates a zram-generator size expression: numbers, `ram` (the
+ * machine's memory in MiB, passed in), + - * /, parentheses, min(a, b)
+ * and max(a, b), e.g. "min(ram / 2, 4096)".  The result is in MiB, as in
+ * zram-generator.  Returns 0, or -EINVAL (with the reason in err) for a
+ * malformed expression, division by zero or a negative result. */
+int uz_eval_size_expr(const char *expr, double ram_mib, double *mib, char *err, size_t errlen);
 
 /* Parses a compaction threshold: a percentage of the stored data
  * ("0.25%", at most 3 decimals, up to 100%) or "off".  Returns 0 with

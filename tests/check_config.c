@@ -66,6 +66,33 @@ START_TEST(compaction_thresholds)
 }
 END_TEST
 
+START_TEST(zram_generator_expressions)
+{
+	char err[256];
+	double v;
+
+	ck_assert_int_eq(uz_eval_size_expr("min(ram / 2, 4096)", 24000, &v, err, sizeof(err)), 0);
+	ck_assert(v == 4096);
+	ck_assert_int_eq(uz_eval_size_expr("min(ram / 2, 4096)", 6000, &v, err, sizeof(err)), 0);
+	ck_assert(v == 3000);
+	ck_assert_int_eq(uz_eval_size_expr("max(ram * 0.25, 512) + 1", 1000, &v, err, sizeof(err)), 0);
+	ck_assert(v == 513);
+	ck_assert_int_eq(uz_eval_size_expr("(ram - 1000) / 2", 3000, &v, err, sizeof(err)), 0);
+	ck_assert(v == 1000);
+	ck_assert_int_eq(uz_eval_size_expr("2 + 3 * 4", 0, &v, err, sizeof(err)), 0);
+	ck_assert(v == 14);
+	ck_assert_int_eq(uz_eval_size_expr("ram / 0", 100, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "division by zero"));
+	ck_assert_int_eq(uz_eval_size_expr("min(ram, )", 100, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_eval_size_expr("ram +", 100, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_eval_size_expr("(ram", 100, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_eval_size_expr("rams", 100, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_eval_size_expr("100 - ram", 1000, &v, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "negative result"));
+	ck_assert_int_eq(uz_eval_size_expr("", 100, &v, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 START_TEST(disk_sizes)
 {
 	char err[256];
@@ -95,6 +122,26 @@ START_TEST(keys)
 	ck_assert_uint_eq(c.threads, 3);
 	ck_assert_int_eq(uz_config_set(&c, "socket", "/tmp/x.sock", err, sizeof(err)), 0);
 	ck_assert_str_eq(c.socket, "/tmp/x.sock");
+	ck_assert_int_eq(uz_config_set(&c, "zram-size", "16", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.size, 16ull << 20);
+	ck_assert_int_eq(uz_config_set(&c, "zram-size", "min(ram / 2, 4096)", err, sizeof(err)), 0);
+	ck_assert_uint_le(c.size, 4096ull << 20);
+	ck_assert_uint_eq(c.size % 4096, 0);
+	ck_assert_int_eq(uz_config_set(&c, "zram-resident-limit", "100", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.mem_limit, 100ull << 20);
+	ck_assert_int_eq(uz_config_set(&c, "zram-size", "0", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "fs-type", "xfs", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.fs_type, "xfs");
+	ck_assert_int_eq(uz_config_set(&c, "fs-type", "ext4; rm -rf /", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "mount-point", "/mnt/z", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.mount_point, "/mnt/z");
+	ck_assert_int_eq(uz_config_set(&c, "mount-point", "mnt", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "options", "discard,noatime", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.options, "discard,noatime");
+	ck_assert_int_eq(uz_config_set(&c, "options", "discard noatime", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "size", "1G", err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_config_set(&c, "mem-limit", "256M", err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_config_set(&c, "threads", "3", err, sizeof(err)), 0);
 
 	ck_assert_int_eq(uz_config_set(&c, "size", "4097", err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "4097: not a multiple of 4096");
@@ -202,6 +249,7 @@ int main(void)
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, disk_sizes);
+	tcase_add_test(tc, zram_generator_expressions);
 	tcase_add_test(tc, compaction_thresholds);
 	tcase_add_test(tc, keys);
 	tcase_add_test(tc, good_file);
