@@ -4,9 +4,9 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := fuse3 liblz4 inih
+PKGS := fuse3 liblz4 inih libsystemd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
-	libinih-dev e2fsprogs util-linux linux-source-6.1 xz-utils bc perl
+	libinih-dev libsystemd-dev e2fsprogs util-linux linux-source-6.1 xz-utils bc perl
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g

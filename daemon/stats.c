@@ -52,6 +52,10 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "path %s\n", info->path);
 	put(&o, "pid %d\n", (int)info->pid);
 	put(&o, "algorithm %s\n", info->algorithm);
+	put(&o, "config %s\n", info->config ? info->config : "");
+	put(&o, "mount_point %s\n", info->mount_point ? info->mount_point : "");
+	put(&o, "fs_type %s\n", info->fs_type ? info->fs_type : "");
+	put(&o, "mount_options %s\n", info->mount_options ? info->mount_options : "");
 	put(&o, "disksize %llu\n", (unsigned long long)s->disksize);
 	for (int i = 0; i < 9; i++)
 		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);

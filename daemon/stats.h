@@ -12,6 +12,10 @@ struct uz_stats_info {
 	const char *name;
 	const char *path;
 	const char *algorithm;
+	const char *config; /* "" if none */
+	const char *mount_point; /* "" if none */
+	const char *fs_type;
+	const char *mount_options;
 	pid_t pid;
 };
 

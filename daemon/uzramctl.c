@@ -36,7 +36,9 @@ static void usage(FILE *out)
 		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
 		"             huge_pages_since\n"
 		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
-		"  compact    compact the store now; prints the bytes freed\n\n"
+		"  compact    compact the store now; prints the bytes freed\n"
+		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
+		"             prints what was applied and what needs a restart\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -278,8 +280,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact")) {
-		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, or none)\n", cmd);
+	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
+	    strcmp(cmd, "reload")) {
+		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, or none)\n", cmd);
 		return 2;
 	}
 	if (socket) {
@@ -313,6 +316,17 @@ int main(int argc, char **argv)
 		if ((p = strstr(reply, "\nobjects_moved ")))
 			moved = strtoull(p + 15, NULL, 10);
 		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
+		goto out;
+	}
+	if (cmd && strcmp(cmd, "reload") == 0) {
+		static char reply[UZ_CTL_MAX_REPLY + 1];
+
+		if (request(g.gl_pathv[0], "reload\n", reply, sizeof(reply), err, sizeof(err))) {
+			fprintf(stderr, "uzramctl: %s\n", err);
+			res = 1;
+			goto out;
+		}
+		fputs(reply + 3, stdout); /* "applied KEYS" and "needs_restart KEYS" */
 		goto out;
 	}
 	devs = calloc(g.gl_pathc, sizeof(*devs));

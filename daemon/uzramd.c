@@ -9,7 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -27,8 +32,21 @@
 #define PR_SET_IO_FLUSHER 57
 #endif
 
+#define UZ_MAX_CLI 64
+
 struct daemon {
 	struct uz_config cfg;
+	char config_file[PATH_MAX]; /* "": none */
+	const char *cli_key[UZ_MAX_CLI]; /* command-line settings, re-applied on reload */
+	const char *cli_val[UZ_MAX_CLI];
+	int ncli;
+	pthread_mutex_t reload_lock;
+	sem_t hk_wake;
+	pthread_t hk_thread;
+	bool hk_running;
+	volatile sig_atomic_t reload_asked;
+	volatile bool hk_stop;
+	volatile bool ready;
 	char path[PATH_MAX];
 	char name[NAME_MAX + 1];
 	char socket[PATH_MAX];
@@ -40,11 +58,16 @@ struct daemon {
 	struct uz_ctl *ctl;
 };
 
+static int reload(struct daemon *d, char *out, size_t outlen);
+static void notify_status(struct daemon *d);
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: uzramd [OPTION]... PATH\n"
+		"Usage: uzramd [OPTION]... [PATH]\n"
 		"Serve a compressed RAM block file at PATH (created if missing) through FUSE.\n\n"
+		"  -i, --instance NAME    device NAME: config /etc/uzram/NAME.conf, socket\n"
+		"                         /run/uzram/NAME.sock, PATH from the config or /run/uzram/NAME\n"
 		"  -s, --size SIZE        device size, a multiple of 4096 (K, M, G, T suffixes)\n"
 		"  -S, --socket PATH      control socket (default /run/uzram/NAME.sock)\n"
 		"  -c, --config FILE      settings file (default /etc/uzram/NAME.conf if present)\n"
@@ -55,7 +78,8 @@ static void usage(FILE *out)
 		"  -f, --foreground       stay in the foreground and log to stderr\n"
 		"  -h, --help             show this help\n\n"
 		"Without --foreground, uzramd returns once PATH is ready to use.\n"
-		"SIGTERM or SIGINT unmounts PATH and stops the daemon.\n");
+		"SIGTERM or SIGINT unmounts PATH and stops the daemon; SIGHUP re-reads the config\n"
+		"and applies mem-limit and compaction (so does 'uzramctl reload').\n");
 }
 
 static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
@@ -68,6 +92,10 @@ static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outl
 		uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
 							    .path = d->path,
 							    .algorithm = d->cfg.algorithm,
+							    .config = d->config_file,
+							    .mount_point = d->cfg.mount_point,
+							    .fs_type = d->cfg.fs_type,
+							    .mount_options = d->cfg.options,
 							    .pid = getpid() },
 				out, outlen);
 	} else if (strcmp(argv[0], "compact") == 0 && argc == 1) {
@@ -81,12 +109,15 @@ static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outl
 				      "objects_unmoved %llu\n",
 			 (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
 			 (unsigned long long)r.objects_moved, (unsigned long long)r.objects_unmoved);
+	} else if (strcmp(argv[0], "reload") == 0 && argc == 1) {
+		reload(d, out, outlen);
 	} else if (strcmp(argv[0], "help") == 0 && argc == 1) {
 		snprintf(out, outlen, "ok\nstats: every counter, one 'key value' per line\n"
 				      "compact: compact now; answers the bytes freed\n"
+				      "reload: re-read the config file; apply mem-limit and compaction\n"
 				      "help: this list\n");
 	} else if (strcmp(argv[0], "stats") == 0 || strcmp(argv[0], "help") == 0 ||
-		   strcmp(argv[0], "compact") == 0) {
+		   strcmp(argv[0], "compact") == 0 || strcmp(argv[0], "reload") == 0) {
 		snprintf(out, outlen, "error: '%s' takes no argument\n", argv[0]);
 	} else {
 		snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
@@ -100,6 +131,9 @@ static void on_ready(void *arg)
 
 	uz_log(LOG_INFO, "%s ready: %llu bytes, socket %s, %u threads", d->path,
 	       (unsigned long long)d->cfg.size, d->socket, d->cfg.threads);
+	d->ready = true;
+	sd_notify(0, "READY=1");
+	notify_status(d);
 	if (d->ready_fd < 0)
 		return;
 	(void)!write(d->ready_fd, "1", 1);
@@ -175,12 +209,31 @@ static int prepare_path(struct daemon *d, const char *arg)
 	return 0;
 }
 
+/* Builds a configuration: defaults, then the file (if any), then the
+ * command-line settings.  Returns 0, or -1 with the reason in err. */
+static int build_config(const struct daemon *d, struct uz_config *cfg, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 256];
+
+	uz_config_defaults(cfg);
+	if (d->config_file[0] && uz_config_load(d->config_file, cfg, err, errlen))
+		return -1;
+	for (int i = 0; i < d->ncli; i++) {
+		if (uz_config_set(cfg, d->cli_key[i], d->cli_val[i], why, sizeof(why))) {
+			snprintf(err, errlen, "--%s: %s", d->cli_key[i], why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int parse_args(struct daemon *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "instance", required_argument, NULL, 'i' },
 		{ "mem-limit", required_argument, NULL, 'm' },
 		{ "arena", required_argument, NULL, 'a' },
 		{ "threads", required_argument, NULL, 't' },
@@ -189,14 +242,12 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	/* Command-line settings are applied after the config file. */
-	const char *keys[64], *vals[64];
-	const char *config = NULL;
-	char err[PATH_MAX + 256], conf[PATH_MAX];
+	const char *config = NULL, *instance = NULL, *path = NULL;
+	char err[PATH_MAX + 512], tmp[PATH_MAX], name[NAME_MAX + 1] = "";
 	struct stat st;
-	int n = 0, c, r;
+	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:c:m:a:t:C:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'S':
@@ -204,19 +255,20 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'a':
 		case 't':
 		case 'C':
-			if (n == 64) {
+			if (d->ncli == UZ_MAX_CLI) {
 				uz_log(LOG_ERR, "too many options");
 				return -1;
 			}
 			for (const struct option *o = opts; o->name; o++)
 				if (o->val == c)
-					keys[n] = o->name;
-			if (c == 'm')
-				keys[n] = "mem-limit";
-			vals[n++] = optarg;
+					d->cli_key[d->ncli] = o->name;
+			d->cli_val[d->ncli++] = optarg;
 			break;
 		case 'c':
 			config = optarg;
+			break;
+		case 'i':
+			instance = optarg;
 			break;
 		case 'f':
 			d->foreground = true;
@@ -229,41 +281,163 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			return -1;
 		}
 	}
-	if (optind != argc - 1) {
-		uz_log(LOG_ERR, optind == argc ? "missing PATH (the block file to serve)"
-					       : "one PATH only, got '%s' too", argv[argc - 1]);
+	if (argc - optind > 1) {
+		uz_log(LOG_ERR, "one PATH only, got '%s' too", argv[argc - 1]);
 		fprintf(stderr, "Try 'uzramd --help'.\n");
 		return -1;
 	}
-	uz_config_defaults(&d->cfg);
-	if (prepare_path(d, argv[optind]))
-		return -1;
-	if (!config) {
-		snprintf(conf, sizeof(conf), "%s/%s.conf", UZ_CONF_DIR, d->name);
-		if (stat(conf, &st) == 0)
-			config = conf;
+	if (optind < argc)
+		path = argv[optind];
+	if (instance) {
+		if (!instance[0] || strlen(instance) > NAME_MAX || strchr(instance, '/') || instance[0] == '.') {
+			uz_log(LOG_ERR, "--instance '%s': not a device name", instance);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%s", instance);
+	} else if (path) {
+		snprintf(tmp, sizeof(tmp), "%s", path);
+		snprintf(name, sizeof(name), "%s", basename(tmp));
 	}
+	/* The file: --config, else /etc/uzram/NAME.conf when it exists. */
 	if (config) {
-		r = uz_config_load(config, &d->cfg, err, sizeof(err));
-		if (r) {
-			uz_log(LOG_ERR, "%s", err);
-			return -1;
-		}
+		snprintf(d->config_file, sizeof(d->config_file), "%s", config);
+	} else if (name[0]) {
+		snprintf(d->config_file, sizeof(d->config_file), "%s/%s.conf", UZ_CONF_DIR, name);
+		if (stat(d->config_file, &st) != 0)
+			d->config_file[0] = '\0';
 	}
-	for (int i = 0; i < n; i++) {
-		if (uz_config_set(&d->cfg, keys[i], vals[i], err, sizeof(err))) {
-			uz_log(LOG_ERR, "--%s: %s", keys[i], err);
-			return -1;
-		}
+	if (build_config(d, &d->cfg, err, sizeof(err))) {
+		uz_log(LOG_ERR, "%s", err);
+		return -1;
 	}
-	if (d->cfg.path[0] && strcmp(d->cfg.path, d->path) != 0)
-		uz_log(LOG_WARNING, "config path %s ignored: serving %s as asked", d->cfg.path, d->path);
+	if (!path && d->cfg.path[0])
+		path = d->cfg.path;
+	if (!path && instance) {
+		snprintf(tmp, sizeof(tmp), "%s/%s", UZ_RUN_DIR, instance);
+		path = tmp;
+	}
+	if (!path) {
+		uz_log(LOG_ERR, "missing PATH (the block file to serve): give it, or --instance, or 'path' in the config");
+		fprintf(stderr, "Try 'uzramd --help'.\n");
+		return -1;
+	}
+	if (argc > optind && d->cfg.path[0] && strcmp(d->cfg.path, path) != 0)
+		uz_log(LOG_WARNING, "config path %s ignored: serving %s as asked", d->cfg.path, path);
+	if (prepare_path(d, path))
+		return -1;
+	if (name[0])
+		snprintf(d->name, sizeof(d->name), "%s", name);
 	if (d->cfg.socket[0])
 		snprintf(d->socket, sizeof(d->socket), "%s", d->cfg.socket);
 	else if (snprintf(d->socket, sizeof(d->socket), "%s/%s.sock", UZ_RUN_DIR, d->name) >=
 		 (int)sizeof(d->socket))
 		return -1;
 	return 0;
+}
+
+/* What a running daemon can change: mem-limit and the compaction
+ * threshold.  Re-reads the file (and re-applies the command line), applies
+ * those, and says what else changed but needs a restart.  Writes a reply
+ * for the control socket into out.  Returns 0, or -1 when the file has an
+ * error (nothing is changed then). */
+static int reload(struct daemon *d, char *out, size_t outlen)
+{
+	struct uz_config n;
+	char err[PATH_MAX + 512], applied[128] = "", pending[256] = "";
+	int ret = 0;
+
+	pthread_mutex_lock(&d->reload_lock);
+	sd_notify(0, "RELOADING=1");
+	if (build_config(d, &n, err, sizeof(err))) {
+		uz_log(LOG_ERR, "reload: %s; keeping the settings in use", err);
+		snprintf(out, outlen, "error: %s; nothing changed\n", err);
+		ret = -1;
+		goto out;
+	}
+	if (n.mem_limit != d->cfg.mem_limit) {
+		uz_store_set_mem_limit(d->st, n.mem_limit);
+		uz_log(LOG_INFO, "reload: mem-limit %llu -> %llu", (unsigned long long)d->cfg.mem_limit,
+		       (unsigned long long)n.mem_limit);
+		d->cfg.mem_limit = n.mem_limit;
+		strcat(applied, " mem-limit");
+	}
+	if (n.compact_ppm != d->cfg.compact_ppm) {
+		uz_store_set_compaction(d->st, n.compact_ppm);
+		uz_log(LOG_INFO, "reload: compaction %u ppm -> %u ppm", d->cfg.compact_ppm, n.compact_ppm);
+		d->cfg.compact_ppm = n.compact_ppm;
+		strcat(applied, " compaction");
+	}
+#define PENDING(cond, key)                     \
+	do {                                   \
+		if (cond)                      \
+			strcat(pending, " " key); \
+	} while (0)
+	PENDING(n.size != d->cfg.size, "size");
+	PENDING(n.arena != d->cfg.arena, "arena");
+	PENDING(n.threads != d->cfg.threads, "threads");
+	PENDING(strcmp(n.algorithm, d->cfg.algorithm), "compression-algorithm");
+	PENDING(strcmp(n.socket, d->cfg.socket), "socket");
+	PENDING(strcmp(n.path, d->cfg.path), "path");
+	PENDING(strcmp(n.fs_type, d->cfg.fs_type), "fs-type");
+	PENDING(strcmp(n.mount_point, d->cfg.mount_point), "mount-point");
+	PENDING(strcmp(n.options, d->cfg.options), "options");
+#undef PENDING
+	if (pending[0])
+		uz_log(LOG_WARNING, "reload: cannot change%s while running: restart the service to apply", pending);
+	uz_log(LOG_INFO, "reload of %s: %s%s", d->config_file[0] ? d->config_file : "(no config file)",
+	       applied[0] ? "applied" : "nothing to apply", applied);
+	snprintf(out, outlen, "ok\napplied%s\nneeds_restart%s\n", applied, pending);
+out:
+	sd_notify(0, "READY=1");
+	pthread_mutex_unlock(&d->reload_lock);
+	return ret;
+}
+
+/* Housekeeping: reloads on SIGHUP, and keeps systemd's STATUS= current. */
+static struct daemon *hk_daemon;
+
+static void on_sighup(int sig)
+{
+	(void)sig;
+	if (hk_daemon) {
+		hk_daemon->reload_asked = 1;
+		sem_post(&hk_daemon->hk_wake);
+	}
+}
+
+static void notify_status(struct daemon *d)
+{
+	struct uz_store_stats s;
+
+	uz_store_stats(d->st, &s);
+	sd_notifyf(0, "STATUS=DATA %.1f MiB COMPR %.1f MiB TOTAL %.1f MiB", s.orig_data_size / 1048576.0,
+		   s.compr_data_size / 1048576.0, s.mem_used_total / 1048576.0);
+}
+
+static void *housekeeping(void *arg)
+{
+	struct daemon *d = arg;
+	char out[1024];
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	while (!d->hk_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		sem_timedwait(&d->hk_wake, &ts);
+		if (d->hk_stop)
+			break;
+		if (d->reload_asked) {
+			d->reload_asked = 0;
+			reload(d, out, sizeof(out));
+		}
+		if (d->ready)
+			notify_status(d);
+	}
+	return NULL;
 }
 
 /* Forks; the parent waits until the child says the file is ready (exit 0)
@@ -303,13 +477,14 @@ static void remove_created(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .ready_fd = -1 };
+	struct daemon d = { .ready_fd = -1, .reload_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct uz_store_config scfg;
 	struct uz_fuse_params fp;
 	struct uz_store_stats s;
 	char err[PATH_MAX + 256], fsname[NAME_MAX + 8];
 	int res = 1;
 
+	sem_init(&d.hk_wake, 0, 0);
 	if (parse_args(&d, argc, argv)) {
 		remove_created(&d);
 		return 1;
@@ -359,13 +534,27 @@ int main(int argc, char **argv)
 		uz_log(LOG_ERR, "cannot install signal handlers");
 		goto out;
 	}
+	hk_daemon = &d;
+	if (sigaction(SIGHUP, &(struct sigaction){ .sa_handler = on_sighup }, NULL) ||
+	    pthread_create(&d.hk_thread, NULL, housekeeping, &d)) {
+		uz_log(LOG_ERR, "cannot start the housekeeping thread");
+		goto out;
+	}
+	d.hk_running = true;
 	res = uz_fuse_run(d.fuse);
+	sd_notify(0, "STOPPING=1");
 	if (res)
 		uz_log(LOG_ERR, "FUSE loop failed: %s", strerror(-res));
 	else
 		uz_log(LOG_INFO, "%s: stopping", d.path);
 	res = res ? 1 : 0;
 out:
+	if (d.hk_running) {
+		d.hk_stop = true;
+		sem_post(&d.hk_wake);
+		pthread_join(d.hk_thread, NULL);
+	}
+	signal(SIGHUP, SIG_IGN);
 	uz_ctl_stop(d.ctl);
 	uz_fuse_unmount(d.fuse);
 	uz_store_destroy(d.st);

@@ -335,7 +335,7 @@ int uz_fuse_signals(struct uz_fuse *f)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct sigaction ign = { .sa_handler = SIG_IGN };
-	static const int stop[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int stop[] = { SIGTERM, SIGINT };
 
 	/* Installed whatever the signals' inherited state: a shell starts
 	 * background jobs with SIGINT ignored, and libfuse's own helper
@@ -373,7 +373,6 @@ void uz_fuse_unmount(struct uz_fuse *f)
 		return;
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
 	signalled_session = NULL;
 	fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);

@@ -28,7 +28,7 @@ struct uz_fuse_params {
 struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *p, char *err,
 			      size_t errlen);
 
-/* Installs handlers so that SIGTERM, SIGINT and SIGHUP end uz_fuse_run(). */
+/* Installs handlers so that SIGTERM and SIGINT end uz_fuse_run(). */
 int uz_fuse_signals(struct uz_fuse *f);
 
 /* Serves requests on p->threads threads until a signal or an unmount.
