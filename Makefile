@@ -6,7 +6,7 @@ DESTDIR ?=
 CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
-	libinih-dev libsystemd-dev e2fsprogs util-linux linux-source-6.1 xz-utils bc perl
+	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
@@ -57,6 +57,33 @@ $(addprefix $(B)/tests/,$(TESTS)):
 $(B)/tests/io_verify $(B)/tests/uzsock:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+BINDIR := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+LIBEXECDIR := $(PREFIX)/libexec/uzram
+UNITDIR := $(PREFIX)/lib/systemd/system
+MANDIR := $(PREFIX)/share/man
+DATADIR := $(PREFIX)/share/uzram
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g'
+INSTALLED := $(SBINDIR)/uzramd $(BINDIR)/uzramctl $(LIBEXECDIR)/uzram-mount \
+	$(UNITDIR)/uzram@.service $(DATADIR)/uzram.conf $(MANDIR)/man8/uzramd.8 $(MANDIR)/man8/uzramctl.8
+
+install: all
+	install -D -m 0755 $(BIN)uzramd $(DESTDIR)$(SBINDIR)/uzramd
+	install -D -m 0755 $(BIN)uzramctl $(DESTDIR)$(BINDIR)/uzramctl
+	mkdir -p $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(UNITDIR)
+	$(SUBST) systemd/uzram-mount.in >$(DESTDIR)$(LIBEXECDIR)/uzram-mount
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/uzram-mount
+	$(SUBST) systemd/uzram@.service.in >$(DESTDIR)$(UNITDIR)/uzram@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/uzram@.service
+	install -D -m 0644 conf/uzram.conf $(DESTDIR)$(DATADIR)/uzram.conf
+	install -D -m 0644 daemon/uzramd.8 $(DESTDIR)$(MANDIR)/man8/uzramd.8
+	install -D -m 0644 daemon/uzramctl.8 $(DESTDIR)$(MANDIR)/man8/uzramctl.8
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
+
 # Installs the Debian packages the build and the tests need, when missing.
 deps:
 	@missing=$$(for p in $(DEPS_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -97,4 +124,4 @@ bench-seed: deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench bench-seed
+.PHONY: all deps unit check clean run stop bench bench-seed install uninstall

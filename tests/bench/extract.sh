@@ -32,7 +32,7 @@ run_on() { # DEVICE NAME STATS_CMD
 
 echo "bench: extracting $(basename "$TAR") ($(($(stat -c %s "$TAR") >> 20)) MiB) onto each system" >&2
 start_daemon "$T/disk" --size 4G --socket "$T/disk.sock" || exit 1
-LOOP=$(attach_loop "$T/disk")
+attach_loop "$T/disk"
 echo "bench: uzram ..." >&2
 t=$(run_on "$LOOP" uzram) || exit 1
 settle "$T/disk.sock"

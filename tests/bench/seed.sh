@@ -105,7 +105,8 @@ run_uzram() { # NAME EXTRA-ARGS...
 	echo "bench-seed: $SYS ($CYCLES cycles)" >&2
 	start_daemon "$T/$SYS" --config "$TOP/conf/uzram.conf" --socket "$SOCK" "$@" || return 1
 	local loop
-	loop=$(attach_loop "$T/$SYS") || return 1
+	attach_loop "$T/$SYS" || return 1
+	loop=$LOOP
 	run_cycles "$loop" "$T/mnt-$SYS"
 	losetup -d "$loop"
 	stop_daemon "$DPID"

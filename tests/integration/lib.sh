@@ -91,11 +91,11 @@ stop_daemon() {
 	wait "$1"
 }
 
+# attach_loop FILE: a direct-I/O loop device over FILE, in $LOOP.  Not
+# called in $(...): the device must be recorded in this shell for cleanup.
 attach_loop() {
-	local dev
-	dev=$(losetup --direct-io=on -f --show "$1") || return 1
-	LOOPS+=("$dev")
-	echo "$dev"
+	LOOP=$(losetup --direct-io=on -f --show "$1") || return 1
+	LOOPS+=("$LOOP")
 }
 
 mount_dev() {

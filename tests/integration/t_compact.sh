@@ -25,7 +25,7 @@ ratio() { # SOCK: overhead ratio in hundredths of a percent
 # 1. Asked for.
 SOCK=$T/m.sock
 start_daemon "$T/m" --size 1G --compaction off --socket "$SOCK" || { fail "uzramd start"; finish; }
-LOOP=$(attach_loop "$T/m")
+attach_loop "$T/m"
 mkfs.ext4 -q "$LOOP"
 mount_dev "$LOOP" "$T/mnt-m"
 churn "$SOCK" "$T/mnt-m"
@@ -64,7 +64,7 @@ check "e2fsck -fn clean after compaction" e2fsck -fn "$LOOP" >/dev/null 2>&1
 # 2. By itself, with the shipped configuration.
 SOCK=$T/a.sock
 start_daemon "$T/a" --config "$TOP/conf/uzram.conf" --size 1G --socket "$SOCK" || { fail "uzramd start"; finish; }
-LOOP=$(attach_loop "$T/a")
+attach_loop "$T/a"
 mkfs.ext4 -q "$LOOP"
 mount_dev "$LOOP" "$T/mnt-a"
 churn "$SOCK" "$T/mnt-a"

@@ -9,7 +9,7 @@ SOCK=$T/disk.sock
 MNT=$T/mnt
 
 start_daemon "$T/disk" --size 4G --socket "$SOCK" || { fail "uzramd start"; finish; }
-LOOP=$(attach_loop "$T/disk") || { fail "losetup --direct-io=on"; finish; }
+attach_loop "$T/disk" || { fail "losetup --direct-io=on"; finish; }
 check "loop device uses direct I/O" test "$(cat /sys/block/"${LOOP#/dev/}"/loop/dio)" = 1
 check "mkfs.ext4" mkfs.ext4 -q "$LOOP"
 mount_dev "$LOOP" "$MNT" || { fail "mount -o discard"; finish; }

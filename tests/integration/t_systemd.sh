@@ -1,0 +1,111 @@
+# uzram@.service under a real systemd: this machine's /usr booted in a
+# container (systemd-nspawn --volatile=yes), with `make install`'s tree at
+# /usr/local.  Inside: start reaches active only after READY, the
+# configured ext4 is mounted, data reads back, reload applies a new
+# mem-limit, stop leaves nothing behind, a bad config fails to start with
+# FILE:LINE in the journal.  Outside: the install tree, verify, exposure.
+source "$(dirname "$0")/lib.sh"
+need_root
+command -v systemd-nspawn >/dev/null || { echo "SKIP: systemd-nspawn missing (make deps installs systemd-container)"; exit 77; }
+
+# The install tree.
+make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local ${SANITIZE:+SANITIZE=$SANITIZE} >/dev/null
+for f in sbin/uzramd bin/uzramctl libexec/uzram/uzram-mount lib/systemd/system/uzram@.service \
+	share/uzram/uzram.conf share/man/man8/uzramd.8 share/man/man8/uzramctl.8; do
+	[ -e "$T/root/usr/local/$f" ] || fail "make install DESTDIR: missing /usr/local/$f"
+done
+pass "make install DESTDIR=... PREFIX=/usr/local lays out binaries, unit, helper, example config, man pages"
+check "the installed unit names the installed paths" grep -q "^ExecStart=/usr/local/sbin/uzramd --foreground --instance %i$" \
+	"$T/root/usr/local/lib/systemd/system/uzram@.service"
+make -s -C "$TOP" install PREFIX="$T/pfx" >/dev/null
+check "systemd-analyze verify is clean" bash -c \
+	"MANPATH='$T/pfx/share/man:' systemd-analyze verify '$T/pfx/lib/systemd/system/uzram@.service' 2>&1 | tee '$T/verify.log' | (! grep -q .)"
+cp "$T/root/usr/local/lib/systemd/system/uzram@.service" "$T/uzram@t0.service"
+exposure=$(systemd-analyze security --offline=yes "$T/uzram@t0.service" 2>/dev/null | sed -n 's/.*Overall exposure level for uzram@t0.service: \([0-9.]*\).*/\1/p')
+log "systemd-analyze security --offline=yes: exposure $exposure"
+check "exposure at most 2.0" bash -c "[ -n '$exposure' ] && echo '$exposure <= 2.0' | bc | grep -q 1"
+make -s -C "$TOP" uninstall PREFIX="$T/pfx" >/dev/null
+check "make uninstall removes every file" test -z "$(find "$T/pfx" -type f)"
+
+# Inside the container.
+mkdir -p "$T/etc" "$T/results"
+cat >"$T/etc/t0.conf" <<-CONF
+	size = 256M
+	mem-limit = 128M
+	mount-point = /mnt/t0
+CONF
+printf 'size = 64M\nmem-limit = 12Q\n' >"$T/etc/t1.conf"
+cat >"$T/selftest.service" <<-UNIT
+	[Unit]
+	Description=uzram self-test
+	[Service]
+	Type=oneshot
+	ExecStart=/bin/bash /uzram-test/inside.sh
+	ExecStopPost=/bin/systemctl --no-block poweroff
+UNIT
+cat >"$T/inside.sh" <<-'SH'
+	export PATH=/usr/local/sbin:/usr/local/bin:$PATH
+	R=/results/log
+	chk() { local d=$1; shift; if "$@" >>/results/cmd.log 2>&1; then echo "ok   $d" >>$R; else echo "FAIL $d" >>$R; fi; }
+	S=/run/uzram/t0.sock
+	chk "systemctl start uzram@t0" systemctl start uzram@t0
+	chk "uzram@t0 is active" systemctl is-active uzram@t0
+	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-start
+	ready=$(grep -n 'ready:' /results/journal-start | head -n1 | cut -d: -f1)
+	started=$(grep -n 'Started uzram@t0' /results/journal-start | head -n1 | cut -d: -f1)
+	chk "READY came before systemd called it started" test -n "$ready" -a -n "$started" -a "${ready:-9999}" -lt "${started:-0}"
+	chk "STATUS= shows DATA/COMPR/TOTAL" bash -c "systemctl show -p StatusText --value uzram@t0 | grep -q '^DATA .* COMPR .* TOTAL'"
+	chk "ext4 mounted at the mount-point" test "$(findmnt -n -o FSTYPE /mnt/t0)" = ext4
+	chk "the mount is a direct-I/O loop device over the block file" bash -c \
+		"losetup -n -O BACK-FILE,DIO \$(cat /run/uzram/t0.loop) | grep -q '/run/uzram/t0 *1'"
+	head -c 20M /dev/urandom >/tmp/data
+	cp /tmp/data /mnt/t0/data && sync
+	chk "data written there reads back" cmp /tmp/data /mnt/t0/data
+	# (no awk here: /etc/alternatives is empty under --volatile)
+	chk "uzramctl sees the data" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f1)" -gt 20000000
+	chk "mem-limit from the config" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f4)" = 134217728
+	sed -i 's/^mem-limit.*/mem-limit = 96M/' /etc/uzram/t0.conf
+	chk "systemctl reload" systemctl reload uzram@t0
+	chk "reload applied the new mem-limit" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f4)" = 100663296
+	chk "still active after reload" systemctl is-active uzram@t0
+	chk "systemctl stop uzram@t0" systemctl stop uzram@t0
+	chk "after stop: nothing mounted at the mount-point" bash -c "! findmnt /mnt/t0"
+	chk "after stop: no loop device left" bash -c "! losetup -a | grep -q /run/uzram/t0"
+	chk "after stop: no uzramd process" bash -c "! pidof uzramd"
+	chk "after stop: socket removed" test ! -e $S
+	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-t0
+	chk "a bad config: start fails" bash -c "! systemctl start uzram@t1"
+	journalctl -u uzram@t1 -o cat --no-pager >/results/journal-t1
+	chk "a bad config: FILE:LINE: KEY in the journal" grep -q "/etc/uzram/t1.conf:2: mem-limit: '12Q' is not a size" /results/journal-t1
+	chk "a bad config: nothing runs" bash -c "! pidof uzramd && ! test -e /run/uzram/t1.sock"
+	uzramctl --socket $S mm_stat >>/results/cmd.log 2>&1
+	echo done >>$R
+SH
+# The container has no udev: bind the loop device nodes, making sure
+# (losetup -f creates the next node when all are busy) a free one exists.
+losetup -f >/dev/null
+loops=()
+for l in /dev/loop[0-9]*; do loops+=(--bind="$l"); done
+timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes \
+	--bind=/dev/fuse --bind=/dev/loop-control "${loops[@]}" \
+	--bind-ro="$T/root/usr/local:/usr/local" --bind="$T/etc:/etc/uzram" --bind="$T/results:/results" \
+	--bind-ro="$T/inside.sh:/uzram-test/inside.sh" \
+	--bind-ro="$T/selftest.service:/etc/systemd/system/uzram-selftest.service" \
+	-b systemd.firstboot=off systemd.unit=uzram-selftest.service >"$T/console.log" 2>&1
+rc=$?
+# A loop device left by a failed run still points into the container.
+for l in $(losetup -n -O NAME -j /run/uzram/t0 2>/dev/null); do losetup -d "$l"; done
+if [ ! -s "$T/results/log" ]; then
+	if grep -qiE "not supported|permission denied|failed to" "$T/console.log" && [ $rc -ne 124 ]; then
+		cat "$T/console.log"; echo "SKIP: systemd-nspawn cannot boot a container on this machine"; exit 77
+	fi
+	fail "the container ran no test (status $rc)"; tail -20 "$T/console.log"
+fi
+while read -r st desc; do
+	case $st in ok) pass "[systemd] $desc" ;; FAIL) fail "[systemd] $desc" ;; esac
+done <"$T/results/log"
+check "[systemd] the in-container test ran to its end" grep -q '^done$' "$T/results/log"
+echo "  --- journal of uzram@t0 (start, READY, mount, reload, stop) ---"
+sed 's/^/  /' "$T/results/journal-t0" 2>/dev/null | grep -vE 'Deactivated|Consumed' | tail -30
+[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -40 "$T/results/cmd.log"; }
+finish
