@@ -60,6 +60,31 @@ expect_error "second daemon on a live socket is refused" "in use by another runn
 	--socket "$T/bg.sock" "$T/third"
 check "the first daemon still serves" "$UZRAMCTL" --socket "$T/bg.sock" mm_stat
 
+# --instance NAME: settings from a config file, PATH from its 'path' key.
+mkdir -p "$T/inst"
+printf 'size = 8M\npath = %s\nmem-limit = 40M\n' "$T/inst/dev" >"$T/inst/i0.conf"
+"$UZRAMD" --instance i0 --config "$T/inst/i0.conf" --socket "$T/i0.sock" >"$T/i0.log" 2>&1
+check "--instance starts with the config's path" test "$(stat -c %s "$T/inst/dev" 2>/dev/null)" = 8388608
+I0PID=$(stat_of "$T/i0.sock" pid)
+[ -n "$I0PID" ] && PIDS+=("$I0PID")
+check "--instance: name in the table" bash -c "'$UZRAMCTL' --socket '$T/i0.sock' | tail -n1 | grep -q '^i0 '"
+# Reload outside systemd: SIGHUP and uzramctl reload.
+printf 'size = 16M\npath = %s\nmem-limit = 24M\ncompaction = off\n' "$T/inst/dev" >"$T/inst/i0.conf"
+kill -HUP "$I0PID"
+for _ in $(seq 20); do [ "$(stat_of "$T/i0.sock" mem_limit)" = 25165824 ] && break; sleep 0.1; done
+check "SIGHUP applies a new mem-limit" test "$(stat_of "$T/i0.sock" mem_limit)" = 25165824
+check "SIGHUP applies a new compaction threshold" test "$(stat_of "$T/i0.sock" compaction_threshold_ppm)" = 0
+check "SIGHUP does not stop the daemon" kill -0 "$I0PID"
+printf 'size = 16M\npath = %s\nmem-limit = 32M\n' "$T/inst/dev" >"$T/inst/i0.conf"
+out=$("$UZRAMCTL" --socket "$T/i0.sock" reload)
+check "uzramctl reload says what it applied" grep -q "^applied mem-limit compaction$" <<<"$out"
+check "uzramctl reload says what needs a restart" grep -q "^needs_restart size$" <<<"$out"
+printf 'mem-limit = 12Q\n' >"$T/inst/i0.conf"
+out=$("$UZRAMCTL" --socket "$T/i0.sock" reload 2>&1); rc=$?
+check "reload of a bad file fails, naming file and line" bash -c "[ $rc -ne 0 ] && grep -q 'i0.conf:1: mem-limit' <<<\"\$1\"" _ "$out"
+check "... and changes nothing" test "$(stat_of "$T/i0.sock" mem_limit)" = 33554432
+kill -TERM "$I0PID" 2>/dev/null
+
 # Ctrl-C in the foreground, SIGTERM in the background: a clean stop.
 check "SIGTERM stops the background daemon with status 0" bash -c "
 	kill -TERM $BGPID; for i in \$(seq 100); do kill -0 $BGPID 2>/dev/null || exit 0; sleep 0.1; done; exit 1"

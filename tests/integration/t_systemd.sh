@@ -77,6 +77,9 @@ cat >"$T/inside.sh" <<-'SH'
 	chk "a bad config: start fails" bash -c "! systemctl start uzram@t1"
 	journalctl -u uzram@t1 -o cat --no-pager >/results/journal-t1
 	chk "a bad config: FILE:LINE: KEY in the journal" grep -q "/etc/uzram/t1.conf:2: mem-limit: '12Q' is not a size" /results/journal-t1
+	chk "journald got the error at priority err (<3> prefix)" bash -c \
+		"journalctl -u uzram@t1 -p err -o cat --no-pager | grep -q 't1.conf:2: mem-limit'"
+	chk "no timestamps of its own in the log lines" bash -c "! grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}' /results/journal-t1"
 	chk "a bad config: nothing runs" bash -c "! pidof uzramd && ! test -e /run/uzram/t1.sock"
 	uzramctl --socket $S mm_stat >>/results/cmd.log 2>&1
 	echo done >>$R
