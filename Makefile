@@ -52,9 +52,10 @@ $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/a
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c)
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
+$(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c)
 $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/io_verify $(B)/tests/uzsock:
+$(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BINDIR := $(PREFIX)/bin
@@ -121,7 +122,14 @@ bench-seed: deps
 	$(MAKE) all
 	tests/bench/seed.sh $(SEED_ARGS)
 
+# Speed side by side: uzram, kernel zram, nbdkit zstd, the FUSE ceiling.
+bench-io: deps
+	@command -v nbdfuse >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nbdkit libnbd-bin; }
+	@command -v fio >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio; }
+	$(MAKE) all $(B)/tests/fuseram
+	tests/bench/io.sh $(IO_ARGS)
+
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench bench-seed install uninstall
+.PHONY: all deps unit check clean run stop bench bench-seed bench-io install uninstall

@@ -1,5 +1,5 @@
 /* tests/check_afmalloc.c - the afmalloc engine alone (store/afmalloc.c). */
-#include <check.h>
+#include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -390,8 +390,6 @@ int main(void)
 {
 	Suite *s = suite_create("afmalloc");
 	TCase *tc = tcase_create("engine");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, roundtrip_every_size);
@@ -404,9 +402,5 @@ int main(void)
 	tcase_add_test(tc, arena_kinds);
 	tcase_add_test(tc, compaction_after_fragmentation);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return uz_run_suite(s);
 }

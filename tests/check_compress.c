@@ -1,5 +1,5 @@
 /* tests/check_compress.c - compress/page.c */
-#include <check.h>
+#include "check_util.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,17 +96,11 @@ int main(void)
 {
 	Suite *s = suite_create("compress");
 	TCase *tc = tcase_create("page");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, roundtrip_text);
 	tcase_add_test(tc, incompressible_is_bigger_than_a_page);
 	tcase_add_test(tc, corrupt_input_is_an_error);
 	tcase_add_test(tc, same_filled);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return uz_run_suite(s);
 }

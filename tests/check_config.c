@@ -1,5 +1,5 @@
 /* tests/check_config.c - sizes, keys and config files (daemon/config.c). */
-#include <check.h>
+#include "check_util.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -244,8 +244,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, disk_sizes);
@@ -257,9 +255,5 @@ int main(void)
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, shipped_config_is_the_defaults);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return uz_run_suite(s);
 }

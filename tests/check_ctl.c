@@ -1,6 +1,6 @@
 /* tests/check_ctl.c - the control socket (daemon/ctl.c): request parsing,
  * and a live server fed garbage, silence and crowds. */
-#include <check.h>
+#include "check_util.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -211,8 +211,6 @@ int main(void)
 {
 	Suite *s = suite_create("ctl");
 	TCase *tc = tcase_create("ctl");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, parse_requests);
@@ -222,9 +220,5 @@ int main(void)
 	tcase_add_test(tc, dropped_mid_reply);
 	tcase_add_test(tc, live_socket_is_not_stolen);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return uz_run_suite(s);
 }

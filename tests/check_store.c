@@ -1,6 +1,6 @@
 /* tests/check_store.c - the slot table and the page store (store/slot.c,
  * store/store.c). */
-#include <check.h>
+#include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -468,8 +468,6 @@ int main(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, slot_table_is_lazy);
@@ -485,9 +483,5 @@ int main(void)
 	tcase_add_test(tc, compact_after_discards);
 	tcase_add_test(tc, compaction_races_readers_and_writers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return uz_run_suite(s);
 }
