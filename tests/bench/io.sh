@@ -90,7 +90,8 @@ fio_on() { # SYSTEM
 			--runtime="$RUNTIME" --time_based --group_reporting --buffer_compress_percentage=60 \
 			--refill_buffers --output-format=terse --terse-version=3 2>/dev/null | tail -n1)
 		# terse v3: 7 read KiB/s, 8 read IOPS, 48 write KiB/s, 49 write IOPS;
-		# read completion-latency percentiles: 50 % is field 30, 99 % field 37
+		# read completion-latency percentiles from field 18 on (1, 5, 10, 20,
+		# 30, 40, 50, 60, 70, 80, 90, 95, 99 ...): 50 % is field 24, 99 % 30
 		case $rw in
 		*write) rec "$1" "${name}_MBps" "$(cut -d';' -f48 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
 			rec "$1" "${name}_IOPS" "$(cut -d';' -f49 <<<"$r")" IOPS ;;
@@ -98,10 +99,10 @@ fio_on() { # SYSTEM
 			rec "$1" "${name}_IOPS" "$(cut -d';' -f8 <<<"$r")" IOPS ;;
 		esac
 		if [ "$depth" = 1 ]; then
-			rec "$1" p50_us "$(cut -d';' -f30 <<<"$r" | cut -d= -f2)" us
-			rec "$1" p99_us "$(cut -d';' -f37 <<<"$r" | cut -d= -f2)" us
+			rec "$1" p50_us "$(cut -d';' -f24 <<<"$r" | cut -d= -f2)" us
+			rec "$1" p99_us "$(cut -d';' -f30 <<<"$r" | cut -d= -f2)" us
 		fi
-		progress "$1 fio $name: $(tail -n1 "$CSV" | cut -d, -f3-)"
+		progress "$1 fio $name: $(grep "^$1,${name}_" "$CSV" | cut -d, -f3,4 | tr '\n' ' ')"
 	done
 }
 
