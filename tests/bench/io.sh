@@ -45,12 +45,16 @@ up_fuseram() {
 down_fuseram() { kill -TERM "$RPID"; wait "$RPID"; }
 up_nbdkit() {
 	mkdir -p "$T/nbd"
-	nbdfuse -P "$T/nbd.pid" "$T/nbd/disk" [ nbdkit memory 4G allocator=zstd ] || return 1
+	# nbdfuse stays in the foreground until its mount goes away.
+	nbdfuse "$T/nbd/disk" [ nbdkit memory 4G allocator=zstd ] &
+	NPID=$!
+	PIDS+=("$NPID")
 	NBD_MNT=$T/nbd
-	for _ in $(seq 50); do [ -e "$T/nbd/disk" ] && break; sleep 0.1; done
+	for _ in $(seq 100); do [ -s "$T/nbd/disk" ] && break; sleep 0.1; done
+	[ -s "$T/nbd/disk" ] || return 1
 	DEV=$T/nbd/disk
 }
-down_nbdkit() { nbd_stop; }
+down_nbdkit() { nbd_stop; wait "$NPID"; }
 up_zram() {
 	[ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ] || return 1
 	ZRAM_USED=1
