@@ -82,46 +82,75 @@ static void usage(FILE *out)
 		"and applies mem-limit and compaction (so does 'uzramctl reload').\n");
 }
 
-static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
+static void cmd_stats(struct daemon *d, char *out, size_t outlen)
 {
-	struct daemon *d = ctx;
 	struct uz_store_stats s;
 
-	if (strcmp(argv[0], "stats") == 0 && argc == 1) {
-		uz_store_stats(d->st, &s);
-		uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
-							    .path = d->path,
-							    .algorithm = d->cfg.algorithm,
-							    .config = d->config_file,
-							    .mount_point = d->cfg.mount_point,
-							    .fs_type = d->cfg.fs_type,
-							    .mount_options = d->cfg.options,
-							    .pid = getpid() },
-				out, outlen);
-	} else if (strcmp(argv[0], "compact") == 0 && argc == 1) {
-		struct uz_compact_result r;
+	uz_store_stats(d->st, &s);
+	uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
+						    .path = d->path,
+						    .algorithm = d->cfg.algorithm,
+						    .config = d->config_file,
+						    .mount_point = d->cfg.mount_point,
+						    .fs_type = d->cfg.fs_type,
+						    .mount_options = d->cfg.options,
+						    .pid = getpid() },
+			out, outlen);
+}
 
-		uz_store_compact(d->st, &r);
-		uz_log(LOG_INFO, "compaction asked for: %llu bytes freed, %llu pages emptied, %llu objects moved",
-		       (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
-		       (unsigned long long)r.objects_moved);
-		snprintf(out, outlen, "ok\nbytes_freed %llu\npages_compacted %llu\nobjects_moved %llu\n"
-				      "objects_unmoved %llu\n",
-			 (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
-			 (unsigned long long)r.objects_moved, (unsigned long long)r.objects_unmoved);
-	} else if (strcmp(argv[0], "reload") == 0 && argc == 1) {
-		reload(d, out, outlen);
-	} else if (strcmp(argv[0], "help") == 0 && argc == 1) {
-		snprintf(out, outlen, "ok\nstats: every counter, one 'key value' per line\n"
-				      "compact: compact now; answers the bytes freed\n"
-				      "reload: re-read the config file; apply mem-limit and compaction\n"
-				      "help: this list\n");
-	} else if (strcmp(argv[0], "stats") == 0 || strcmp(argv[0], "help") == 0 ||
-		   strcmp(argv[0], "compact") == 0 || strcmp(argv[0], "reload") == 0) {
-		snprintf(out, outlen, "error: '%s' takes no argument\n", argv[0]);
-	} else {
-		snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
+static void cmd_compact(struct daemon *d, char *out, size_t outlen)
+{
+	struct uz_compact_result r;
+
+	uz_store_compact(d->st, &r);
+	uz_log(LOG_INFO, "compaction asked for: %llu bytes freed, %llu pages emptied, %llu objects moved",
+	       (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
+	       (unsigned long long)r.objects_moved);
+	snprintf(out, outlen, "ok\nbytes_freed %llu\npages_compacted %llu\nobjects_moved %llu\nobjects_unmoved %llu\n",
+		 (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
+		 (unsigned long long)r.objects_moved, (unsigned long long)r.objects_unmoved);
+}
+
+static void cmd_reload(struct daemon *d, char *out, size_t outlen)
+{
+	reload(d, out, outlen);
+}
+
+static void cmd_help(struct daemon *d, char *out, size_t outlen);
+
+/* The control socket's commands; none takes an argument. */
+static const struct {
+	const char *name;
+	void (*run)(struct daemon *d, char *out, size_t outlen);
+	const char *help;
+} commands[] = {
+	{ "stats", cmd_stats, "every counter, one 'key value' per line" },
+	{ "compact", cmd_compact, "compact now; answers the bytes freed" },
+	{ "reload", cmd_reload, "re-read the config file; apply mem-limit and compaction" },
+	{ "help", cmd_help, "this list" },
+};
+
+static void cmd_help(struct daemon *d, char *out, size_t outlen)
+{
+	size_t len = (size_t)snprintf(out, outlen, "ok\n");
+
+	(void)d;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s: %s\n", commands[i].name, commands[i].help);
+}
+
+static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[0], commands[i].name) != 0)
+			continue;
+		if (argc > 1)
+			snprintf(out, outlen, "error: '%s' takes no argument\n", argv[0]);
+		else
+			commands[i].run(ctx, out, outlen);
+		return;
 	}
+	snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
 }
 
 static void on_ready(void *arg)

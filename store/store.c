@@ -220,6 +220,14 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 	return 0;
 }
 
+/* The part of [off, off+len) that lies in off's page: returns its length
+ * and sets *poff to its offset in the page. */
+static inline uint32_t page_span(uint64_t off, uint64_t len, uint32_t *poff)
+{
+	*poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
+	return UZ_PAGE_SIZE - *poff < len ? UZ_PAGE_SIZE - *poff : (uint32_t)len;
+}
+
 static bool in_range(struct uz_store *st, uint64_t len, uint64_t off)
 {
 	if (off > st->disksize || len > st->disksize - off) {
@@ -238,8 +246,7 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
 		return -EINVAL;
 	while (len) {
 		uint64_t idx = off >> UZ_PAGE_SHIFT;
-		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
-		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+		uint32_t poff, n = page_span(off, len, &poff);
 
 		if (n == UZ_PAGE_SIZE) {
 			err = read_page(st, idx, d);
@@ -267,8 +274,7 @@ int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t of
 		return -EINVAL;
 	while (len) {
 		uint64_t idx = off >> UZ_PAGE_SHIFT;
-		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
-		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+		uint32_t poff, n = page_span(off, len, &poff);
 
 		err = write_page(st, idx, s, poff, n);
 		if (err) {
@@ -306,8 +312,7 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 		return -EINVAL;
 	while (len) {
 		uint64_t idx = off >> UZ_PAGE_SHIFT;
-		uint32_t poff = (uint32_t)(off & (UZ_PAGE_SIZE - 1));
-		uint32_t n = UZ_PAGE_SIZE - poff < len ? UZ_PAGE_SIZE - poff : (uint32_t)len;
+		uint32_t poff, n = page_span(off, len, &poff);
 
 		if (n == UZ_PAGE_SIZE) {
 			discard_page(st, idx);

@@ -10,9 +10,6 @@ need_root
 TAR=$(linux_tar) || exit 1
 only_uzram=0
 [ "${1:-}" = "--uzram-only" ] && only_uzram=1
-ZRAM_USED=0
-zram_reset() { [ $ZRAM_USED = 1 ] && echo 1 >/sys/block/zram0/reset; ZRAM_USED=0; }
-trap 'zram_reset; cleanup' EXIT
 
 mib() { echo "scale=1; $1 / 1048576" | bc; }
 row() { printf '| %-16s | %10s s | %9s | %9s | %9s | %7s %% | %9s |\n' "$@"; }
@@ -43,18 +40,15 @@ results+=("$(row uzram "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" 
 	"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "$(mib "$rss")")")
 umount "$T/mnt-uzram"; losetup -d "$LOOP"; stop_daemon "$DPID"
 
-if [ $only_uzram = 0 ] && [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ]; then
+if [ $only_uzram = 0 ] && zram_up 4G; then
 	echo "bench: kernel zram0 (lz4) ..." >&2
-	ZRAM_USED=1
-	echo lz4 >/sys/block/zram0/comp_algorithm
-	echo 4G >/sys/block/zram0/disksize
 	t=$(run_on /dev/zram0 zram) || exit 1
 	sleep 2
 	read -r orig compr used _ </sys/block/zram0/mm_stat
 	results+=("$(row "kernel zram" "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" \
 		"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "-")")
 	umount "$T/mnt-zram"
-	zram_reset
+	zram_down
 else
 	echo "bench: kernel zram skipped (absent, busy, or --uzram-only)" >&2
 fi

@@ -22,11 +22,9 @@ ROUNDS=3 RUNTIME=8
 [ "${1:-}" = --quick ] && { ROUNDS=1; RUNTIME=4; }
 TAR=$(linux_tar) || exit 1
 TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
-ZRAM_USED=0
-zram_reset() { [ "$ZRAM_USED" = 1 ] && echo 1 >/sys/block/zram0/reset; ZRAM_USED=0; }
 NBD_MNT=""
 nbd_stop() { [ -n "$NBD_MNT" ] && mountpoint -q "$NBD_MNT" && umount "$NBD_MNT"; NBD_MNT=""; }
-trap 'nbd_stop; zram_reset; cleanup' EXIT
+trap 'nbd_stop; cleanup' EXIT
 echo "system,test,value,unit" >"$CSV"
 rec() { echo "$1,$2,$3,$4" >>"$CSV"; }
 progress() { echo "bench-io: $*" >&2; }
@@ -55,14 +53,8 @@ up_nbdkit() {
 	DEV=$T/nbd/disk
 }
 down_nbdkit() { nbd_stop; wait "$NPID"; }
-up_zram() {
-	[ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ] || return 1
-	ZRAM_USED=1
-	echo lz4 >/sys/block/zram0/comp_algorithm
-	echo 4G >/sys/block/zram0/disksize
-	DEV=/dev/zram0
-}
-down_zram() { zram_reset; }
+up_zram() { zram_up 4G && DEV=/dev/zram0; }
+down_zram() { zram_down; }
 
 SYSTEMS=(uzram zram nbdkit fuseram)
 command -v nbdfuse >/dev/null && command -v nbdkit >/dev/null || { progress "nbdkit/nbdfuse missing: skipped"; SYSTEMS=(uzram zram fuseram); }

@@ -39,9 +39,6 @@ TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
 mkdir -p "$OUT"
 CSV=$OUT/seed.csv
 echo "system,cycle,stage,orig_bytes,compr_bytes,used_bytes,overhead_bytes,overhead_ratio,real_bytes,real_ratio,rss_bytes,bound_bytes,extract_s" >"$CSV"
-ZRAM_USED=0
-zram_reset() { [ "$ZRAM_USED" = 1 ] && echo 1 >/sys/block/zram0/reset; ZRAM_USED=0; }
-trap 'zram_reset; cleanup' EXIT
 STAGES=(extract drivers arch fs sound include)
 
 # mm_stat of the system under test: "orig compr used"
@@ -114,14 +111,11 @@ run_uzram() { # NAME EXTRA-ARGS...
 
 run_uzram uzram
 [ "$OFF_RUN" = 1 ] && run_uzram uzram-nocompact --compaction off
-if [ "$UZRAM_ONLY" = 0 ] && [ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ]; then
+if [ "$UZRAM_ONLY" = 0 ] && zram_up 4G; then
 	SYS=zram
 	echo "bench-seed: kernel zram0, lz4 ($CYCLES cycles)" >&2
-	ZRAM_USED=1
-	echo lz4 >/sys/block/zram0/comp_algorithm
-	echo 4G >/sys/block/zram0/disksize
 	run_cycles /dev/zram0 "$T/mnt-zram"
-	zram_reset
+	zram_down
 else
 	echo "bench-seed: kernel zram skipped (absent, in use, or --uzram-only)" >&2
 fi

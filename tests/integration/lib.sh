@@ -25,6 +25,21 @@ fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$*"; }
 # check DESCRIPTION COMMAND...: passes when the command succeeds.
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
 
+# Kernel zram for side-by-side benchmarks: only when zram0 is unused
+# (disksize 0); zram_up returns 1 otherwise.  Reset by zram_down and, at
+# the latest, by cleanup.
+ZRAM_USED=0
+zram_up() { # SIZE
+	[ -e /sys/block/zram0 ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ] || return 1
+	ZRAM_USED=1
+	echo lz4 >/sys/block/zram0/comp_algorithm
+	echo "$1" >/sys/block/zram0/disksize
+}
+zram_down() {
+	[ "$ZRAM_USED" = 1 ] && echo 1 >/sys/block/zram0/reset
+	ZRAM_USED=0
+}
+
 cleanup() {
 	local i pid
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
@@ -39,6 +54,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 	done
+	zram_down
 	# A daemon that died leaves its FUSE mount behind (ENOTCONN).
 	grep -F " $T/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$T"
