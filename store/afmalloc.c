@@ -498,13 +498,27 @@ void afm_load(struct afm *a, uint32_t size, const struct afm_handle *h, void *ds
 {
 	uint8_t cls[MAX_CHUNKS];
 	uint32_t refs[MAX_CHUNKS];
+	const uint8_t *src[MAX_CHUNKS];
 	unsigned k = object_refs(a, size, h, cls, refs);
+	uint32_t left = size;
 	uint8_t *d = dst;
 
+	/* An object's chunks lie in different pages, usually cold: ask for
+	 * all their cache lines first so that the misses overlap instead of
+	 * following one another (reads: half the time in this copy before;
+	 * see tests/bench/io.sh, 1M read). */
+	for (unsigned i = 0; i < k; i++) {
+		uint32_t n = chunk_size(cls[i]) < left ? chunk_size(cls[i]) : left;
+
+		src[i] = chunk_addr(a, refs[i], cls[i]);
+		for (uint32_t o = 0; o < n; o += 64)
+			__builtin_prefetch(src[i] + o, 0, 0);
+		left -= n;
+	}
 	for (unsigned i = 0; i < k && size; i++) {
 		uint32_t n = chunk_size(cls[i]) < size ? chunk_size(cls[i]) : size;
 
-		memcpy(d, chunk_addr(a, refs[i], cls[i]), n);
+		memcpy(d, src[i], n);
 		d += n;
 		size -= n;
 	}
