@@ -19,6 +19,7 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->arena = UZ_ARENA_AUTO;
 	cfg->threads = UZ_DEFAULT_THREADS;
 	cfg->compact_ppm = UZ_DEFAULT_COMPACT_PPM;
+	cfg->lock_memory = 1;
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
 	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
 	snprintf(cfg->options, sizeof(cfg->options), "discard");
@@ -201,6 +202,19 @@ int uz_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int uz_parse_bool(const char *s)
+{
+	static const char *const yes[] = { "yes", "on", "true", "1" }, *const no[] = { "no", "off", "false", "0" };
+
+	for (unsigned i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -EINVAL;
+}
+
 int uz_parse_compaction(const char *s, uint32_t *ppm)
 {
 	uint64_t whole = 0, frac = 0, scale = 10000;
@@ -335,6 +349,13 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);
 			return -EINVAL;
 		}
+	} else if (strcmp(key, "lock-memory") == 0) {
+		r = uz_parse_bool(value);
+		if (r < 0) {
+			snprintf(err, errlen, "'%s' is not yes or no", value);
+			return -EINVAL;
+		}
+		cfg->lock_memory = r;
 	} else if (strcmp(key, "compression-algorithm") == 0) {
 		if (strcmp(value, "lz4") != 0) {
 			snprintf(err, errlen, "'%s' is not supported (only lz4)", value);

@@ -24,6 +24,7 @@ struct uz_config {
 	enum uz_arena_kind arena;
 	unsigned threads; /* FUSE worker threads */
 	uint32_t compact_ppm; /* automatic compaction threshold; 0: off */
+	int lock_memory; /* mlockall(MCL_ONFAULT) at start: never swapped, never waiting on reclaim */
 	char algorithm[16];
 	char fs_type[32]; /* file system made on a new device */
 	char mount_point[PATH_MAX]; /* "": none */
@@ -51,6 +52,10 @@ int uz_eval_size_expr(const char *expr, double ram_mib, double *mib, char *err, 
  * ("0.25%", at most 3 decimals, up to 100%) or "off".  Returns 0 with
  * *ppm set (0 for off), or -EINVAL. */
 int uz_parse_compaction(const char *s, uint32_t *ppm);
+
+/* Parses a yes/no value: yes, no, on, off, true, false, 1, 0.  Returns 1,
+ * 0, or -EINVAL. */
+int uz_parse_bool(const char *s);
 
 /* Checks that a device size is usable.  Returns 0, or -EINVAL with the
  * reason in err ("4097: not a multiple of 4096"). */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -75,6 +76,7 @@ static void usage(FILE *out)
 		"  -a, --arena KIND       hugetlb, thp, plain or auto\n"
 		"  -t, --threads N        FUSE worker threads\n"
 		"  -C, --compaction PCT   compact when stranded space passes PCT%% of the data, or off\n"
+		"  -L, --lock-memory Y/N  lock the daemon's memory in RAM as it is touched (default yes)\n"
 		"  -f, --foreground       stay in the foreground and log to stderr\n"
 		"  -h, --help             show this help\n\n"
 		"Without --foreground, uzramd returns once PATH is ready to use.\n"
@@ -267,6 +269,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "arena", required_argument, NULL, 'a' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "compaction", required_argument, NULL, 'C' },
+		{ "lock-memory", required_argument, NULL, 'L' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -276,7 +279,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	struct stat st;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:L:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'S':
@@ -284,6 +287,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'a':
 		case 't':
 		case 'C':
+		case 'L':
 			if (d->ncli == UZ_MAX_CLI) {
 				uz_log(LOG_ERR, "too many options");
 				return -1;
@@ -404,6 +408,7 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(n.size != d->cfg.size, "size");
 	PENDING(n.arena != d->cfg.arena, "arena");
 	PENDING(n.threads != d->cfg.threads, "threads");
+	PENDING(n.lock_memory != d->cfg.lock_memory, "lock-memory");
 	PENDING(strcmp(n.algorithm, d->cfg.algorithm), "compression-algorithm");
 	PENDING(strcmp(n.socket, d->cfg.socket), "socket");
 	PENDING(strcmp(n.path, d->cfg.path), "path");
@@ -523,6 +528,13 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		uz_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s (writes under memory pressure may stall)",
 		       strerror(errno));
+	/* Locked on fault: what is touched stays in RAM (a swapped-out
+	 * daemon behind a loop device can deadlock reclaim), what is not
+	 * touched costs nothing.  Arenas give pages back all the same
+	 * (uz_arena_release). */
+	if (d.cfg.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		uz_log(LOG_WARNING, "mlockall: %s (the daemon's memory may be swapped out; lock-memory = no "
+		       "silences this)", strerror(errno));
 	scfg = (struct uz_store_config){ .arena = d.cfg.arena,
 					 .mem_limit = d.cfg.mem_limit,
 					 .compact_ppm = d.cfg.compact_ppm };

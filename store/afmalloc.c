@@ -699,14 +699,17 @@ static void trim_locked(struct afm *a)
 
 			if (get_state(p) != PG_FREE)
 				continue;
-			madvise(ar->base + (size_t)(i - 1) * SLAB_SIZE, SLAB_SIZE, MADV_DONTNEED);
+			/* A page that could not be released stays free and
+			 * counted in mem_used_total; the next trim retries. */
+			if (uz_arena_release(ar->base + (size_t)(i - 1) * SLAB_SIZE, SLAB_SIZE))
+				continue;
 			set_state(p, PG_RELEASED);
 			ar->released++;
 			a->released_pages++;
 		}
-		if (!ar->tail_released && ar->fresh < ARENA_PAGES) {
-			madvise(ar->base + (size_t)ar->fresh * SLAB_SIZE, (size_t)(ARENA_PAGES - ar->fresh) * SLAB_SIZE,
-				MADV_DONTNEED);
+		if (!ar->tail_released && ar->fresh < ARENA_PAGES &&
+		    uz_arena_release(ar->base + (size_t)ar->fresh * SLAB_SIZE,
+				     (size_t)(ARENA_PAGES - ar->fresh) * SLAB_SIZE) == 0) {
 			ar->tail_released = 1;
 			ar->released += ARENA_PAGES - ar->fresh;
 			a->released_pages += ARENA_PAGES - ar->fresh;

@@ -109,6 +109,23 @@ void *uz_arena_map(enum uz_arena_kind want, enum uz_arena_kind *got)
 	return p;
 }
 
+int uz_arena_release(void *addr, size_t len)
+{
+	int err;
+
+	if (madvise(addr, len, MADV_DONTNEED) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* Locked pages cannot be dropped (EINVAL): unlock them first. */
+	if (munlock(addr, len))
+		return -errno;
+	err = madvise(addr, len, MADV_DONTNEED) ? -errno : 0;
+	if (mlock2(addr, len, MLOCK_ONFAULT) && !err)
+		err = -errno;
+	return err;
+}
+
 void uz_arena_unmap(void *base)
 {
 	if (base)

@@ -28,6 +28,13 @@ enum uz_arena_kind uz_arena_probe(void);
  * *got says what was mapped.  Returns NULL with errno set on failure. */
 void *uz_arena_map(enum uz_arena_kind want, enum uz_arena_kind *got);
 
+/* Gives the pages of [addr, addr + len) back to the OS, keeping the
+ * mapping (MADV_DONTNEED: they read as zeros next time).  Works in a
+ * process that locked its memory (mlockall), where madvise alone fails:
+ * the range is unlocked, released, and locked on fault again.  addr and
+ * len are page-aligned.  Returns 0 or a negative errno. */
+int uz_arena_release(void *addr, size_t len);
+
 /* Gives an arena back to the OS.  NULL is accepted. */
 void uz_arena_unmap(void *base);
 

@@ -59,6 +59,11 @@ START_TEST(compaction_thresholds)
 	ck_assert_int_eq(uz_parse_compaction("101%", &ppm), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("0.0001%", &ppm), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction(".5%", &ppm), -EINVAL);
+	ck_assert_int_eq(uz_parse_bool("yes"), 1);
+	ck_assert_int_eq(uz_parse_bool("Off"), 0);
+	ck_assert_int_eq(uz_parse_bool("0"), 0);
+	ck_assert_int_eq(uz_parse_bool("maybe"), -EINVAL);
+	ck_assert_int_eq(uz_parse_bool(""), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("1.%", &ppm), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("-1%", &ppm), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("on", &ppm), -EINVAL);
@@ -235,6 +240,7 @@ START_TEST(shipped_config_is_the_defaults)
 	c.arena = UZ_ARENA_PLAIN;
 	c.mem_limit = 1;
 	c.compact_ppm = 1;
+	c.lock_memory = 0;
 	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_mem_eq(&c, &d, sizeof(c));
 }

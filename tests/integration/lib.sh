@@ -136,6 +136,8 @@ settle() {
 	done
 }
 
+# vmlck_kb PID: locked memory (mlock, mlockall).
+vmlck_kb() { awk '/^VmLck:/ {print $2}' "/proc/$1/status"; }
 # rss_kb PID: resident memory, hugetlb pages included.
 rss_kb() {
 	awk '/^Rss:|_Hugetlb:/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"

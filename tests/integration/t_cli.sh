@@ -21,6 +21,7 @@ expect_error "size with a bad suffix" "'12Q' is not a size" --size 12Q "${S[@]}"
 expect_error "size zero" "size: 0:" --size 0 "${S[@]}" "$T/d"
 expect_error "bad mem-limit" "mem-limit: 'lots' is not a size" --mem-limit lots "${S[@]}" "$T/d"
 expect_error "bad arena" "'giant' is not an arena kind" --arena giant "${S[@]}" "$T/d"
+expect_error "bad lock-memory" "lock-memory: 'maybe' is not yes or no" --lock-memory maybe "${S[@]}" "$T/d"
 expect_error "missing PATH" "missing PATH" --size 1M
 expect_error "two PATHs" "one PATH only" --size 1M "$T/a" "$T/b"
 expect_error "unknown option" "unrecognized option" --frobnicate "$T/d"
@@ -59,6 +60,10 @@ expect_error "second daemon on a mounted PATH is refused" "already a mount point
 expect_error "second daemon on a live socket is refused" "in use by another running uzramd" --size 1M \
 	--socket "$T/bg.sock" "$T/third"
 check "the first daemon still serves" "$UZRAMCTL" --socket "$T/bg.sock" mm_stat
+check "memory locked by default (VmLck)" test "$(vmlck_kb "$BGPID")" -gt 0
+start_daemon "$T/nolock" --size 16M --lock-memory no --socket "$T/nl.sock"
+check "--lock-memory no: nothing locked" test "$(vmlck_kb "$DPID")" -eq 0
+stop_daemon "$DPID"
 
 # --instance NAME: settings from a config file, PATH from its 'path' key.
 mkdir -p "$T/inst"
