@@ -10,156 +10,210 @@
 #      randread, and 4K randread at iodepth 1 (p50/p99 latency);
 #   3. growth: 1, 2, 4, 8 GiB written to a 16 GiB uzram device; a 1 TiB
 #      device's start time and RSS.
-# Prints tables of figures and ratios; writes bench-out/io/io.csv.
-# Usage: tests/bench/io.sh [--quick]   (--quick: one extract round, 4 s fio runs)
+# Prints tables of figures and ratios; writes bench-out/io/io.csv and a
+# chart, io.png (every figure relative to kernel zram; higher is better).
+# Usage: tests/bench/io.sh [--quick | --report-only]
+#   --quick: one extract round, 4 s fio runs
+#   --report-only: tables and chart again from the last run's CSV
 set -uo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
-need_root
 OUT=$TOP/bench-out/io
 mkdir -p "$OUT"
 CSV=$OUT/io.csv
-ROUNDS=3 RUNTIME=8
-[ "${1:-}" = --quick ] && { ROUNDS=1; RUNTIME=4; }
-TAR=$(linux_tar) || exit 1
-TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
-NBD_MNT=""
-nbd_stop() { [ -n "$NBD_MNT" ] && mountpoint -q "$NBD_MNT" && umount "$NBD_MNT"; NBD_MNT=""; }
-trap 'nbd_stop; cleanup' EXIT
-echo "system,test,value,unit" >"$CSV"
-rec() { echo "$1,$2,$3,$4" >>"$CSV"; }
-progress() { echo "bench-io: $*" >&2; }
+ROUNDS=3 RUNTIME=8 MODE=run
+case ${1:-} in
+--quick) ROUNDS=1 RUNTIME=4 ;;
+--report-only) MODE=report ;;
+"") ;;
+*) echo "usage: $0 [--quick | --report-only]" >&2; exit 2 ;;
+esac
+measure() {
+	TAR=$(linux_tar) || exit 1
+	TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
+	NBD_MNT=""
+	nbd_stop() { [ -n "$NBD_MNT" ] && mountpoint -q "$NBD_MNT" && umount "$NBD_MNT"; NBD_MNT=""; }
+	trap 'nbd_stop; cleanup' EXIT
+	echo "system,test,value,unit" >"$CSV"
+	rec() { echo "$1,$2,$3,$4" >>"$CSV"; }
+	progress() { echo "bench-io: $*" >&2; }
 
-# Each system: bring up -> $DEV (a file or block device), tear down.
-up_uzram() { start_daemon "$T/uz" --config "$TOP/conf/uzram.conf" --socket "$T/uz.sock" && DEV=$T/uz; }
-down_uzram() { stop_daemon "$DPID"; }
-up_fuseram() {
-	: >"$T/ram"
-	"$TOOLS/fuseram" $((4 << 30)) "$(grep -E '^threads' "$TOP/conf/uzram.conf" | tr -dc 0-9)" "$T/ram" &
-	RPID=$!
-	PIDS+=("$RPID")
-	for _ in $(seq 50); do grep -qF " $T/ram fuse.fuseram " /proc/mounts && break; sleep 0.1; done
-	DEV=$T/ram
-}
-down_fuseram() { kill -TERM "$RPID"; wait "$RPID"; }
-up_nbdkit() {
-	mkdir -p "$T/nbd"
-	# nbdfuse stays in the foreground until its mount goes away.
-	nbdfuse "$T/nbd/disk" [ nbdkit memory 4G allocator=zstd ] &
-	NPID=$!
-	PIDS+=("$NPID")
-	NBD_MNT=$T/nbd
-	for _ in $(seq 100); do [ -s "$T/nbd/disk" ] && break; sleep 0.1; done
-	[ -s "$T/nbd/disk" ] || return 1
-	DEV=$T/nbd/disk
-}
-down_nbdkit() { nbd_stop; wait "$NPID"; }
-up_zram() { zram_up 4G && DEV=/dev/zram0; }
-down_zram() { zram_down; }
+	# Each system: bring up -> $DEV (a file or block device), tear down.
+	up_uzram() { start_daemon "$T/uz" --config "$TOP/conf/uzram.conf" --socket "$T/uz.sock" && DEV=$T/uz; }
+	down_uzram() { stop_daemon "$DPID"; }
+	up_fuseram() {
+		: >"$T/ram"
+		"$TOOLS/fuseram" $((4 << 30)) "$(grep -E '^threads' "$TOP/conf/uzram.conf" | tr -dc 0-9)" "$T/ram" &
+		RPID=$!
+		PIDS+=("$RPID")
+		for _ in $(seq 50); do grep -qF " $T/ram fuse.fuseram " /proc/mounts && break; sleep 0.1; done
+		DEV=$T/ram
+	}
+	down_fuseram() { kill -TERM "$RPID"; wait "$RPID"; }
+	up_nbdkit() {
+		mkdir -p "$T/nbd"
+		# nbdfuse stays in the foreground until its mount goes away.
+		nbdfuse "$T/nbd/disk" [ nbdkit memory 4G allocator=zstd ] &
+		NPID=$!
+		PIDS+=("$NPID")
+		NBD_MNT=$T/nbd
+		for _ in $(seq 100); do [ -s "$T/nbd/disk" ] && break; sleep 0.1; done
+		[ -s "$T/nbd/disk" ] || return 1
+		DEV=$T/nbd/disk
+	}
+	down_nbdkit() { nbd_stop; wait "$NPID"; }
+	up_zram() { zram_up 4G && DEV=/dev/zram0; }
+	down_zram() { zram_down; }
 
-SYSTEMS=(uzram zram nbdkit fuseram)
-command -v nbdfuse >/dev/null && command -v nbdkit >/dev/null || { progress "nbdkit/nbdfuse missing: skipped"; SYSTEMS=(uzram zram fuseram); }
+	SYSTEMS=(uzram zram nbdkit fuseram)
+	command -v nbdfuse >/dev/null && command -v nbdkit >/dev/null || { progress "nbdkit/nbdfuse missing: skipped"; SYSTEMS=(uzram zram fuseram); }
 
-extract_on() { # SYSTEM
-	local dev mnt=$T/mnt-$1 t0 i
-	if [ -b "$DEV" ]; then dev=$DEV; else attach_loop "$DEV" || return 1; dev=$LOOP; fi
-	mkfs.ext4 -q "$dev" && mount_dev "$dev" "$mnt" || return 1
-	for i in $(seq "$ROUNDS"); do
-		t0=$(date +%s.%N)
-		tar -xf "$TAR" -C "$mnt" && sync
-		rec "$1" extract_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
-		t0=$(date +%s.%N)
-		rm -rf "${mnt:?}/$TOPDIR" && sync
-		rec "$1" rm_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
-		progress "$1 round $i: extract+sync $(tail -n2 "$CSV" | head -n1 | cut -d, -f3) s"
+	extract_on() { # SYSTEM
+		local dev mnt=$T/mnt-$1 t0 i
+		if [ -b "$DEV" ]; then dev=$DEV; else attach_loop "$DEV" || return 1; dev=$LOOP; fi
+		mkfs.ext4 -q "$dev" && mount_dev "$dev" "$mnt" || return 1
+		for i in $(seq "$ROUNDS"); do
+			t0=$(date +%s.%N)
+			tar -xf "$TAR" -C "$mnt" && sync
+			rec "$1" extract_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
+			t0=$(date +%s.%N)
+			rm -rf "${mnt:?}/$TOPDIR" && sync
+			rec "$1" rm_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
+			progress "$1 round $i: extract+sync $(tail -n2 "$CSV" | head -n1 | cut -d, -f3) s"
+		done
+		umount "$mnt"
+		[ -b "$DEV" ] || losetup -d "$dev"
+	}
+
+	fio_on() { # SYSTEM
+		local spec name rw bs depth r
+		for spec in "write_1m write 1m 16" "read_1m read 1m 16" "randwrite_4k randwrite 4k 16" \
+			"randread_4k randread 4k 16" "randread_4k_qd1 randread 4k 1"; do
+			read -r name rw bs depth <<<"$spec"
+			r=$(fio --name=b --filename="$DEV" --ioengine=libaio --direct=1 --iodepth="$depth" \
+				--numjobs=$([ "$depth" = 1 ] && echo 1 || echo 2) --rw="$rw" --bs="$bs" --size=2g \
+				--runtime="$RUNTIME" --time_based --group_reporting --buffer_compress_percentage=60 \
+				--refill_buffers --output-format=terse --terse-version=3 2>/dev/null | tail -n1)
+			# terse v3: 7 read KiB/s, 8 read IOPS, 48 write KiB/s, 49 write IOPS;
+			# read completion-latency percentiles from field 18 on (1, 5, 10, 20,
+			# 30, 40, 50, 60, 70, 80, 90, 95, 99 ...): 50 % is field 24, 99 % 30
+			case $rw in
+			*write) rec "$1" "${name}_MBps" "$(cut -d';' -f48 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
+				rec "$1" "${name}_IOPS" "$(cut -d';' -f49 <<<"$r")" IOPS ;;
+			*) rec "$1" "${name}_MBps" "$(cut -d';' -f7 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
+				rec "$1" "${name}_IOPS" "$(cut -d';' -f8 <<<"$r")" IOPS ;;
+			esac
+			if [ "$depth" = 1 ]; then
+				rec "$1" p50_us "$(cut -d';' -f24 <<<"$r" | cut -d= -f2)" us
+				rec "$1" p99_us "$(cut -d';' -f30 <<<"$r" | cut -d= -f2)" us
+			fi
+			progress "$1 fio $name: $(grep "^$1,${name}_" "$CSV" | cut -d, -f3,4 | tr '\n' ' ')"
+		done
+	}
+
+	for sys in "${SYSTEMS[@]}"; do
+		progress "$sys ..."
+		"up_$sys" || { progress "$sys unavailable (zram0 absent or in use?): skipped"; continue; }
+		extract_on "$sys"
+		fio_on "$sys"
+		"down_$sys"
 	done
-	umount "$mnt"
-	[ -b "$DEV" ] || losetup -d "$dev"
-}
 
-fio_on() { # SYSTEM
-	local spec name rw bs depth r
-	for spec in "write_1m write 1m 16" "read_1m read 1m 16" "randwrite_4k randwrite 4k 16" \
-		"randread_4k randread 4k 16" "randread_4k_qd1 randread 4k 1"; do
-		read -r name rw bs depth <<<"$spec"
-		r=$(fio --name=b --filename="$DEV" --ioengine=libaio --direct=1 --iodepth="$depth" \
-			--numjobs=$([ "$depth" = 1 ] && echo 1 || echo 2) --rw="$rw" --bs="$bs" --size=2g \
-			--runtime="$RUNTIME" --time_based --group_reporting --buffer_compress_percentage=60 \
-			--refill_buffers --output-format=terse --terse-version=3 2>/dev/null | tail -n1)
-		# terse v3: 7 read KiB/s, 8 read IOPS, 48 write KiB/s, 49 write IOPS;
-		# read completion-latency percentiles from field 18 on (1, 5, 10, 20,
-		# 30, 40, 50, 60, 70, 80, 90, 95, 99 ...): 50 % is field 24, 99 % 30
-		case $rw in
-		*write) rec "$1" "${name}_MBps" "$(cut -d';' -f48 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
-			rec "$1" "${name}_IOPS" "$(cut -d';' -f49 <<<"$r")" IOPS ;;
-		*) rec "$1" "${name}_MBps" "$(cut -d';' -f7 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
-			rec "$1" "${name}_IOPS" "$(cut -d';' -f8 <<<"$r")" IOPS ;;
-		esac
-		if [ "$depth" = 1 ]; then
-			rec "$1" p50_us "$(cut -d';' -f24 <<<"$r" | cut -d= -f2)" us
-			rec "$1" p99_us "$(cut -d';' -f30 <<<"$r" | cut -d= -f2)" us
-		fi
-		progress "$1 fio $name: $(grep "^$1,${name}_" "$CSV" | cut -d, -f3,4 | tr '\n' ' ')"
+	# Growth: cost follows the data, not the disk size.
+	progress "growth on a 16 GiB uzram device ..."
+	start_daemon "$T/big" --config "$TOP/conf/uzram.conf" --size 16G --socket "$T/big.sock" || exit 1
+	done_gib=0
+	for gib in 1 2 4 8; do
+		t0=$(date +%s.%N)
+		fio --name=g --filename="$T/big" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m \
+			--offset=$((done_gib << 30)) --size=$(((gib - done_gib) << 30)) --buffer_compress_percentage=60 \
+			--refill_buffers >/dev/null 2>&1
+		t=$(echo "$(date +%s.%N) - $t0" | bc)
+		rec uzram "growth_${gib}G_MBps" "$(echo "($gib - $done_gib) * 1024 / $t" | bc)" MB/s
+		rec uzram "growth_${gib}G_mem_used_total" "$(stat_of "$T/big.sock" mem_used_total)" B
+		rec uzram "growth_${gib}G_table_bytes" "$(stat_of "$T/big.sock" table_bytes)" B
+		rec uzram "growth_${gib}G_rss" "$(( $(rss_kb "$DPID") * 1024 ))" B
+		done_gib=$gib
+		progress "growth ${gib} GiB: $(grep "growth_${gib}G" "$CSV" | cut -d, -f2,3 | tr '\n' ' ')"
 	done
-}
-
-for sys in "${SYSTEMS[@]}"; do
-	progress "$sys ..."
-	"up_$sys" || { progress "$sys unavailable (zram0 absent or in use?): skipped"; continue; }
-	extract_on "$sys"
-	fio_on "$sys"
-	"down_$sys"
-done
-
-# Growth: cost follows the data, not the disk size.
-progress "growth on a 16 GiB uzram device ..."
-start_daemon "$T/big" --config "$TOP/conf/uzram.conf" --size 16G --socket "$T/big.sock" || exit 1
-done_gib=0
-for gib in 1 2 4 8; do
+	stop_daemon "$DPID"
 	t0=$(date +%s.%N)
-	fio --name=g --filename="$T/big" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m \
-		--offset=$((done_gib << 30)) --size=$(((gib - done_gib) << 30)) --buffer_compress_percentage=60 \
-		--refill_buffers >/dev/null 2>&1
-	t=$(echo "$(date +%s.%N) - $t0" | bc)
-	rec uzram "growth_${gib}G_MBps" "$(echo "($gib - $done_gib) * 1024 / $t" | bc)" MB/s
-	rec uzram "growth_${gib}G_mem_used_total" "$(stat_of "$T/big.sock" mem_used_total)" B
-	rec uzram "growth_${gib}G_table_bytes" "$(stat_of "$T/big.sock" table_bytes)" B
-	rec uzram "growth_${gib}G_rss" "$(( $(rss_kb "$DPID") * 1024 ))" B
-	done_gib=$gib
-	progress "growth ${gib} GiB: $(grep "growth_${gib}G" "$CSV" | cut -d, -f2,3 | tr '\n' ' ')"
-done
-stop_daemon "$DPID"
-t0=$(date +%s.%N)
-"$UZRAMD" --size 1T --socket "$T/tib.sock" "$T/tib" 2>/dev/null
-rec uzram tib_start_s "$(echo "$(date +%s.%N) - $t0" | bc)" s
-TPID=$(stat_of "$T/tib.sock" pid)
-PIDS+=("$TPID")
-rec uzram tib_rss "$(( $(rss_kb "$TPID") * 1024 ))" B
-rec uzram tib_table_bytes "$(stat_of "$T/tib.sock" table_bytes)" B
-kill -TERM "$TPID"
+	"$UZRAMD" --size 1T --socket "$T/tib.sock" "$T/tib" 2>/dev/null
+	rec uzram tib_start_s "$(echo "$(date +%s.%N) - $t0" | bc)" s
+	TPID=$(stat_of "$T/tib.sock" pid)
+	PIDS+=("$TPID")
+	rec uzram tib_rss "$(( $(rss_kb "$TPID") * 1024 ))" B
+	rec uzram tib_table_bytes "$(stat_of "$T/tib.sock" table_bytes)" B
+	kill -TERM "$TPID"
+}
 
-# Tables.
-val() { awk -F, -v s="$1" -v t="$2" '$1 == s && $2 == t {n++; v += $3} END {if (n) printf "%.2f", v / n}' "$CSV"; }
-ratio() { local a b; a=$(val "$1" "$3"); b=$(val "$2" "$3"); [ -n "$a" ] && [ -n "$b" ] && echo "scale=2; $a / $b" | bc; }
-echo
-printf '| %-18s | %10s | %10s | %10s | %10s |\n' test uzram zram nbdkit fuseram
-printf '|%s|\n' "--------------------|------------|------------|------------|------------"
-for t in extract_sync rm_sync write_1m_MBps read_1m_MBps randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS p50_us p99_us; do
-	printf '| %-18s | %10s | %10s | %10s | %10s |\n' "$t" "$(val uzram $t)" "$(val zram $t)" "$(val nbdkit $t)" "$(val fuseram $t)"
-done
-echo
-echo "Ratios (uzram / other; targets from issue 5):"
-echo "  extract+sync  / zram    $(ratio uzram zram extract_sync)   (<= 1.0)"
-echo "  extract+sync  / nbdkit  $(ratio uzram nbdkit extract_sync)   (<= 0.6)"
-echo "  extract+sync  / fuseram $(ratio uzram fuseram extract_sync)   (<= 1.15)"
-echo "  1M write      / zram    $(ratio uzram zram write_1m_MBps)   (>= 1.0)"
-echo "  1M read       / zram    $(ratio uzram zram read_1m_MBps)   (>= 1.0)"
-echo "  4K randwrite  / fuseram $(ratio uzram fuseram randwrite_4k_IOPS)   (>= 0.9)"
-echo "  4K randread   / fuseram $(ratio uzram fuseram randread_4k_IOPS)   (>= 0.9)"
-echo
-echo "Growth (16 GiB device):"
-for gib in 1 2 4 8; do
-	echo "  ${gib} GiB written: $(val uzram growth_${gib}G_MBps) MB/s, mem_used_total $(( $(val uzram growth_${gib}G_mem_used_total | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram growth_${gib}G_table_bytes | cut -d. -f1) >> 20 )) MiB, RSS $(( $(val uzram growth_${gib}G_rss | cut -d. -f1) >> 20 )) MiB"
-done
-echo "1 TiB device: ready in $(val uzram tib_start_s) s, RSS $(( $(val uzram tib_rss | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram tib_table_bytes | cut -d. -f1) >> 10 )) KiB"
-echo "CSV: $CSV"
-finish
+# Tables and chart, from the CSV.
+report() {
+	val() { awk -F, -v s="$1" -v t="$2" '$1 == s && $2 == t {n++; v += $3} END {if (n) printf "%.2f", v / n}' "$CSV"; }
+	ratio() { local a b; a=$(val "$1" "$3"); b=$(val "$2" "$3"); [ -n "$a" ] && [ -n "$b" ] && echo "scale=2; $a / $b" | bc; }
+	echo
+	printf '| %-18s | %10s | %10s | %10s | %10s |\n' test uzram zram nbdkit fuseram
+	printf '|%s|\n' "--------------------|------------|------------|------------|------------"
+	for t in extract_sync rm_sync write_1m_MBps read_1m_MBps randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS p50_us p99_us; do
+		printf '| %-18s | %10s | %10s | %10s | %10s |\n' "$t" "$(val uzram $t)" "$(val zram $t)" "$(val nbdkit $t)" "$(val fuseram $t)"
+	done
+	echo
+	echo "Ratios (uzram / other; targets from issue 5):"
+	echo "  extract+sync  / zram    $(ratio uzram zram extract_sync)   (<= 1.0)"
+	echo "  extract+sync  / nbdkit  $(ratio uzram nbdkit extract_sync)   (<= 0.6)"
+	echo "  extract+sync  / fuseram $(ratio uzram fuseram extract_sync)   (<= 1.15)"
+	echo "  1M write      / zram    $(ratio uzram zram write_1m_MBps)   (>= 1.0)"
+	echo "  1M read       / zram    $(ratio uzram zram read_1m_MBps)   (>= 1.0)"
+	echo "  4K randwrite  / fuseram $(ratio uzram fuseram randwrite_4k_IOPS)   (>= 0.9)"
+	echo "  4K randread   / fuseram $(ratio uzram fuseram randread_4k_IOPS)   (>= 0.9)"
+	echo
+	echo "Growth (16 GiB device):"
+	for gib in 1 2 4 8; do
+		echo "  ${gib} GiB written: $(val uzram growth_${gib}G_MBps) MB/s, mem_used_total $(( $(val uzram growth_${gib}G_mem_used_total | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram growth_${gib}G_table_bytes | cut -d. -f1) >> 20 )) MiB, RSS $(( $(val uzram growth_${gib}G_rss | cut -d. -f1) >> 20 )) MiB"
+	done
+	echo "1 TiB device: ready in $(val uzram tib_start_s) s, RSS $(( $(val uzram tib_rss | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram tib_table_bytes | cut -d. -f1) >> 10 )) KiB"
+	echo "CSV: $CSV"
+}
+
+chart() {
+	local t sys v z dat=$OUT/io.dat
+	command -v gnuplot >/dev/null || { echo "gnuplot missing: no chart" >&2; return; }
+	# Each figure over zram's: throughput and IOPS as they are, times inverted.
+	for t in extract_sync write_1m_MBps read_1m_MBps randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS; do
+		case $t in
+		extract_sync) printf 'extract+sync' ;;
+		randread_4k_qd1_IOPS) printf '4K-randread-QD1' ;;
+		*) printf '%s' "$t" | sed -E 's/^([a-z]+)_([0-9][a-zA-Z])_.*/\U\2\E-\1/' ;;
+		esac
+		for sys in uzram zram nbdkit fuseram; do
+			v=$(val "$sys" "$t"); z=$(val zram "$t")
+			if [ -z "$v" ] || [ -z "$z" ]; then printf ' 0'
+			elif [ "$t" = extract_sync ]; then echo " $z $v" | awk '{printf " %.3f", $1 / $2}'
+			else echo " $v $z" | awk '{printf " %.3f", $1 / $2}'; fi
+		done
+		echo
+	done >"$dat"
+	gnuplot <<-GP
+		set terminal pngcairo size 1100,500 noenhanced
+		set output '$OUT/io.png'
+		set title 'make bench-io: speed relative to kernel zram (1.0); higher is better'
+		set style data histogram
+		set style histogram cluster gap 1
+		set style fill solid 0.8 border -1
+		set ylabel 'relative to zram'
+		set yrange [0:*]
+		set grid ytics
+		set key outside top center horizontal
+		plot '$dat' using 2:xtic(1) title 'uzram', '' using 3 title 'zram', '' using 4 title 'nbdkit zstd', \
+			'' using 5 title 'fuseram (FUSE ceiling)', 1 with lines dashtype 2 lc rgb 'black' notitle
+	GP
+	echo "chart: $OUT/io.png"
+}
+
+if [ "$MODE" = run ]; then
+	need_root
+	measure
+fi
+report
+chart
+[ "$MODE" = run ] && finish
+exit 0
