@@ -6,7 +6,8 @@ DESTDIR ?=
 CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
-	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl
+	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
+	clang valgrind fio
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
@@ -57,6 +58,20 @@ $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets (clang), with ASan and UBSan, in build-fuzz/.
+FUZZ_TARGETS := fuzz_ctl fuzz_config fuzz_afm
+FZ := build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_CHECK_TIME ?= 10
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+$(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
+$(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c
+$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c
+$(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h)
+	@mkdir -p $(FZ)
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 BINDIR := $(PREFIX)/bin
 SBINDIR := $(PREFIX)/sbin
@@ -109,7 +124,28 @@ stop:
 
 check: deps
 	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock
+	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_CHECK_TIME)
 	UZ_BIN=$(CURDIR)/$(BIN) UZ_TOOLS=$(CURDIR)/$(B)/tests tests/integration/run.sh
+
+# Each fuzz target for FUZZ_TIME seconds, starting from the committed
+# corpus (tests/fuzz/corpus/TARGET, left as it is: new inputs go to
+# build-fuzz/corpus/TARGET).  Fails on the first crash, leak or assertion.
+fuzz: deps $(addprefix $(FZ)/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FZ)/corpus/$$t; \
+		echo "== $$t: $(FUZZ_TIME) s"; \
+		$(FZ)/$$t -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+			-artifact_prefix=$(FZ)/$$t- $(FZ)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FZ)/$$t.log || \
+			{ tail -n 60 $(FZ)/$$t.log; echo "$$t: FAILED (log: $(FZ)/$$t.log)"; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^Done' $(FZ)/$$t.log; \
+	done
+
+# The unit suites under valgrind (CK_FORK=no: one process to watch).
+valgrind: $(addprefix $(B)/tests/,$(TESTS))
+	@fail=0; for t in $^; do echo "== valgrind $$t"; \
+		CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+			--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t || fail=1; \
+	done; exit $$fail
 
 # Benchmarks print figures; nothing here is a pass/fail test.
 bench: deps
@@ -132,4 +168,4 @@ bench-io: deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench bench-seed bench-io install uninstall
+.PHONY: all deps unit check clean run stop bench bench-seed bench-io install uninstall fuzz valgrind

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->threads = UZ_DEFAULT_THREADS;
 	cfg->compact_ppm = UZ_DEFAULT_COMPACT_PPM;
 	cfg->lock_memory = 1;
+	cfg->socket_mode = 0600;
+	cfg->socket_group = (gid_t)-1;
+	cfg->admin_group = (gid_t)-1;
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
 	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
 	snprintf(cfg->options, sizeof(cfg->options), "discard");
@@ -215,6 +219,26 @@ int uz_parse_bool(const char *s)
 	return -EINVAL;
 }
 
+int uz_parse_group(const char *s, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[4096], *end;
+	unsigned long n;
+
+	if (isdigit((unsigned char)s[0])) {
+		errno = 0;
+		n = strtoul(s, &end, 10);
+		if (*end || errno || n >= (gid_t)-1)
+			return -EINVAL;
+		*gid = (gid_t)n;
+		return 0;
+	}
+	if (getgrnam_r(s, &gr, buf, sizeof(buf), &res) || !res)
+		return -EINVAL;
+	*gid = res->gr_gid;
+	return 0;
+}
+
 int uz_parse_compaction(const char *s, uint32_t *ppm)
 {
 	uint64_t whole = 0, frac = 0, scale = 10000;
@@ -297,6 +321,11 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 
 		if (uz_eval_size_expr(value, ram_mib(), &mib, err, errlen))
 			return -EINVAL;
+		/* 2^44 MiB = 2^64 bytes: found by tests/fuzz/fuzz_config.c. */
+		if (!(mib < 17592186044416.0)) {
+			snprintf(err, errlen, "'%s' is %g MiB: too large", value, mib);
+			return -EINVAL;
+		}
 		/* MiB, as zram-generator; the size rounded down to whole pages. */
 		v = (uint64_t)(mib * 1048576.0) & ~4095ull;
 		if (key[5] == 's') {
@@ -349,13 +378,36 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);
 			return -EINVAL;
 		}
-	} else if (strcmp(key, "lock-memory") == 0) {
+	} else if (strcmp(key, "lock-memory") == 0 || strcmp(key, "allow-other") == 0) {
 		r = uz_parse_bool(value);
 		if (r < 0) {
 			snprintf(err, errlen, "'%s' is not yes or no", value);
 			return -EINVAL;
 		}
-		cfg->lock_memory = r;
+		*(key[0] == 'l' ? &cfg->lock_memory : &cfg->allow_other) = r;
+	} else if (strcmp(key, "socket-mode") == 0) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(value, &end, 8);
+		if (!isdigit((unsigned char)value[0]) || *end || errno || n > 0777 || (n & 0111)) {
+			snprintf(err, errlen, "'%s' is not a socket mode (octal, at most 0666, such as 0660)", value);
+			return -EINVAL;
+		}
+		if (!(n & 0200)) {
+			snprintf(err, errlen, "'%s' leaves the owner unable to connect (needs 0600 at least)", value);
+			return -EINVAL;
+		}
+		cfg->socket_mode = (unsigned)n;
+	} else if (strcmp(key, "socket-group") == 0 || strcmp(key, "admin-group") == 0) {
+		gid_t g;
+
+		if (uz_parse_group(value, &g)) {
+			snprintf(err, errlen, "'%s' is not a group (a name in the group database, or a number)", value);
+			return -EINVAL;
+		}
+		*(key[0] == 's' ? &cfg->socket_group : &cfg->admin_group) = g;
 	} else if (strcmp(key, "compression-algorithm") == 0) {
 		if (strcmp(value, "lz4") != 0) {
 			snprintf(err, errlen, "'%s' is not supported (only lz4)", value);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../store/arena.h"
 
@@ -25,6 +26,10 @@ struct uz_config {
 	unsigned threads; /* FUSE worker threads */
 	uint32_t compact_ppm; /* automatic compaction threshold; 0: off */
 	int lock_memory; /* mlockall(MCL_ONFAULT) at start: never swapped, never waiting on reclaim */
+	int allow_other; /* FUSE allow_other: users other than the daemon's may open the file */
+	unsigned socket_mode; /* permission bits of the control socket */
+	gid_t socket_group; /* (gid_t)-1: the daemon's group */
+	gid_t admin_group; /* may change state over the socket besides root; (gid_t)-1: none */
 	char algorithm[16];
 	char fs_type[32]; /* file system made on a new device */
 	char mount_point[PATH_MAX]; /* "": none */
@@ -56,6 +61,10 @@ int uz_parse_compaction(const char *s, uint32_t *ppm);
 /* Parses a yes/no value: yes, no, on, off, true, false, 1, 0.  Returns 1,
  * 0, or -EINVAL. */
 int uz_parse_bool(const char *s);
+
+/* Parses a group: a name from the group database, or a number.  Returns
+ * 0, or -EINVAL for an unknown name or a malformed number. */
+int uz_parse_group(const char *s, gid_t *gid);
 
 /* Checks that a device size is usable.  Returns 0, or -EINVAL with the
  * reason in err ("4097: not a multiple of 4096"). */

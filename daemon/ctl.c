@@ -23,6 +23,8 @@
 struct client {
 	int fd;
 	bool replying;
+	uint64_t seq; /* order of arrival */
+	struct uz_ctl_peer peer;
 	size_t inlen;
 	size_t outlen, outoff;
 	int64_t deadline_ms;
@@ -36,6 +38,8 @@ struct uz_ctl {
 	pthread_t thread;
 	uz_ctl_handler handler;
 	void *ctx;
+	gid_t admin_group;
+	uint64_t accepted;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct client *clients[UZ_CTL_MAX_CLIENTS];
 };
@@ -102,7 +106,7 @@ static void client_reply(struct uz_ctl *c, struct client *cl)
 	if (argc < 0)
 		snprintf(cl->out, sizeof(cl->out), "error: %s\n", why);
 	else
-		c->handler(c->ctx, argc, argv, cl->out, sizeof(cl->out));
+		c->handler(c->ctx, &cl->peer, argc, argv, cl->out, sizeof(cl->out));
 	cl->outlen = strlen(cl->out);
 	cl->outoff = 0;
 	cl->replying = true;
@@ -151,6 +155,59 @@ static bool client_io(struct uz_ctl *c, struct client *cl, short revents)
 	return true;
 }
 
+/* Fills in who is on the other end of fd.  Returns 0 or a negative errno. */
+static int peer_of(struct uz_ctl *c, int fd, struct uz_ctl_peer *peer)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -errno;
+	peer->pid = cred.pid;
+	peer->uid = cred.uid;
+	peer->gid = cred.gid;
+	peer->admin = cred.uid == 0;
+	if (peer->admin || c->admin_group == UZ_CTL_NO_GROUP)
+		return 0;
+	if (cred.gid == c->admin_group) {
+		peer->admin = true;
+		return 0;
+	}
+	/* Supplementary groups; a peer in more than 256 is judged on these. */
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) && errno != ERANGE)
+		return 0;
+	for (size_t i = 0; i < len / sizeof(gid_t) && i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (groups[i] == c->admin_group)
+			peer->admin = true;
+	return 0;
+}
+
+/* A free client slot; when there is none, the one of the client that has
+ * been silent longest, which is dropped with a word of why.  Clients being
+ * answered are never dropped.  Returns -1 when every client is being
+ * answered. */
+static int free_slot(struct uz_ctl *c)
+{
+	static const char busy[] = "error: too many clients; dropped while silent\n";
+	int victim = -1;
+
+	for (int i = 0; i < UZ_CTL_MAX_CLIENTS; i++) {
+		struct client *cl = c->clients[i];
+
+		if (!cl)
+			return i;
+		if (!cl->replying && (victim < 0 || cl->seq < c->clients[victim]->seq))
+			victim = i;
+	}
+	if (victim >= 0) {
+		(void)!send(c->clients[victim]->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		client_close(c, victim);
+	}
+	return victim;
+}
+
 static void accept_clients(struct uz_ctl *c)
 {
 	for (;;) {
@@ -159,9 +216,8 @@ static void accept_clients(struct uz_ctl *c)
 
 		if (fd < 0)
 			return;
-		for (i = 0; i < UZ_CTL_MAX_CLIENTS && c->clients[i]; i++)
-			;
-		if (i == UZ_CTL_MAX_CLIENTS) {
+		i = free_slot(c);
+		if (i < 0) {
 			static const char busy[] = "error: too many clients, try again\n";
 
 			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -169,11 +225,14 @@ static void accept_clients(struct uz_ctl *c)
 			continue;
 		}
 		c->clients[i] = calloc(1, sizeof(struct client));
-		if (!c->clients[i]) {
+		if (!c->clients[i] || peer_of(c, fd, &c->clients[i]->peer)) {
+			free(c->clients[i]);
+			c->clients[i] = NULL;
 			close(fd);
 			continue;
 		}
 		c->clients[i]->fd = fd;
+		c->clients[i]->seq = c->accepted++;
 		c->clients[i]->deadline_ms = now_ms() + UZ_CTL_TIMEOUT_MS;
 		/* Most clients have sent their line already: answer at once,
 		 * so that a burst of quick clients never fills the table. */
@@ -254,9 +313,11 @@ static bool socket_alive(const struct sockaddr_un *addr)
 	return alive;
 }
 
-struct uz_ctl *uz_ctl_start(const char *path, uz_ctl_handler handler, void *ctx, char *err, size_t errlen)
+struct uz_ctl *uz_ctl_start(const struct uz_ctl_params *p, uz_ctl_handler handler, void *ctx, char *err,
+			    size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *path = p->path;
 	struct uz_ctl *c;
 	struct stat st;
 	mode_t old;
@@ -285,15 +346,17 @@ struct uz_ctl *uz_ctl_start(const char *path, uz_ctl_handler handler, void *ctx,
 	}
 	c->handler = handler;
 	c->ctx = ctx;
+	c->admin_group = p->admin_group;
 	c->wake[0] = c->wake[1] = -1;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->listen_fd < 0)
 		goto fail;
-	old = umask(0177); /* the socket is born 0600 */
+	old = umask(0177); /* the socket is born 0600, opened up once its group is right */
 	e = bind(c->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old);
-	if (e || listen(c->listen_fd, 128) || pipe2(c->wake, O_CLOEXEC))
+	if (e || (p->group != UZ_CTL_NO_GROUP && chown(path, (uid_t)-1, p->group)) ||
+	    chmod(path, (mode_t)(p->mode & 0777)) || listen(c->listen_fd, 128) || pipe2(c->wake, O_CLOEXEC))
 		goto fail;
 	e = pthread_create(&c->thread, NULL, serve, c);
 	if (e) {

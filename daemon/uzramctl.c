@@ -38,7 +38,10 @@ static void usage(FILE *out)
 		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
 		"  compact    compact the store now; prints the bytes freed\n"
 		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
-		"             prints what was applied and what needs a restart\n\n"
+		"             prints what was applied and what needs a restart\n"
+		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
+		"             until the next reload or restart\n\n"
+		"compact, reload and mem-limit change state: root or the daemon's admin-group only.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -247,7 +250,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket = NULL, *cmd = NULL;
+	const char *socket = NULL, *cmd = NULL, *arg = NULL;
 	bool bytes = false, json = false;
 	char err[PATH_MAX + 512];
 	glob_t g = { 0 };
@@ -276,13 +279,25 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv[optind++];
+	if (cmd && strcmp(cmd, "mem-limit") == 0) {
+		if (optind == argc) {
+			fprintf(stderr, "uzramctl: mem-limit needs a SIZE (such as 512M, or 0 for none)\n");
+			return 2;
+		}
+		arg = argv[optind++];
+		if (strlen(arg) > 64 || strpbrk(arg, " \t\r\n")) {
+			fprintf(stderr, "uzramctl: mem-limit: '%.64s' is not a size\n", arg);
+			return 2;
+		}
+	}
 	if (optind < argc) {
 		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
-	    strcmp(cmd, "reload")) {
-		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, or none)\n", cmd);
+	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit")) {
+		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, mem-limit, or none)\n",
+			cmd);
 		return 2;
 	}
 	if (socket) {
@@ -318,15 +333,18 @@ int main(int argc, char **argv)
 		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
 		goto out;
 	}
-	if (cmd && strcmp(cmd, "reload") == 0) {
+	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0)) {
 		static char reply[UZ_CTL_MAX_REPLY + 1];
+		char req[128];
 
-		if (request(g.gl_pathv[0], "reload\n", reply, sizeof(reply), err, sizeof(err))) {
+		snprintf(req, sizeof(req), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
+		if (request(g.gl_pathv[0], req, reply, sizeof(reply), err, sizeof(err))) {
 			fprintf(stderr, "uzramctl: %s\n", err);
 			res = 1;
 			goto out;
 		}
-		fputs(reply + 3, stdout); /* "applied KEYS" and "needs_restart KEYS" */
+		/* reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit BYTES" */
+		fputs(reply + 3, stdout);
 		goto out;
 	}
 	devs = calloc(g.gl_pathc, sizeof(*devs));

@@ -84,10 +84,11 @@ static void usage(FILE *out)
 		"and applies mem-limit and compaction (so does 'uzramctl reload').\n");
 }
 
-static void cmd_stats(struct daemon *d, char *out, size_t outlen)
+static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	struct uz_store_stats s;
 
+	(void)arg;
 	uz_store_stats(d->st, &s);
 	uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
 						    .path = d->path,
@@ -100,10 +101,11 @@ static void cmd_stats(struct daemon *d, char *out, size_t outlen)
 			out, outlen);
 }
 
-static void cmd_compact(struct daemon *d, char *out, size_t outlen)
+static void cmd_compact(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	struct uz_compact_result r;
 
+	(void)arg;
 	uz_store_compact(d->st, &r);
 	uz_log(LOG_INFO, "compaction asked for: %llu bytes freed, %llu pages emptied, %llu objects moved",
 	       (unsigned long long)r.bytes_freed, (unsigned long long)r.pages_compacted,
@@ -113,43 +115,74 @@ static void cmd_compact(struct daemon *d, char *out, size_t outlen)
 		 (unsigned long long)r.objects_moved, (unsigned long long)r.objects_unmoved);
 }
 
-static void cmd_reload(struct daemon *d, char *out, size_t outlen)
+static void cmd_reload(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
+	(void)arg;
 	reload(d, out, outlen);
 }
 
-static void cmd_help(struct daemon *d, char *out, size_t outlen);
+/* mem-limit SIZE: until the next reload or restart, like zram's mem_limit. */
+static void cmd_mem_limit(struct daemon *d, const char *arg, char *out, size_t outlen)
+{
+	uint64_t v;
 
-/* The control socket's commands; none takes an argument. */
+	if (uz_parse_size(arg, &v)) {
+		snprintf(out, outlen, "error: mem-limit: '%.64s' is not a size (digits with K, M, G or T; 0 for none)\n",
+			 arg);
+		return;
+	}
+	uz_store_set_mem_limit(d->st, v);
+	uz_log(LOG_INFO, "mem-limit set over the socket: %llu bytes", (unsigned long long)v);
+	snprintf(out, outlen, "ok\nmem_limit %llu\n", (unsigned long long)v);
+}
+
+static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
+
+/* The control socket's commands.  Those marked admin change state: root
+ * or the admin group only (SO_PEERCRED).  Every later command that
+ * changes anything must be marked so. */
 static const struct {
 	const char *name;
-	void (*run)(struct daemon *d, char *out, size_t outlen);
+	void (*run)(struct daemon *d, const char *arg, char *out, size_t outlen);
+	bool admin;
+	bool takes_arg;
 	const char *help;
 } commands[] = {
-	{ "stats", cmd_stats, "every counter, one 'key value' per line" },
-	{ "compact", cmd_compact, "compact now; answers the bytes freed" },
-	{ "reload", cmd_reload, "re-read the config file; apply mem-limit and compaction" },
-	{ "help", cmd_help, "this list" },
+	{ "stats", cmd_stats, false, false, "every counter, one 'key value' per line" },
+	{ "help", cmd_help, false, false, "this list" },
+	{ "compact", cmd_compact, true, false, "compact now; answers the bytes freed" },
+	{ "reload", cmd_reload, true, false, "re-read the config file; apply mem-limit and compaction" },
+	{ "mem-limit", cmd_mem_limit, true, true, "SIZE: set the memory limit now (0: none)" },
 };
 
-static void cmd_help(struct daemon *d, char *out, size_t outlen)
+static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	size_t len = (size_t)snprintf(out, outlen, "ok\n");
 
 	(void)d;
+	(void)arg;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && len < outlen; i++)
-		len += (size_t)snprintf(out + len, outlen - len, "%s: %s\n", commands[i].name, commands[i].help);
+		len += (size_t)snprintf(out + len, outlen - len, "%s: %s%s\n", commands[i].name, commands[i].help,
+					commands[i].admin ? " (admin)" : "");
 }
 
-static void ctl_handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
+static void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **argv, char *out,
+			size_t outlen)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[0], commands[i].name) != 0)
 			continue;
-		if (argc > 1)
-			snprintf(out, outlen, "error: '%s' takes no argument\n", argv[0]);
-		else
-			commands[i].run(ctx, out, outlen);
+		if (commands[i].admin && !peer->admin) {
+			uz_log(LOG_WARNING, "control socket: refused '%s' from uid %u gid %u (pid %d): not an admin",
+			       argv[0], (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
+			snprintf(out, outlen, "error: permission denied: '%s' changes state (root or the admin-group "
+				 "only)\n", argv[0]);
+		} else if (argc != 1 + commands[i].takes_arg) {
+			snprintf(out, outlen, commands[i].takes_arg ? "error: '%s' takes one argument\n"
+				 : "error: '%s' takes no argument\n", argv[0]);
+		} else {
+			commands[i].run(ctx, argc > 1 ? argv[1] : NULL, out, outlen);
+		}
 		return;
 	}
 	snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
@@ -409,6 +442,10 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(n.arena != d->cfg.arena, "arena");
 	PENDING(n.threads != d->cfg.threads, "threads");
 	PENDING(n.lock_memory != d->cfg.lock_memory, "lock-memory");
+	PENDING(n.allow_other != d->cfg.allow_other, "allow-other");
+	PENDING(n.socket_mode != d->cfg.socket_mode, "socket-mode");
+	PENDING(n.socket_group != d->cfg.socket_group, "socket-group");
+	PENDING(n.admin_group != d->cfg.admin_group, "admin-group");
 	PENDING(strcmp(n.algorithm, d->cfg.algorithm), "compression-algorithm");
 	PENDING(strcmp(n.socket, d->cfg.socket), "socket");
 	PENDING(strcmp(n.path, d->cfg.path), "path");
@@ -554,7 +591,11 @@ int main(int argc, char **argv)
 		uz_log(LOG_ERR, "%s: %s", UZ_RUN_DIR, strerror(errno));
 		goto out;
 	}
-	d.ctl = uz_ctl_start(d.socket, ctl_handler, &d, err, sizeof(err));
+	d.ctl = uz_ctl_start(&(struct uz_ctl_params){ .path = d.socket,
+						      .mode = d.cfg.socket_mode,
+						      .group = d.cfg.socket_group,
+						      .admin_group = d.cfg.admin_group },
+			     ctl_handler, &d, err, sizeof(err));
 	if (!d.ctl) {
 		uz_log(LOG_ERR, "%s", err);
 		goto out;
@@ -564,6 +605,7 @@ int main(int argc, char **argv)
 				      .fsname = fsname,
 				      .threads = d.cfg.threads,
 				      .disksize = d.cfg.size,
+				      .allow_other = d.cfg.allow_other,
 				      .ready = on_ready,
 				      .ready_arg = &d };
 	d.fuse = uz_fuse_mount(d.st, &fp, err, sizeof(err));

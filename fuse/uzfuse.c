@@ -302,7 +302,10 @@ struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *
 		free(f);
 		return NULL;
 	}
-	snprintf(opts, sizeof(opts), "fsname=%s,subtype=uzram,max_read=%u", p->fsname, UZ_FUSE_MAX_WRITE);
+	/* default_permissions: the kernel checks the file's mode and owner
+	 * (0600, the daemon's user), which matters once allow_other is on. */
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=uzram,max_read=%u,default_permissions%s", p->fsname,
+		 UZ_FUSE_MAX_WRITE, p->allow_other ? ",allow_other" : "");
 	f->se = fuse_session_new(&args, &uz_ops, sizeof(uz_ops), f);
 	fuse_opt_free_args(&args); /* libfuse may have grown a copy */
 	if (!f->se) {

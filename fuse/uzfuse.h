@@ -4,6 +4,7 @@
 #define UZ_FUSE_UZFUSE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../store/store.h"
@@ -17,6 +18,7 @@ struct uz_fuse_params {
 	const char *fsname; /* shown in /proc/mounts */
 	unsigned threads;
 	uint64_t disksize;
+	bool allow_other; /* let other users than the daemon's open the file (its mode still applies) */
 	/* Called once, from a FUSE thread, when the kernel's INIT has been
 	 * answered: the file is usable from then on. */
 	void (*ready)(void *arg);

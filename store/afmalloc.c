@@ -25,6 +25,26 @@
 #define MAX_ARENAS (1u << (24 - ARENA_PAGE_BITS))
 #define MAX_CHUNKS 9 /* one per size class at most */
 
+/* ASan cannot see inside a custom allocator unless told: arenas are
+ * poisoned when mapped, a chunk is unpoisoned while allocated and poisoned
+ * again when freed, so a touch of a freed chunk or of never-used arena
+ * space is reported (as mimalloc's track.h does). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UZ_ASAN 1
+#endif
+#endif
+#ifdef UZ_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define REF(gpage, idx) ((uint32_t)(gpage) << 8 | (uint32_t)(idx))
 #define REF_PAGE(r) ((r) >> 8)
 #define REF_IDX(r) ((r) & 0xffu)
@@ -201,6 +221,7 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 		free(ar);
 		return -ENOMEM;
 	}
+	POISON(ar->base, UZ_ARENA_SIZE);
 	ar->id = id;
 	ar->kind = (uint8_t)got;
 	if (id >= a->id_end)
@@ -292,6 +313,7 @@ static void page_put(struct afm *a, uint32_t gpage)
 		a->released_pages -= ar->released;
 		a->narenas--;
 		a->kinds[ar->kind]--;
+		UNPOISON(ar->base, UZ_ARENA_SIZE); /* the next mapping there starts clean */
 		uz_arena_unmap(ar->base);
 		free(ar);
 		dir_shrink(a);
@@ -355,10 +377,12 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
 	p = page_of(a, gpage);
 	if (p->free_head) {
 		idx = p->free_head - 1u;
+		UNPOISON(page_addr(a, gpage) + (size_t)idx * chunk_size(c), chunk_size(c));
 		memcpy(&p->free_head, page_addr(a, gpage) + (size_t)idx * chunk_size(c),
 		       sizeof(p->free_head));
 	} else {
 		idx = p->carved++;
+		UNPOISON(page_addr(a, gpage) + (size_t)idx * chunk_size(c), chunk_size(c));
 	}
 	p->inuse++;
 	k->used++;
@@ -382,6 +406,7 @@ static void chunk_free(struct afm *a, unsigned c, uint32_t ref)
 	p = page_of(a, gpage);
 	memcpy(page_addr(a, gpage) + (size_t)idx * chunk_size(c), &p->free_head,
 	       sizeof(p->free_head));
+	POISON(page_addr(a, gpage) + (size_t)idx * chunk_size(c), chunk_size(c));
 	p->free_head = (uint16_t)(idx + 1);
 	p->inuse--;
 	k->used--;
@@ -798,6 +823,7 @@ void afm_destroy(struct afm *a)
 		struct afm_arena *ar = atomic_load(&a->dir[id]);
 
 		if (ar) {
+			UNPOISON(ar->base, UZ_ARENA_SIZE);
 			uz_arena_unmap(ar->base);
 			free(ar);
 		}
@@ -916,6 +942,7 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 			memset(seen, 0, sizeof(seen));
 			for (uint32_t i = p->free_head; i;) {
 				uint16_t next;
+				uint8_t *link;
 
 				if (i - 1 >= p->carved)
 					FAIL("page %u.%u: free chunk %u not carved", id, pidx, i - 1);
@@ -923,8 +950,10 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 					FAIL("page %u.%u: free list loops at %u", id, pidx, i - 1);
 				seen[(i - 1) / 8] |= (uint8_t)(1u << ((i - 1) % 8));
 				nfree++;
-				memcpy(&next, ar->base + (size_t)pidx * SLAB_SIZE + (size_t)(i - 1) * chunk_size(p->cls),
-				       sizeof(next));
+				link = ar->base + (size_t)pidx * SLAB_SIZE + (size_t)(i - 1) * chunk_size(p->cls);
+				UNPOISON(link, sizeof(next));
+				memcpy(&next, link, sizeof(next));
+				POISON(link, sizeof(next));
 				i = next;
 			}
 			if (nfree != (uint32_t)(p->carved - p->inuse))

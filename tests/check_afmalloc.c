@@ -2,6 +2,7 @@
 #include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,6 +387,32 @@ START_TEST(arena_kinds)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UZ_ASAN 1
+#endif
+#endif
+
+#ifdef UZ_ASAN
+/* The engine poisons freed chunks: reading an object after freeing it is
+ * an ASan error, which ends this (forked) test with status 1. */
+START_TEST(freed_chunk_use_is_caught)
+{
+	struct afm *a = afm_create(&(struct afm_config){ .arena = UZ_ARENA_PLAIN });
+	struct afm_handle h, h2;
+	uint8_t buf[700] = { 1 };
+
+	ck_assert_int_eq(afm_alloc(a, sizeof(buf), &h), 0);
+	ck_assert_int_eq(afm_alloc(a, sizeof(buf), &h2), 0); /* keeps the page */
+	afm_store(a, sizeof(buf), &h, buf);
+	afm_free(a, sizeof(buf), &h);
+	afm_load(a, sizeof(buf), &h, buf);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 	Suite *s = suite_create("afmalloc");
@@ -401,6 +428,9 @@ int main(void)
 	tcase_add_test(tc, threads_share_the_engine);
 	tcase_add_test(tc, arena_kinds);
 	tcase_add_test(tc, compaction_after_fragmentation);
+#ifdef UZ_ASAN
+	tcase_add_exit_test(tc, freed_chunk_use_is_caught, 1);
+#endif
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -135,6 +135,9 @@ START_TEST(keys)
 	ck_assert_int_eq(uz_config_set(&c, "zram-resident-limit", "100", err, sizeof(err)), 0);
 	ck_assert_uint_eq(c.mem_limit, 100ull << 20);
 	ck_assert_int_eq(uz_config_set(&c, "zram-size", "0", err, sizeof(err)), -EINVAL);
+	/* Found by fuzz_config: beyond 2^64 bytes the conversion was undefined. */
+	ck_assert_int_eq(uz_config_set(&c, "zram-resident-limit", "555555555555555", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'555555555555555' is 5.55556e+14 MiB: too large");
 	ck_assert_int_eq(uz_config_set(&c, "fs-type", "xfs", err, sizeof(err)), 0);
 	ck_assert_str_eq(c.fs_type, "xfs");
 	ck_assert_int_eq(uz_config_set(&c, "fs-type", "ext4; rm -rf /", err, sizeof(err)), -EINVAL);

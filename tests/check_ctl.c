@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -44,11 +45,14 @@ START_TEST(parse_requests)
 }
 END_TEST
 
-static void handler(void *ctx, int argc, char **argv, char *out, size_t outlen)
+static void handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **argv, char *out, size_t outlen)
 {
 	(void)ctx;
 	if (strcmp(argv[0], "ping") == 0)
 		snprintf(out, outlen, "ok\npong %d\n", argc);
+	else if (strcmp(argv[0], "whoami") == 0)
+		snprintf(out, outlen, "ok\n%u %u %d %d\n", (unsigned)peer->uid, (unsigned)peer->gid, peer->pid == getpid(),
+			 peer->admin);
 	else
 		snprintf(out, outlen, "error: unknown command '%s'\n", argv[0]);
 }
@@ -87,15 +91,24 @@ static char *ask(const void *req, size_t len)
 	return ask_how(req, len, 0);
 }
 
-static struct uz_ctl *serve(void)
+static struct uz_ctl *serve_with(unsigned mode, gid_t group)
 {
 	char err[256];
 	struct uz_ctl *c;
 
 	snprintf(sock_path, sizeof(sock_path), "/tmp/uzram-check-ctl-%d.sock", getpid());
-	c = uz_ctl_start(sock_path, handler, NULL, err, sizeof(err));
+	c = uz_ctl_start(&(struct uz_ctl_params){ .path = sock_path,
+						  .mode = mode,
+						  .group = group,
+						  .admin_group = UZ_CTL_NO_GROUP },
+			 handler, NULL, err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	return c;
+}
+
+static struct uz_ctl *serve(void)
+{
+	return serve_with(0600, UZ_CTL_NO_GROUP);
 }
 
 START_TEST(answers_and_errors)
@@ -147,28 +160,33 @@ START_TEST(silent_clients_do_not_block)
 }
 END_TEST
 
-/* More connections than the server keeps: the extra ones are told so. */
-START_TEST(crowd_is_refused_politely)
+/* More silent connections than the server keeps: the longest silent
+ * ones make room, and are told so; a client with a request is served at
+ * once even then. */
+START_TEST(crowd_makes_room_for_the_others)
 {
 	struct uz_ctl *c = serve();
 	int fds[UZ_CTL_MAX_CLIENTS + 10], busy = 0;
 
 	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++)
 		fds[i] = dial();
+	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	usleep(200 * 1000); /* well before the 5 s timeout */
 	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++) {
 		struct pollfd p = { .fd = fds[i], .events = POLLIN };
 		char buf[128];
 
-		if (poll(&p, 1, 300) == 1) {
+		if (poll(&p, 1, 0) == 1) {
 			ssize_t n = recv(fds[i], buf, sizeof(buf) - 1, 0);
 
-			if (n > 0) {
-				buf[n] = '\0';
-				busy += strstr(buf, "too many clients") != NULL;
-			}
+			ck_assert_int_gt(n, 0);
+			buf[n] = '\0';
+			ck_assert_str_eq(buf, "error: too many clients; dropped while silent\n");
+			ck_assert_int_le(i, 10); /* the oldest ones */
+			busy++;
 		}
 	}
-	ck_assert_int_eq(busy, 10);
+	ck_assert_int_eq(busy, 11);
 	for (int i = 0; i < UZ_CTL_MAX_CLIENTS + 10; i++)
 		close(fds[i]);
 	/* Dropped connections are noticed; new clients are served again. */
@@ -199,10 +217,30 @@ START_TEST(live_socket_is_not_stolen)
 	struct uz_ctl *c = serve(), *c2;
 	char err[256];
 
-	c2 = uz_ctl_start(sock_path, handler, NULL, err, sizeof(err));
+	c2 = uz_ctl_start(&(struct uz_ctl_params){ .path = sock_path,
+						   .mode = 0600,
+						   .group = UZ_CTL_NO_GROUP,
+						   .admin_group = UZ_CTL_NO_GROUP },
+			  handler, NULL, err, sizeof(err));
 	ck_assert_ptr_null(c2);
 	ck_assert_ptr_nonnull(strstr(err, "in use by another running uzramd"));
 	ck_assert_str_eq(ask("ping\n", 5), "ok\npong 1\n");
+	uz_ctl_stop(c);
+}
+END_TEST
+
+/* The handler learns who asks; the socket gets the mode and group asked for. */
+START_TEST(peer_and_permissions)
+{
+	struct uz_ctl *c = serve_with(0660, 100);
+	struct stat st;
+	char want[64];
+
+	ck_assert_int_eq(stat(sock_path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0660);
+	ck_assert_uint_eq(st.st_gid, 100);
+	snprintf(want, sizeof(want), "ok\n%u %u 1 %d\n", (unsigned)getuid(), (unsigned)getgid(), getuid() == 0);
+	ck_assert_str_eq(ask("whoami\n", 7), want);
 	uz_ctl_stop(c);
 }
 END_TEST
@@ -216,7 +254,8 @@ int main(void)
 	tcase_add_test(tc, parse_requests);
 	tcase_add_test(tc, answers_and_errors);
 	tcase_add_test(tc, silent_clients_do_not_block);
-	tcase_add_test(tc, crowd_is_refused_politely);
+	tcase_add_test(tc, crowd_makes_room_for_the_others);
+	tcase_add_test(tc, peer_and_permissions);
 	tcase_add_test(tc, dropped_mid_reply);
 	tcase_add_test(tc, live_socket_is_not_stolen);
 	suite_add_tcase(s, tc);
