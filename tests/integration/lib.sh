@@ -24,6 +24,8 @@ pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$*"; }
 # check DESCRIPTION COMMAND...: passes when the command succeeds.
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+# quiet COMMAND...: the command with its standard output dropped.
+quiet() { "$@" >/dev/null; }
 
 # Kernel zram for side-by-side benchmarks: only when zram0 is unused
 # (disksize 0); zram_up returns 1 otherwise.  Reset by zram_down and, at

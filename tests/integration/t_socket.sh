@@ -56,6 +56,42 @@ check "I/O continues during the storm" dd if="$T/text" of="$T/s" bs=1M seek=100 
 wait "${storm[@]}"
 check "data written during the storm reads back" cmp <(dd if="$T/s" bs=1M skip=100 count=$(( $(stat -c %s "$T/text") >> 20 )) status=none) \
 	<(head -c $(( ($(stat -c %s "$T/text") >> 20) << 20 )) "$T/text")
-check "uzramctl still answers" "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "uzramctl still answers" quiet "$UZRAMCTL" --socket "$SOCK" mm_stat
+
+# Hostile clients: 400 connections held open at once (a third of them
+# stopping mid-word), then 300 that send a request and hang up before the
+# reply.  Others are still answered at once, and I/O goes on.
+perl -MIO::Socket::UNIX -e '
+	my @held;
+	for my $i (1 .. 400) {
+		my $c = IO::Socket::UNIX->new(Peer => $ARGV[0]) or next;
+		syswrite($c, "sta") if $i % 3 == 0;
+		push @held, $c;
+	}
+	print STDERR scalar(@held), " connections held\n";
+	sleep 6;' "$SOCK" 2>"$T/held.log" &
+HOLDER=$!
+PIDS+=("$HOLDER")
+sleep 1
+t0=$(date +%s%N)
+check "a client is answered while 400 others hold connections" quiet timeout 5 "$UZRAMCTL" --socket "$SOCK" mm_stat
+log "answered in $(( ($(date +%s%N) - t0) / 1000000 )) ms; $(cat "$T/held.log")"
+check "... in under 2 s" test $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000
+check "I/O goes on meanwhile" dd if="$T/text" of="$T/s" bs=1M seek=200 conv=notrunc,fsync status=none
+wait "$HOLDER"
+check "dropped mid-reply, 300 times" perl -MIO::Socket::UNIX -e '
+	for (1 .. 300) {
+		my $c = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 1;
+		syswrite($c, "stats\n");
+		close($c);
+	}' "$SOCK"
+check "oversized line then silence: told so" bash -c "
+	perl -MIO::Socket::UNIX -e '
+		my \$c = IO::Socket::UNIX->new(Peer => \$ARGV[0]) or exit 1;
+		syswrite(\$c, \"x\" x 4096);
+		my \$r = \"\"; sysread(\$c, \$r, 200); print \$r;' '$SOCK' | grep -q '^error: request too long'"
+check "uzramctl answers after all of it" quiet timeout 5 "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "data written meanwhile reads back" cmp <(dd if="$T/s" bs=1M skip=200 count=$(( $(stat -c %s "$T/text") >> 20 )) status=none) \
+	<(head -c $(( ($(stat -c %s "$T/text") >> 20) << 20 )) "$T/text")
 check "the daemon is alive" kill -0 "$DPID"
 finish
