@@ -18,14 +18,17 @@ FAILED=0
 PIDS=()
 LOOPS=()
 MOUNTS=()
+CGROUPS=()
 
 log() { printf '  %s\n' "$*"; }
 pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$*"; }
 # check DESCRIPTION COMMAND...: passes when the command succeeds.
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
-# quiet COMMAND...: the command with its standard output dropped.
+# quiet COMMAND...: the command with its standard output dropped; silent:
+# with both outputs dropped.
 quiet() { "$@" >/dev/null; }
+silent() { "$@" >/dev/null 2>&1; }
 
 # Kernel zram for side-by-side benchmarks: only when zram0 is unused
 # (disksize 0); zram_up returns 1 otherwise.  Reset by zram_down and, at
@@ -57,6 +60,9 @@ cleanup() {
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 	done
 	zram_down
+	for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
+		rmdir "${CGROUPS[i]}" 2>/dev/null
+	done
 	# A daemon that died leaves its FUSE mount behind (ENOTCONN).
 	grep -F " $T/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$T"
@@ -107,6 +113,39 @@ sock_of() {
 stop_daemon() {
 	kill -TERM "$1"
 	wait "$1"
+}
+
+# memcg_make BYTES: a new memory cgroup limited to BYTES, in $MEMCG: cgroup
+# v2 (memory.max, no swap) when its memory controller is there, else v1
+# (memory.limit_in_bytes) under this process's own memory cgroup.
+# Removed by cleanup.  Not called in $(...).
+memcg_make() {
+	local own
+	if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		MEMCG=/sys/fs/cgroup/uzram-test.$$
+		mkdir "$MEMCG" || return 1
+		CGROUPS+=("$MEMCG")
+		echo "$1" >"$MEMCG/memory.max" || return 1
+		echo 0 >"$MEMCG/memory.swap.max" 2>/dev/null
+	elif [ -d /sys/fs/cgroup/memory ]; then
+		own=$(awk -F: '$2 == "memory" {print $3}' /proc/self/cgroup)
+		MEMCG=/sys/fs/cgroup/memory${own%/}/uzram-test.$$
+		mkdir "$MEMCG" || return 1
+		CGROUPS+=("$MEMCG")
+		echo "$1" >"$MEMCG/memory.limit_in_bytes" || return 1
+	else
+		return 1
+	fi
+}
+# memcg_run CMD...: CMD inside $MEMCG.
+memcg_run() { bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$MEMCG" "$@"; }
+# memcg_report: peak usage and how often the limit was hit.
+memcg_report() {
+	if [ -e "$MEMCG/memory.max" ]; then
+		echo "peak $(cat "$MEMCG/memory.peak" 2>/dev/null || echo ?) B, limit hit $(awk '$1 == "max" {print $2}' "$MEMCG/memory.events") times"
+	else
+		echo "peak $(cat "$MEMCG/memory.max_usage_in_bytes") B, limit hit $(cat "$MEMCG/memory.failcnt") times"
+	fi
 }
 
 # attach_loop FILE: a direct-I/O loop device over FILE, in $LOOP.  Not

@@ -60,7 +60,7 @@ done
 pass "--json shows per-chunk-size use, stranded, metadata and rounding bytes"
 check "remaining files intact after compaction" bash -c "cd '$T/mnt-m' && sha256sum --quiet -c '$T/sums'"
 umount "$T/mnt-m"
-check "e2fsck -fn clean after compaction" e2fsck -fn "$LOOP" >/dev/null 2>&1
+check "e2fsck -fn clean after compaction" silent e2fsck -fn "$LOOP"
 
 # 2. By itself, with the shipped configuration.
 SOCK=$T/a.sock
@@ -76,5 +76,5 @@ check "automatic compaction ran" test "$(stat_of "$SOCK" compactions)" -gt 0
 check "overhead under 2.5 % without being asked" test "$(ratio "$SOCK")" -lt 250
 check "remaining files intact" bash -c "cd '$T/mnt-a' && sha256sum --quiet -c '$T/sums'"
 umount "$T/mnt-a"
-check "e2fsck -fn clean" e2fsck -fn "$LOOP" >/dev/null 2>&1
+check "e2fsck -fn clean" silent e2fsck -fn "$LOOP"
 finish
