@@ -12,7 +12,9 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <mntent.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -214,6 +216,34 @@ static void on_ready(void *arg)
 	}
 }
 
+/* PATH answers ENOTCONN: a FUSE mount whose daemon is gone (killed with
+ * SIGKILL, say).  When it was a uzram device, nothing can be saved from it
+ * and it only blocks a restart: unmount it lazily.  Returns 0 when PATH is
+ * free again, -1 (logged) otherwise. */
+static int clear_dead_mount(const char *path)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	bool ours = false;
+
+	while (f && (m = getmntent(f)))
+		if (strcmp(m->mnt_dir, path) == 0)
+			ours = strcmp(m->mnt_type, "fuse.uzram") == 0;
+	if (f)
+		endmntent(f);
+	if (!ours) {
+		uz_log(LOG_ERR, "%s: a dead FUSE mount of another program (Transport endpoint is not connected): "
+		       "umount -l it", path);
+		return -1;
+	}
+	if (umount2(path, MNT_DETACH)) {
+		uz_log(LOG_ERR, "%s: stale mount of a uzramd that died: cannot unmount it: %s", path, strerror(errno));
+		return -1;
+	}
+	uz_log(LOG_WARNING, "%s: stale mount of a uzramd that died (its data was lost with it): unmounted", path);
+	return 0;
+}
+
 /* Makes PATH a regular file we may mount over.  Returns 0 or -1 (logged). */
 static int prepare_path(struct daemon *d, const char *arg)
 {
@@ -243,6 +273,8 @@ static int prepare_path(struct daemon *d, const char *arg)
 		return -1;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", base);
+	if (lstat(d->path, &st) && errno == ENOTCONN && clear_dead_mount(d->path))
+		return -1;
 	if (lstat(d->path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
 			uz_log(LOG_ERR, "%s: is a symbolic link; give the real path", d->path);

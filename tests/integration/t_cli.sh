@@ -106,6 +106,19 @@ check "SIGINT: exit status 0" test $? -eq 0
 check "SIGINT: unmounted" bash -c "! grep -qF ' $T/kept ' /proc/mounts"
 check "a file that existed before is kept" test -f "$T/kept"
 
+# SIGKILL: the file answers ENOTCONN (the kernel's doing); a new uzramd
+# over the same PATH clears the dead mount and starts.
+start_daemon "$T/killed" --size 16M --socket "$T/k.sock"
+kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+out=$(dd if="$T/killed" of=/dev/null bs=4k count=1 2>&1)
+check "after SIGKILL the file answers ENOTCONN" grep -q "Transport endpoint is not connected" <<<"$out"
+start_daemon "$T/killed" --size 16M --socket "$T/k.sock"
+check "a restart over the dead mount works" dd if=/dev/zero of="$T/killed" bs=4k count=4 conv=notrunc status=none
+check "... saying what it cleared" grep -q "killed: stale mount of a uzramd that died (its data was lost with it): unmounted" "$T/uzramd.log"
+check "... and only one mount is left there" test "$(grep -cF " $T/killed fuse.uzram " /proc/mounts)" = 1
+stop_daemon "$DPID"
+
 # A write in flight when SIGTERM arrives completes.
 start_daemon "$T/inflight" --size 256M --socket "$T/if.sock"
 dd if=/dev/zero of="$T/inflight" bs=1M count=200 oflag=direct status=none 2>"$T/dd.err" &

@@ -63,6 +63,8 @@ cat >"$T/inside.sh" <<-'SH'
 	chk "data written there reads back" cmp /tmp/data /mnt/t0/data
 	# (no awk here: /etc/alternatives is empty under --volatile)
 	chk "uzramctl sees the data" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f1)" -gt 20000000
+	chk "memory locked (lock-memory = yes; VmLck)" bash -c \
+		"grep -q '^VmLck:[[:space:]]*[1-9]' /proc/\$(systemctl show -p MainPID --value uzram@t0)/status"
 	chk "mem-limit from the config" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f4)" = 134217728
 	sed -i 's/^mem-limit.*/mem-limit = 96M/' /etc/uzram/t0.conf
 	chk "systemctl reload" systemctl reload uzram@t0
@@ -73,6 +75,22 @@ cat >"$T/inside.sh" <<-'SH'
 	chk "after stop: no loop device left" bash -c "! losetup -a | grep -q /run/uzram/t0"
 	chk "after stop: no uzramd process" bash -c "! pidof uzramd"
 	chk "after stop: socket removed" test ! -e $S
+	# Killed: the unit cleans up, a restart works (with a new, empty file system).
+	chk "start again" systemctl start uzram@t0
+	cp /tmp/data /mnt/t0/data && sync
+	kill -KILL "$(systemctl show -p MainPID --value uzram@t0)"
+	for i in $(seq 100); do
+		case $(systemctl show -p ActiveState --value uzram@t0) in failed | inactive) break ;; esac
+		sleep 0.2
+	done
+	chk "SIGKILL: the unit ends up failed" test "$(systemctl show -p ActiveState --value uzram@t0)" = failed
+	chk "SIGKILL: the mount-point was unmounted" bash -c "! findmnt /mnt/t0"
+	chk "SIGKILL: no loop device left" bash -c "! losetup -a | grep -q /run/uzram/t0"
+	chk "SIGKILL: cleanup said what it did" bash -c "journalctl -u uzram@t0 -o cat --no-pager | grep -q 'the daemon died: lazily unmounted /mnt/t0'"
+	chk "SIGKILL: a restart works" systemctl restart uzram@t0
+	chk "... and mounts a new file system" test "$(findmnt -n -o FSTYPE /mnt/t0)" = ext4
+	chk "... which is empty: the data went with the daemon, as with zram" test ! -e /mnt/t0/data
+	chk "stop after the restart" systemctl stop uzram@t0
 	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-t0
 	chk "a bad config: start fails" bash -c "! systemctl start uzram@t1"
 	journalctl -u uzram@t1 -o cat --no-pager >/results/journal-t1
@@ -96,7 +114,8 @@ fi
 losetup -f >/dev/null
 loops=()
 for l in /dev/loop[0-9]*; do loops+=(--bind="$l"); done
-timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes \
+# CAP_IPC_LOCK: not in nspawn's default set; the unit locks its memory.
+timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes --capability=CAP_IPC_LOCK \
 	--bind=/dev/fuse --bind=/dev/loop-control "${loops[@]}" \
 	--bind-ro="$T/root/usr/local:/usr/local" --bind="$T/etc:/etc/uzram" --bind="$T/results:/results" \
 	--bind-ro="$T/inside.sh:/uzram-test/inside.sh" \
