@@ -7,7 +7,7 @@ CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
-	clang valgrind fio
+	clang libclang-rt-14-dev valgrind fio
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g

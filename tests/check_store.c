@@ -141,7 +141,7 @@ START_TEST(unaligned_io_against_reference)
 	uint8_t *ref = calloc(1, SIZE), *buf = malloc(3 * UZ_PAGE_SIZE), *got = malloc(3 * UZ_PAGE_SIZE);
 	unsigned r = 42;
 
-	for (int op = 0; op < 20000; op++) {
+	for (int op = 0; op < uz_test_rounds(20000); op++) {
 		size_t len = 1 + rnd(&r) % (3 * UZ_PAGE_SIZE);
 		uint64_t off = rnd(&r) % (SIZE - len);
 
@@ -270,7 +270,7 @@ static void *writer_run(void *arg)
 	uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
 	unsigned r = (unsigned)w->id * 7 + 1;
 
-	for (int round = 0; round < 300; round++) {
+	for (int round = 0; round < uz_test_rounds(300); round++) {
 		for (int i = 0; i < 32; i++) {
 			uint64_t off = ((uint64_t)i * (uint64_t)w->nthreads + (uint64_t)w->id) * UZ_PAGE_SIZE;
 
@@ -432,7 +432,7 @@ START_TEST(compaction_races_readers_and_writers)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, churn_run, &c[i]), 0);
 	}
 	/* Compact again and again for a while, the churn going on. */
-	for (int n = 0; n < 300; n++) {
+	for (int n = 0; n < uz_test_rounds(300); n++) {
 		usleep(5000);
 		ck_assert_int_eq(uz_store_compact(st, &res), 0);
 		moved += res.objects_moved;
