@@ -126,6 +126,7 @@ check: deps
 	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_CHECK_TIME)
 	UZ_BIN=$(CURDIR)/$(BIN) UZ_TOOLS=$(CURDIR)/$(B)/tests tests/integration/run.sh
+	$(if $(SANITIZE),,$(MAKE) valgrind)
 
 # Each fuzz target for FUZZ_TIME seconds, starting from the committed
 # corpus (tests/fuzz/corpus/TARGET, left as it is: new inputs go to
