@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,12 @@ struct daemon {
 	sem_t hk_wake;
 	pthread_t hk_thread;
 	bool hk_running;
-	volatile sig_atomic_t reload_asked;
-	volatile bool hk_stop;
-	volatile bool ready;
+	/* Shared between threads (and a signal handler): atomics, which are
+	 * lock-free here and so safe in a handler too (TSan found the race
+	 * that volatile left). */
+	_Atomic int reload_asked;
+	_Atomic bool hk_stop;
+	_Atomic bool ready;
 	char path[PATH_MAX];
 	char name[NAME_MAX + 1];
 	char socket[PATH_MAX];
