@@ -244,6 +244,8 @@ START_TEST(shipped_config_is_the_defaults)
 	c.mem_limit = 1;
 	c.compact_ppm = 1;
 	c.lock_memory = 0;
+	c.socket_mode = 0666;
+	c.allow_other = 1;
 	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_mem_eq(&c, &d, sizeof(c));
 }
