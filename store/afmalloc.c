@@ -6,6 +6,7 @@
  * arena's page accounting.  Order: class, then pool.
  */
 #include "afmalloc.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -79,6 +80,14 @@ struct afm_arena {
 	struct afm_page pages[ARENA_PAGES];
 };
 
+/* Updated by every allocation and free, per shard (see shard.h). */
+struct afm_counters {
+	_Atomic int64_t objects;
+	_Atomic int64_t object_bytes;
+	_Atomic int64_t rounding_bytes;
+	_Atomic int64_t ext_bytes;
+} __attribute__((aligned(64)));
+
 struct afm_class {
 	pthread_mutex_t lock;
 	uint32_t partial; /* page number + 1 of the first page with free chunks */
@@ -101,10 +110,7 @@ struct afm {
 	uint64_t pages_compacted; /* pages emptied by compactions */
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	enum uz_arena_kind kind;
-	_Atomic uint64_t objects;
-	_Atomic uint64_t object_bytes;
-	_Atomic uint64_t rounding_bytes;
-	_Atomic uint64_t ext_bytes;
+	struct afm_counters cnt[UZ_SHARDS];
 };
 
 static inline uint32_t chunk_size(unsigned c)
@@ -472,12 +478,11 @@ int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
 		h->ref[0] = refs[0];
 		h->ref[1] = refs[1];
 		h->ref[2] = ext;
-		atomic_fetch_add_explicit(&a->ext_bytes, chunk_size(ext_class(k)), memory_order_relaxed);
+		UZ_SHARD_ADD(a->cnt, ext_bytes, chunk_size(ext_class(k)));
 	}
-	atomic_fetch_add_explicit(&a->objects, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&a->object_bytes, size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&a->rounding_bytes, ((size + 15) & ~15u) - size,
-				  memory_order_relaxed);
+	UZ_SHARD_ADD(a->cnt, objects, 1);
+	UZ_SHARD_ADD(a->cnt, object_bytes, size);
+	UZ_SHARD_ADD(a->cnt, rounding_bytes, ((size + 15) & ~15u) - size);
 	return 0;
 undo:
 	while (i-- > 0)
@@ -495,12 +500,11 @@ void afm_free(struct afm *a, uint32_t size, const struct afm_handle *h)
 		chunk_free(a, cls[i], refs[i]);
 	if (k > AFM_INLINE_REFS) {
 		chunk_free(a, ext_class(k), h->ref[2]);
-		atomic_fetch_sub_explicit(&a->ext_bytes, chunk_size(ext_class(k)), memory_order_relaxed);
+		UZ_SHARD_ADD(a->cnt, ext_bytes, -(int64_t)chunk_size(ext_class(k)));
 	}
-	atomic_fetch_sub_explicit(&a->objects, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&a->object_bytes, size, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&a->rounding_bytes, ((size + 15) & ~15u) - size,
-				  memory_order_relaxed);
+	UZ_SHARD_ADD(a->cnt, objects, -1);
+	UZ_SHARD_ADD(a->cnt, object_bytes, -(int64_t)size);
+	UZ_SHARD_ADD(a->cnt, rounding_bytes, -(int64_t)(((size + 15) & ~15u) - size));
 }
 
 void afm_store(struct afm *a, uint32_t size, const struct afm_handle *h, const void *src)
@@ -876,10 +880,10 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	pages += st->released_bytes / SLAB_SIZE;
 	st->free_page_bytes = st->arena_bytes > pages * SLAB_SIZE ? st->arena_bytes - pages * SLAB_SIZE : 0;
 	st->stranded_bytes = st->free_page_bytes + st->free_chunk_bytes;
-	st->objects = atomic_load(&a->objects);
-	st->object_bytes = atomic_load(&a->object_bytes);
-	st->rounding_bytes = atomic_load(&a->rounding_bytes);
-	st->ext_bytes = atomic_load(&a->ext_bytes);
+	st->objects = (uint64_t)UZ_SHARD_SUM(a->cnt, objects);
+	st->object_bytes = (uint64_t)UZ_SHARD_SUM(a->cnt, object_bytes);
+	st->rounding_bytes = (uint64_t)UZ_SHARD_SUM(a->cnt, rounding_bytes);
+	st->ext_bytes = (uint64_t)UZ_SHARD_SUM(a->cnt, ext_bytes);
 	st->metadata_bytes += st->ext_bytes;
 }
 
@@ -1008,12 +1012,11 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 			     (unsigned long long)partial[c]);
 		chunk_bytes += used[c] * chunk_size(c);
 	}
-	if (chunk_bytes != atomic_load(&a->object_bytes) + atomic_load(&a->rounding_bytes) +
-				   atomic_load(&a->ext_bytes))
-		FAIL("chunks hold %llu bytes; objects %llu + rounding %llu + metadata %llu",
-		     (unsigned long long)chunk_bytes, (unsigned long long)atomic_load(&a->object_bytes),
-		     (unsigned long long)atomic_load(&a->rounding_bytes),
-		     (unsigned long long)atomic_load(&a->ext_bytes));
+	if (chunk_bytes != (uint64_t)(UZ_SHARD_SUM(a->cnt, object_bytes) + UZ_SHARD_SUM(a->cnt, rounding_bytes) +
+				      UZ_SHARD_SUM(a->cnt, ext_bytes)))
+		FAIL("chunks hold %llu bytes; objects %lld + rounding %lld + metadata %lld",
+		     (unsigned long long)chunk_bytes, (long long)UZ_SHARD_SUM(a->cnt, object_bytes),
+		     (long long)UZ_SHARD_SUM(a->cnt, rounding_bytes), (long long)UZ_SHARD_SUM(a->cnt, ext_bytes));
 out:
 	pthread_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)

@@ -11,21 +11,27 @@
 #include <time.h>
 
 #include "../compress/page.h"
+#include "shard.h"
 #include "slot.h"
+
+/* What every write updates, per shard (see shard.h). */
+struct store_counters {
+	_Atomic int64_t pages_stored;
+	_Atomic int64_t compr_bytes;
+	_Atomic int64_t same_pages;
+	_Atomic int64_t huge_pages;
+	_Atomic int64_t huge_pages_since;
+	_Atomic int64_t notify_free;
+} __attribute__((aligned(64)));
 
 struct uz_store {
 	uint64_t disksize;
 	struct uz_slots *slots;
 	struct afm *afm;
-	_Atomic uint64_t pages_stored;
-	_Atomic uint64_t compr_bytes;
-	_Atomic uint64_t same_pages;
-	_Atomic uint64_t huge_pages;
-	_Atomic uint64_t huge_pages_since;
+	struct store_counters cnt[UZ_SHARDS];
 	_Atomic uint64_t failed_reads;
 	_Atomic uint64_t failed_writes;
 	_Atomic uint64_t invalid_io;
-	_Atomic uint64_t notify_free;
 	_Atomic uint64_t compactions;
 	_Atomic uint32_t compact_ppm;
 	pthread_t compactor;
@@ -61,21 +67,20 @@ static void account(struct uz_store *st, const struct slot_val *v, int sign)
 	case SLOT_EMPTY:
 		return;
 	case SLOT_SAME:
-		atomic_fetch_add_explicit(&st->same_pages, (uint64_t)(int64_t)sign, memory_order_relaxed);
+		UZ_SHARD_ADD(st->cnt, same_pages, sign);
 		break;
 	case SLOT_COMP:
 		bytes = slot_size(v->meta);
 		break;
 	case SLOT_RAW:
 		bytes = UZ_PAGE_SIZE;
-		atomic_fetch_add_explicit(&st->huge_pages, (uint64_t)(int64_t)sign, memory_order_relaxed);
+		UZ_SHARD_ADD(st->cnt, huge_pages, sign);
 		if (sign > 0)
-			atomic_fetch_add_explicit(&st->huge_pages_since, 1, memory_order_relaxed);
+			UZ_SHARD_ADD(st->cnt, huge_pages_since, 1);
 		break;
 	}
-	atomic_fetch_add_explicit(&st->pages_stored, (uint64_t)(int64_t)sign, memory_order_relaxed);
-	atomic_fetch_add_explicit(&st->compr_bytes, (uint64_t)((int64_t)sign * (int64_t)bytes),
-				  memory_order_relaxed);
+	UZ_SHARD_ADD(st->cnt, pages_stored, sign);
+	UZ_SHARD_ADD(st->cnt, compr_bytes, (int64_t)sign * (int64_t)bytes);
 }
 
 static void release(struct uz_store *st, const struct slot_val *v)
@@ -301,7 +306,7 @@ static void discard_page(struct uz_store *st, uint64_t idx)
 		return;
 	account(st, &old, -1);
 	release(st, &old);
-	atomic_fetch_add_explicit(&st->notify_free, 1, memory_order_relaxed);
+	UZ_SHARD_ADD(st->cnt, notify_free, 1);
 }
 
 int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
@@ -389,7 +394,7 @@ static bool worth_compacting(struct uz_store *st)
 	if (!ppm)
 		return false;
 	afm_stats(st->afm, &s);
-	limit = atomic_load(&st->compr_bytes) / 1000000 * ppm;
+	limit = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes) / 1000000 * ppm;
 	if (limit < UZ_COMPACT_MIN_BYTES)
 		limit = UZ_COMPACT_MIN_BYTES;
 	return s.stranded_bytes > limit;
@@ -428,9 +433,12 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		errno = EINVAL;
 		return NULL;
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st)
+	/* Cache-line aligned: the counter shards each own a line. */
+	if (posix_memalign((void **)&st, 64, sizeof(*st))) {
+		errno = ENOMEM;
 		return NULL;
+	}
+	memset(st, 0, sizeof(*st));
 	st->disksize = disksize;
 	st->compact_ppm = cfg->compact_ppm;
 	pthread_mutex_init(&st->stop_lock, NULL);
@@ -486,21 +494,21 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	memset(s, 0, sizeof(*s));
 	afm_stats(st->afm, &s->afm);
 	s->disksize = st->disksize;
-	s->orig_data_size = atomic_load(&st->pages_stored) * UZ_PAGE_SIZE;
-	s->compr_data_size = atomic_load(&st->compr_bytes);
+	s->orig_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
+	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
 	s->mem_used_total = s->afm.mem_used_total;
 	s->mem_limit = s->afm.mem_limit;
 	s->mem_used_max = s->afm.mem_used_max;
-	s->same_pages = atomic_load(&st->same_pages);
+	s->same_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, same_pages);
 	s->pages_compacted = s->afm.pages_compacted;
 	s->compactions = atomic_load(&st->compactions);
 	s->compact_ppm = atomic_load(&st->compact_ppm);
-	s->huge_pages = atomic_load(&st->huge_pages);
-	s->huge_pages_since = atomic_load(&st->huge_pages_since);
+	s->huge_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, huge_pages);
+	s->huge_pages_since = (uint64_t)UZ_SHARD_SUM(st->cnt, huge_pages_since);
 	s->failed_reads = atomic_load(&st->failed_reads);
 	s->failed_writes = atomic_load(&st->failed_writes);
 	s->invalid_io = atomic_load(&st->invalid_io);
-	s->notify_free = atomic_load(&st->notify_free);
+	s->notify_free = (uint64_t)UZ_SHARD_SUM(st->cnt, notify_free);
 	s->table_bytes = uz_slots_bytes(st->slots);
 }
 
@@ -525,6 +533,7 @@ int uz_store_check(struct uz_store *st, char *err, size_t errlen)
 static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
 	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0;
+	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
 	int ret = afm_check(st->afm, err, errlen);
 
@@ -567,18 +576,19 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		stored++;
 	}
 	afm_stats(st->afm, &as);
-	if (stored != atomic_load(&st->pages_stored) || same != atomic_load(&st->same_pages) ||
-	    huge != atomic_load(&st->huge_pages) || bytes != atomic_load(&st->compr_bytes) ||
-	    objects != as.objects || bytes != as.object_bytes) {
+	c_stored = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored);
+	c_same = (uint64_t)UZ_SHARD_SUM(st->cnt, same_pages);
+	c_huge = (uint64_t)UZ_SHARD_SUM(st->cnt, huge_pages);
+	c_bytes = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
+	if (stored != c_stored || same != c_same || huge != c_huge || bytes != c_bytes || objects != as.objects ||
+	    bytes != as.object_bytes) {
 		snprintf(err, errlen,
 			 "slots hold %llu pages (%llu same, %llu huge, %llu objects, %llu bytes); "
 			 "counters say %llu (%llu same, %llu huge, %llu objects, %llu bytes)",
 			 (unsigned long long)stored, (unsigned long long)same, (unsigned long long)huge,
 			 (unsigned long long)objects, (unsigned long long)bytes,
-			 (unsigned long long)atomic_load(&st->pages_stored),
-			 (unsigned long long)atomic_load(&st->same_pages),
-			 (unsigned long long)atomic_load(&st->huge_pages), (unsigned long long)as.objects,
-			 (unsigned long long)atomic_load(&st->compr_bytes));
+			 (unsigned long long)c_stored, (unsigned long long)c_same, (unsigned long long)c_huge,
+			 (unsigned long long)as.objects, (unsigned long long)c_bytes);
 		return -EUCLEAN;
 	}
 	return 0;
