@@ -144,7 +144,7 @@ fuzz: deps $(addprefix $(FZ)/,$(FUZZ_TARGETS))
 # The unit suites under valgrind (CK_FORK=no: one process to watch).
 valgrind: $(addprefix $(B)/tests/,$(TESTS))
 	@fail=0; for t in $^; do echo "== valgrind $$t"; \
-		CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+		CK_FORK=no valgrind -q --suppressions=tests/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect,possible \
 			--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t || fail=1; \
 	done; exit $$fail
 
