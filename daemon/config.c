@@ -222,8 +222,9 @@ int uz_parse_bool(const char *s)
 int uz_parse_group(const char *s, gid_t *gid)
 {
 	struct group gr, *res = NULL;
-	char buf[4096], *end;
+	char *buf = NULL, *end;
 	unsigned long n;
+	int e = ERANGE;
 
 	if (isdigit((unsigned char)s[0])) {
 		errno = 0;
@@ -233,10 +234,19 @@ int uz_parse_group(const char *s, gid_t *gid)
 		*gid = (gid_t)n;
 		return 0;
 	}
-	if (getgrnam_r(s, &gr, buf, sizeof(buf), &res) || !res)
-		return -EINVAL;
-	*gid = res->gr_gid;
-	return 0;
+	/* A group with many members needs a larger buffer: grow it. */
+	for (size_t cap = 4096; e == ERANGE && cap <= (1u << 24); cap *= 4) {
+		char *b = realloc(buf, cap);
+
+		if (!b)
+			break;
+		buf = b;
+		e = getgrnam_r(s, &gr, buf, cap, &res);
+	}
+	if (e == 0 && res)
+		*gid = res->gr_gid;
+	free(buf);
+	return e == 0 && res ? 0 : -EINVAL;
 }
 
 int uz_parse_compaction(const char *s, uint32_t *ppm)

@@ -174,11 +174,12 @@ static int peer_of(struct uz_ctl *c, int fd, struct uz_ctl_peer *peer)
 		peer->admin = true;
 		return 0;
 	}
-	/* Supplementary groups; a peer in more than 256 is judged on these. */
+	/* Supplementary groups.  A peer in more than 256 (ERANGE: nothing
+	 * copied) is judged on its primary group alone. */
 	len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) && errno != ERANGE)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
 		return 0;
-	for (size_t i = 0; i < len / sizeof(gid_t) && i < sizeof(groups) / sizeof(groups[0]); i++)
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
 		if (groups[i] == c->admin_group)
 			peer->admin = true;
 	return 0;

@@ -63,6 +63,16 @@ START_TEST(compaction_thresholds)
 	ck_assert_int_eq(uz_parse_bool("Off"), 0);
 	ck_assert_int_eq(uz_parse_bool("0"), 0);
 	ck_assert_int_eq(uz_parse_bool("maybe"), -EINVAL);
+	{
+		gid_t g = 7;
+
+		ck_assert_int_eq(uz_parse_group("root", &g), 0);
+		ck_assert_uint_eq(g, 0);
+		ck_assert_int_eq(uz_parse_group("100", &g), 0);
+		ck_assert_uint_eq(g, 100);
+		ck_assert_int_eq(uz_parse_group("no-such-group-here", &g), -EINVAL);
+		ck_assert_int_eq(uz_parse_group("12a", &g), -EINVAL);
+	}
 	ck_assert_int_eq(uz_parse_bool(""), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("1.%", &ppm), -EINVAL);
 	ck_assert_int_eq(uz_parse_compaction("-1%", &ppm), -EINVAL);
@@ -117,6 +127,19 @@ START_TEST(keys)
 	char err[512];
 
 	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_set(&c, "socket-mode", "0660", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_int_eq(uz_config_set(&c, "socket-mode", "0755", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'0755' is not a socket mode (octal, at most 0666, such as 0660)");
+	ck_assert_int_eq(uz_config_set(&c, "socket-mode", "0400", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'0400' leaves the owner unable to connect (needs 0600 at least)");
+	ck_assert_int_eq(uz_config_set(&c, "socket-mode", "rw", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "admin-group", "root", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.admin_group, 0);
+	ck_assert_int_eq(uz_config_set(&c, "socket-group", "nope-nope", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'nope-nope' is not a group (a name in the group database, or a number)");
+	ck_assert_int_eq(uz_config_set(&c, "allow-other", "yes", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.allow_other, 1);
 	ck_assert_int_eq(uz_config_set(&c, "size", "1G", err, sizeof(err)), 0);
 	ck_assert_uint_eq(c.size, 1ull << 30);
 	ck_assert_int_eq(uz_config_set(&c, "mem-limit", "256M", err, sizeof(err)), 0);
