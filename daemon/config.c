@@ -219,17 +219,28 @@ int uz_parse_bool(const char *s)
 	return -EINVAL;
 }
 
+/* A whole unsigned number in base 8 or 10, nothing before or after it.
+ * Returns false for anything else, or a number beyond unsigned long. */
+static bool parse_number(const char *s, int base, unsigned long *n)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	*n = strtoul(s, &end, base);
+	return !*end && !errno;
+}
+
 int uz_parse_group(const char *s, gid_t *gid)
 {
 	struct group gr, *res = NULL;
-	char *buf = NULL, *end;
+	char *buf = NULL;
 	unsigned long n;
 	int e = ERANGE;
 
 	if (isdigit((unsigned char)s[0])) {
-		errno = 0;
-		n = strtoul(s, &end, 10);
-		if (*end || errno || n >= (gid_t)-1)
+		if (!parse_number(s, 10, &n) || n >= (gid_t)-1)
 			return -EINVAL;
 		*gid = (gid_t)n;
 		return 0;
@@ -373,12 +384,9 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 	} else if (strcmp(key, "threads") == 0) {
-		char *end;
 		unsigned long n;
 
-		errno = 0;
-		n = strtoul(value, &end, 10);
-		if (!isdigit((unsigned char)value[0]) || *end || errno || n < 1 || n > UZ_MAX_THREADS) {
+		if (!parse_number(value, 10, &n) || n < 1 || n > UZ_MAX_THREADS) {
 			snprintf(err, errlen, "'%s' is not a thread count (1 to %d)", value, UZ_MAX_THREADS);
 			return -EINVAL;
 		}
@@ -396,12 +404,9 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 		}
 		*(key[0] == 'l' ? &cfg->lock_memory : &cfg->allow_other) = r;
 	} else if (strcmp(key, "socket-mode") == 0) {
-		char *end;
 		unsigned long n;
 
-		errno = 0;
-		n = strtoul(value, &end, 8);
-		if (!isdigit((unsigned char)value[0]) || *end || errno || n > 0777 || (n & 0111)) {
+		if (!parse_number(value, 8, &n) || n > 0777 || (n & 0111)) {
 			snprintf(err, errlen, "'%s' is not a socket mode (octal, at most 0666, such as 0660)", value);
 			return -EINVAL;
 		}

@@ -6,6 +6,7 @@
  * arena's page accounting.  Order: class, then pool.
  */
 #include "afmalloc.h"
+#include "asan.h"
 #include "shard.h"
 
 #include <errno.h>
@@ -25,26 +26,6 @@
  * 16-byte chunks in a 4 KiB page), so 2^24 pages = 32768 arenas = 64 GiB. */
 #define MAX_ARENAS (1u << (24 - ARENA_PAGE_BITS))
 #define MAX_CHUNKS 9 /* one per size class at most */
-
-/* ASan cannot see inside a custom allocator unless told: arenas are
- * poisoned when mapped, a chunk is unpoisoned while allocated and poisoned
- * again when freed, so a touch of a freed chunk or of never-used arena
- * space is reported (as mimalloc's track.h does). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UZ_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UZ_ASAN 1
-#endif
-#endif
-#ifdef UZ_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #define REF(gpage, idx) ((uint32_t)(gpage) << 8 | (uint32_t)(idx))
 #define REF_PAGE(r) ((r) >> 8)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../store/afmalloc.h"
+#include "../store/asan.h"
 
 static struct afm *make(uint64_t limit)
 {
@@ -386,14 +387,6 @@ START_TEST(arena_kinds)
 	}
 }
 END_TEST
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UZ_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UZ_ASAN 1
-#endif
-#endif
 
 #ifdef UZ_ASAN
 /* The engine poisons freed chunks: reading an object after freeing it is

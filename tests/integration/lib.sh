@@ -139,13 +139,14 @@ memcg_make() {
 }
 # memcg_run CMD...: CMD inside $MEMCG.
 memcg_run() { bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$MEMCG" "$@"; }
-# memcg_report: peak usage and how often the limit was hit.
-memcg_report() {
-	if [ -e "$MEMCG/memory.max" ]; then
-		echo "peak $(cat "$MEMCG/memory.peak" 2>/dev/null || echo ?) B, limit hit $(awk '$1 == "max" {print $2}' "$MEMCG/memory.events") times"
-	else
-		echo "peak $(cat "$MEMCG/memory.max_usage_in_bytes") B, limit hit $(cat "$MEMCG/memory.failcnt") times"
-	fi
+# memcg_hits: how often the limit was hit; memcg_peak: the peak usage.
+memcg_hits() {
+	if [ -e "$MEMCG/memory.max" ]; then awk '$1 == "max" {print $2}' "$MEMCG/memory.events"
+	else cat "$MEMCG/memory.failcnt"; fi
+}
+memcg_peak() {
+	if [ -e "$MEMCG/memory.max" ]; then cat "$MEMCG/memory.peak" 2>/dev/null || echo "?"
+	else cat "$MEMCG/memory.max_usage_in_bytes"; fi
 }
 
 # attach_loop FILE: a direct-I/O loop device over FILE, in $LOOP.  Not
