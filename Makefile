@@ -4,7 +4,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := fuse3 liblz4 inih libsystemd
+PKGS := fuse3 liblz4 inih libsystemd liburing
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
 	clang libclang-rt-14-dev valgrind fio
@@ -26,7 +26,8 @@ B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 STORE := store/arena.c store/afmalloc.c store/slot.c store/store.c
 COMPRESS := compress/page.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
-UZRAMD := daemon/uzramd.c fuse/uzfuse.c $(DAEMON_LIB) $(STORE) $(COMPRESS)
+FUSE := fuse/uzfuse.c fuse/uring.c
+UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl
 
@@ -53,7 +54,7 @@ $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/a
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c)
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
-$(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c)
+$(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
 $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram:

@@ -21,6 +21,8 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->threads = UZ_DEFAULT_THREADS;
 	cfg->compact_ppm = UZ_DEFAULT_COMPACT_PPM;
 	cfg->lock_memory = 1;
+	cfg->io_uring = UZ_URING_AUTO;
+	cfg->io_uring_depth = UZ_FUSE_URING_DEPTH;
 	cfg->socket_mode = 0600;
 	cfg->socket_group = (gid_t)-1;
 	cfg->admin_group = (gid_t)-1;
@@ -391,6 +393,25 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 		cfg->threads = (unsigned)n;
+	} else if (strcmp(key, "io-uring") == 0) {
+		static const char *const names[] = { [UZ_URING_NO] = "no", [UZ_URING_AUTO] = "auto", [UZ_URING_YES] = "yes" };
+		unsigned i;
+
+		for (i = 0; i < 3 && strcmp(value, names[i]) != 0; i++)
+			;
+		if (i == 3) {
+			snprintf(err, errlen, "'%s' is not auto, yes or no", value);
+			return -EINVAL;
+		}
+		cfg->io_uring = (enum uz_uring_mode)i;
+	} else if (strcmp(key, "io-uring-depth") == 0) {
+		unsigned long n;
+
+		if (!parse_number(value, 10, &n) || n < 1 || n > UZ_FUSE_URING_MAX_DEPTH) {
+			snprintf(err, errlen, "'%s' is not a queue depth (1 to %d)", value, UZ_FUSE_URING_MAX_DEPTH);
+			return -EINVAL;
+		}
+		cfg->io_uring_depth = (unsigned)n;
 	} else if (strcmp(key, "compaction") == 0) {
 		if (uz_parse_compaction(value, &cfg->compact_ppm)) {
 			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../fuse/uzfuse.h"
 #include "../store/arena.h"
 
 #define UZ_DEFAULT_SIZE (4ull << 30)
@@ -23,7 +24,9 @@ struct uz_config {
 	uint64_t size; /* bytes, a multiple of 4096 */
 	uint64_t mem_limit; /* bytes; 0: none */
 	enum uz_arena_kind arena;
-	unsigned threads; /* FUSE worker threads */
+	unsigned threads; /* FUSE worker threads (/dev/fuse) */
+	enum uz_uring_mode io_uring; /* FUSE over io_uring: no, auto, yes */
+	unsigned io_uring_depth; /* entries per CPU queue */
 	uint32_t compact_ppm; /* automatic compaction threshold; 0: off */
 	int lock_memory; /* mlockall(MCL_ONFAULT) at start: never swapped, never waiting on reclaim */
 	int allow_other; /* FUSE allow_other: users other than the daemon's may open the file */

@@ -57,6 +57,10 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "fs_type %s\n", info->fs_type ? info->fs_type : "");
 	put(&o, "mount_options %s\n", info->mount_options ? info->mount_options : "");
 	put(&o, "disksize %llu\n", (unsigned long long)s->disksize);
+	put(&o, "transport %s\n", info->transport ? info->transport : "dev");
+	put(&o, "io_uring_queues %u\n", info->io_uring_queues);
+	put(&o, "io_uring_depth %u\n", info->io_uring_depth);
+	put(&o, "ring_bytes %llu\n", info->ring_bytes);
 	for (int i = 0; i < 9; i++)
 		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);
 	for (int i = 0; i < 4; i++)

@@ -17,6 +17,9 @@ struct uz_stats_info {
 	const char *fs_type;
 	const char *mount_options;
 	pid_t pid;
+	const char *transport; /* "io_uring" or "dev" */
+	unsigned io_uring_queues, io_uring_depth; /* 0 over /dev/fuse */
+	unsigned long long ring_bytes; /* io_uring buffers and rings */
 };
 
 /* The keys of zram's mm_stat and io_stat, in zram's order. */

@@ -80,7 +80,9 @@ static void usage(FILE *out)
 		"  -c, --config FILE      settings file (default /etc/uzram/NAME.conf if present)\n"
 		"  -m, --mem-limit SIZE   most memory the store may use (0: no limit)\n"
 		"  -a, --arena KIND       hugetlb, thp, plain or auto\n"
-		"  -t, --threads N        FUSE worker threads\n"
+		"  -t, --threads N        FUSE worker threads (/dev/fuse)\n"
+		"  -U, --io-uring MODE    FUSE over io_uring: auto, yes or no\n"
+		"      --io-uring-depth N entries per CPU queue with io_uring\n"
 		"  -C, --compaction PCT   compact when stranded space passes PCT%% of the data, or off\n"
 		"  -L, --lock-memory Y/N  lock the daemon's memory in RAM as it is touched (default yes)\n"
 		"  -f, --foreground       stay in the foreground and log to stderr\n"
@@ -92,10 +94,12 @@ static void usage(FILE *out)
 
 static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
+	struct uz_fuse_transport t;
 	struct uz_store_stats s;
 
 	(void)arg;
 	uz_store_stats(d->st, &s);
+	uz_fuse_get_transport(d->fuse, &t);
 	uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
 						    .path = d->path,
 						    .algorithm = d->cfg.algorithm,
@@ -103,7 +107,11 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .mount_point = d->cfg.mount_point,
 						    .fs_type = d->cfg.fs_type,
 						    .mount_options = d->cfg.options,
-						    .pid = getpid() },
+						    .pid = getpid(),
+						    .transport = t.io_uring ? "io_uring" : "dev",
+						    .io_uring_queues = t.queues,
+						    .io_uring_depth = t.depth,
+						    .ring_bytes = t.ring_bytes },
 			out, outlen);
 }
 
@@ -197,10 +205,15 @@ static void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, cha
 static void on_ready(void *arg)
 {
 	struct daemon *d = arg;
+	struct uz_fuse_transport t;
 	int fd;
 
-	uz_log(LOG_INFO, "%s ready: %llu bytes, socket %s, %u threads", d->path,
-	       (unsigned long long)d->cfg.size, d->socket, d->cfg.threads);
+	uz_fuse_get_transport(d->fuse, &t);
+	if (t.param_turned_on)
+		uz_log(LOG_NOTICE, "io-uring = yes: turned on %s (system-wide: every FUSE mount made from now on "
+		       "may use io_uring)", UZ_FUSE_URING_PARAM);
+	uz_log(LOG_INFO, "%s ready: %llu bytes, socket %s, transport %s", d->path, (unsigned long long)d->cfg.size,
+	       d->socket, t.why);
 	d->ready = true;
 	sd_notify(0, "READY=1");
 	notify_status(d);
@@ -339,6 +352,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "compaction", required_argument, NULL, 'C' },
 		{ "lock-memory", required_argument, NULL, 'L' },
+		{ "io-uring", required_argument, NULL, 'U' },
+		{ "io-uring-depth", required_argument, NULL, 'D' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -348,7 +363,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	struct stat st;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:L:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:L:U:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'S':
@@ -357,6 +372,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 't':
 		case 'C':
 		case 'L':
+		case 'U':
+		case 'D':
 			if (d->ncli == UZ_MAX_CLI) {
 				uz_log(LOG_ERR, "too many options");
 				return -1;
@@ -477,6 +494,8 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(n.size != d->cfg.size, "size");
 	PENDING(n.arena != d->cfg.arena, "arena");
 	PENDING(n.threads != d->cfg.threads, "threads");
+	PENDING(n.io_uring != d->cfg.io_uring, "io-uring");
+	PENDING(n.io_uring_depth != d->cfg.io_uring_depth, "io-uring-depth");
 	PENDING(n.lock_memory != d->cfg.lock_memory, "lock-memory");
 	PENDING(n.allow_other != d->cfg.allow_other, "allow-other");
 	PENDING(n.socket_mode != d->cfg.socket_mode, "socket-mode");
@@ -576,6 +595,37 @@ static void daemonize(struct daemon *d)
 	setsid();
 }
 
+/* The block file's contents: the store. */
+static int store_file_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return uz_store_read(ctx, buf, len, off);
+}
+
+static int store_file_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	return uz_store_write(ctx, buf, len, off);
+}
+
+static int store_file_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	return uz_store_discard(ctx, off, len);
+}
+
+static uint64_t store_file_stored(void *ctx)
+{
+	struct uz_store_stats s;
+
+	uz_store_stats(ctx, &s);
+	return s.orig_data_size;
+}
+
+static const struct uz_file_ops store_file_ops = {
+	.read = store_file_read,
+	.write = store_file_write,
+	.discard = store_file_discard,
+	.stored = store_file_stored,
+};
+
 static void remove_created(struct daemon *d)
 {
 	if (d->created_path)
@@ -639,12 +689,17 @@ int main(int argc, char **argv)
 	snprintf(fsname, sizeof(fsname), "uzram:%s", d.name);
 	fp = (struct uz_fuse_params){ .mountpoint = d.path,
 				      .fsname = fsname,
+				      .subtype = "uzram",
+				      .ops = &store_file_ops,
+				      .ctx = d.st,
+				      .uring = d.cfg.io_uring,
+				      .uring_depth = d.cfg.io_uring_depth,
 				      .threads = d.cfg.threads,
 				      .disksize = d.cfg.size,
 				      .allow_other = d.cfg.allow_other,
 				      .ready = on_ready,
 				      .ready_arg = &d };
-	d.fuse = uz_fuse_mount(d.st, &fp, err, sizeof(err));
+	d.fuse = uz_fuse_mount(&fp, err, sizeof(err));
 	if (!d.fuse) {
 		uz_log(LOG_ERR, "%s", err);
 		goto out;
@@ -662,8 +717,14 @@ int main(int argc, char **argv)
 	d.hk_running = true;
 	res = uz_fuse_run(d.fuse);
 	sd_notify(0, "STOPPING=1");
-	if (res)
+	if (res == -EPROTO) {
+		struct uz_fuse_transport t;
+
+		uz_fuse_get_transport(d.fuse, &t);
+		uz_log(LOG_ERR, "%s", t.why);
+	} else if (res) {
 		uz_log(LOG_ERR, "FUSE loop failed: %s", strerror(-res));
+	}
 	else
 		uz_log(LOG_INFO, "%s: stopping", d.path);
 	res = res ? 1 : 0;

@@ -1,52 +1,25 @@
-/* fuse/uzfuse.c - the libfuse low-level operations of a uzram device. */
+/* fuse/uzfuse.c - the file's operations, written once, and libfuse's
+ * /dev/fuse transport for them.  The io_uring transport (uring.c) calls
+ * the same uzf_* functions. */
 #define FUSE_USE_VERSION 314
-#include "uzfuse.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "../compress/page.h"
+#define UZF_PAGE 4096u
 
-struct uz_fuse {
-	struct uz_store *st;
-	struct fuse_session *se;
-	struct uz_fuse_params p;
-	struct timespec born;
-	uid_t uid;
-	gid_t gid;
-	pthread_key_t buf_key;
-	char *mountpoint;
-};
+/* --- the operations, for both transports --- */
 
-/* A 1 MiB read buffer per FUSE thread, freed when the thread ends. */
-static void *thread_buf(struct uz_fuse *f)
+void uzf_attr(struct uz_fuse *f, struct stat *a)
 {
-	void *b = pthread_getspecific(f->buf_key);
-
-	if (!b) {
-		b = aligned_alloc(UZ_PAGE_SIZE, UZ_FUSE_MAX_WRITE);
-		if (b && pthread_setspecific(f->buf_key, b)) {
-			free(b);
-			b = NULL;
-		}
-	}
-	return b;
-}
-
-static void fill_attr(struct uz_fuse *f, struct stat *a)
-{
-	struct uz_store_stats s;
-
-	uz_store_stats(f->st, &s);
 	memset(a, 0, sizeof(*a));
 	a->st_ino = FUSE_ROOT_ID;
 	a->st_mode = S_IFREG | 0600;
@@ -54,9 +27,134 @@ static void fill_attr(struct uz_fuse *f, struct stat *a)
 	a->st_uid = f->uid;
 	a->st_gid = f->gid;
 	a->st_size = (off_t)f->p.disksize;
-	a->st_blksize = UZ_PAGE_SIZE;
-	a->st_blocks = (blkcnt_t)(s.orig_data_size / 512);
+	a->st_blksize = UZF_PAGE;
+	a->st_blocks = (blkcnt_t)(f->p.ops->stored(f->p.ctx) / 512);
 	a->st_atim = a->st_mtim = a->st_ctim = f->born;
+}
+
+/* The device's size, owner and mode are fixed: a block file. */
+int uzf_setattr(struct uz_fuse *f, bool size_set, uint64_t size, bool others_set)
+{
+	if (size_set && size != f->p.disksize)
+		return -EPERM;
+	return others_set ? -EPERM : 0;
+}
+
+int uzf_read(struct uz_fuse *f, void *buf, size_t *len, int64_t off)
+{
+	size_t size = *len;
+
+	*len = 0;
+	if (off < 0)
+		return -EINVAL;
+	if ((uint64_t)off >= f->p.disksize)
+		return 0; /* end of file */
+	if (size > f->p.disksize - (uint64_t)off)
+		size = (size_t)(f->p.disksize - (uint64_t)off);
+	if (size > UZ_FUSE_MAX_WRITE)
+		size = UZ_FUSE_MAX_WRITE;
+	int err = f->p.ops->read(f->p.ctx, buf, size, (uint64_t)off);
+
+	if (!err)
+		*len = size;
+	return err;
+}
+
+int uzf_write(struct uz_fuse *f, const void *buf, size_t *len, int64_t off)
+{
+	size_t size = *len;
+	int err;
+
+	*len = 0;
+	if (off < 0)
+		return -EINVAL;
+	/* Like a block device: a write that starts at the end is out of
+	 * space, one that crosses it is cut short. */
+	if ((uint64_t)off < f->p.disksize && size > f->p.disksize - (uint64_t)off)
+		size = (size_t)(f->p.disksize - (uint64_t)off);
+	if ((uint64_t)off >= f->p.disksize && size)
+		return -ENOSPC;
+	err = f->p.ops->write(f->p.ctx, buf, size, (uint64_t)off);
+	if (err == -EINVAL)
+		err = -ENOSPC;
+	if (!err)
+		*len = size;
+	return err;
+}
+
+int uzf_fallocate(struct uz_fuse *f, int mode, int64_t off, int64_t len)
+{
+	uint64_t end;
+
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	end = (uint64_t)off + (uint64_t)len;
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) || mode == FALLOC_FL_ZERO_RANGE ||
+	    mode == (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) {
+		if ((uint64_t)off >= f->p.disksize) /* beyond the end: nothing to free, the size stays */
+			return (mode & FALLOC_FL_KEEP_SIZE) ? 0 : -EPERM;
+		if (end > f->p.disksize) {
+			if (!(mode & FALLOC_FL_KEEP_SIZE))
+				return -EPERM;
+			end = f->p.disksize;
+		}
+		return f->p.ops->discard(f->p.ctx, (uint64_t)off, end - (uint64_t)off);
+	}
+	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) /* the device is always fully "allocated" */
+		return end <= f->p.disksize || (mode & FALLOC_FL_KEEP_SIZE) ? 0 : -EPERM;
+	return -EOPNOTSUPP;
+}
+
+void uzf_statfs(struct uz_fuse *f, struct statvfs *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->f_bsize = UZF_PAGE;
+	v->f_frsize = UZF_PAGE;
+	v->f_blocks = f->p.disksize / UZF_PAGE;
+	v->f_bfree = v->f_blocks - f->p.ops->stored(f->p.ctx) / UZF_PAGE;
+	v->f_bavail = v->f_bfree;
+	v->f_files = 1;
+	v->f_namemax = 255;
+}
+
+void uzf_ready(struct uz_fuse *f)
+{
+	if (f->p.ready)
+		f->p.ready(f->p.ready_arg);
+}
+
+void uzf_set_transport(struct uz_fuse *f, const struct uz_fuse_transport *t)
+{
+	pthread_mutex_lock(&f->tlock);
+	bool turned = f->t.param_turned_on;
+
+	f->t = *t;
+	f->t.param_turned_on = turned;
+	pthread_mutex_unlock(&f->tlock);
+}
+
+void uz_fuse_get_transport(struct uz_fuse *f, struct uz_fuse_transport *t)
+{
+	pthread_mutex_lock(&f->tlock);
+	*t = f->t;
+	pthread_mutex_unlock(&f->tlock);
+}
+
+/* --- libfuse's callbacks: the /dev/fuse transport --- */
+
+/* A 1 MiB read buffer per FUSE thread, freed when the thread ends. */
+static void *thread_buf(struct uz_fuse *f)
+{
+	void *b = pthread_getspecific(f->buf_key);
+
+	if (!b) {
+		b = aligned_alloc(UZF_PAGE, UZ_FUSE_MAX_WRITE);
+		if (b && pthread_setspecific(f->buf_key, b)) {
+			free(b);
+			b = NULL;
+		}
+	}
+	return b;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -70,13 +168,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
-	if (f->p.ready)
-		f->p.ready(f->p.ready_arg);
+	/* With the INIT hook in place, uring.c says ready once the reply is
+	 * out and the queues are registered (or given up). */
+	if (!f->hooked)
+		uzf_ready(f);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct uz_fuse *f = fuse_req_userdata(req);
 	struct stat a;
 
 	(void)fi;
@@ -84,28 +183,25 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fill_attr(f, &a);
+	uzf_attr(fuse_req_userdata(req), &a);
 	fuse_reply_attr(req, &a, 1.0);
 }
 
-/* The device's size, owner and mode are fixed: a block file. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
 	struct uz_fuse *f = fuse_req_userdata(req);
 	struct stat a;
+	int err;
 
 	(void)ino;
 	(void)fi;
-	if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size != f->p.disksize) {
-		fuse_reply_err(req, EPERM);
+	err = uzf_setattr(f, to_set & FUSE_SET_ATTR_SIZE, (uint64_t)attr->st_size, to_set & ~FUSE_SET_ATTR_SIZE);
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	if (to_set & ~FUSE_SET_ATTR_SIZE) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	fill_attr(f, &a);
+	uzf_attr(f, &a);
 	fuse_reply_attr(req, &a, 1.0);
 }
 
@@ -113,7 +209,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	(void)parent;
 	(void)name;
-	fuse_reply_err(req, ENOTDIR);
+	fuse_reply_err(req, UZF_LOOKUP_ERR);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -128,29 +224,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct uz_fuse *f = fuse_req_userdata(req);
-	void *buf;
+	void *buf = thread_buf(f);
 	int err;
 
 	(void)ino;
 	(void)fi;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((uint64_t)off >= f->p.disksize) {
-		fuse_reply_buf(req, NULL, 0); /* end of file */
-		return;
-	}
-	if (size > f->p.disksize - (uint64_t)off)
-		size = (size_t)(f->p.disksize - (uint64_t)off);
-	if (size > UZ_FUSE_MAX_WRITE)
-		size = UZ_FUSE_MAX_WRITE;
-	buf = thread_buf(f);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	err = uz_store_read(f->st, buf, size, (uint64_t)off);
+	err = uzf_read(f, buf, &size, off);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -160,22 +243,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct uz_fuse *f = fuse_req_userdata(req);
 	int err;
 
 	(void)ino;
 	(void)fi;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	/* Like a block device: a write that starts at the end is out of
-	 * space, one that crosses it is cut short. */
-	if ((uint64_t)off < f->p.disksize && size > f->p.disksize - (uint64_t)off)
-		size = (size_t)(f->p.disksize - (uint64_t)off);
-	err = uz_store_write(f->st, buf, size, (uint64_t)off);
-	if (err == -EINVAL)
-		err = -ENOSPC;
+	err = uzf_write(fuse_req_userdata(req), buf, &size, off);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -185,81 +257,31 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
-	struct uz_fuse *f = fuse_req_userdata(req);
-	uint64_t end;
-	int err;
-
 	(void)ino;
 	(void)fi;
-	if (off < 0 || len <= 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	end = (uint64_t)off + (uint64_t)len;
-	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) || mode == FALLOC_FL_ZERO_RANGE ||
-	    mode == (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) {
-		if ((uint64_t)off >= f->p.disksize) {
-			/* Beyond the end: nothing to free, and the size stays. */
-			fuse_reply_err(req, (mode & FALLOC_FL_KEEP_SIZE) ? 0 : EPERM);
-			return;
-		}
-		if (end > f->p.disksize) {
-			if (!(mode & FALLOC_FL_KEEP_SIZE)) {
-				fuse_reply_err(req, EPERM);
-				return;
-			}
-			end = f->p.disksize;
-		}
-		err = uz_store_discard(f->st, (uint64_t)off, end - (uint64_t)off);
-		fuse_reply_err(req, -err);
-		return;
-	}
-	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
-		/* Preallocation: the device is always fully "allocated". */
-		fuse_reply_err(req, end <= f->p.disksize || (mode & FALLOC_FL_KEEP_SIZE) ? 0 : EPERM);
-		return;
-	}
-	fuse_reply_err(req, EOPNOTSUPP);
+	fuse_reply_err(req, -uzf_fallocate(fuse_req_userdata(req), mode, off, len));
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* FLUSH, FSYNC, RELEASE: every write is in the store when answered. */
+static void op_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req, 0); /* every write is in the store when answered */
+	fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	op_ok(req, ino, fi);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct uz_fuse *f = fuse_req_userdata(req);
-	struct uz_store_stats s;
 	struct statvfs v;
 
 	(void)ino;
-	uz_store_stats(f->st, &s);
-	memset(&v, 0, sizeof(v));
-	v.f_bsize = UZ_PAGE_SIZE;
-	v.f_frsize = UZ_PAGE_SIZE;
-	v.f_blocks = f->p.disksize / UZ_PAGE_SIZE;
-	v.f_bfree = v.f_blocks - s.orig_data_size / UZ_PAGE_SIZE;
-	v.f_bavail = v.f_bfree;
-	v.f_files = 1;
-	v.f_namemax = 255;
+	uzf_statfs(fuse_req_userdata(req), &v);
 	fuse_reply_statfs(req, &v);
 }
 
@@ -271,29 +293,97 @@ static const struct fuse_lowlevel_ops uz_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_flush,
-	.release = op_release,
+	.flush = op_ok,
+	.release = op_ok,
 	.fsync = op_fsync,
 	.statfs = op_statfs,
 	.fallocate = op_fallocate,
 };
 
-struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *p, char *err,
-			      size_t errlen)
+static void set_why(struct uz_fuse *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_why(struct uz_fuse *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->t.why, sizeof(f->t.why), fmt, ap);
+	va_end(ap);
+}
+
+/* Decides, before the mount, whether to build io_uring queues.  Returns 1
+ * (build them), 0 (no: f->t.why says why), or -1 with the reason in err
+ * when io-uring = yes cannot be had. */
+static int plan_uring(struct uz_fuse *f, char *err, size_t errlen)
+{
+	int on;
+
+	if (f->p.uring == UZ_URING_NO) {
+		set_why(f, "/dev/fuse (io-uring = no)");
+		return 0;
+	}
+	on = uz_uring_param();
+	if (on < 0) {
+		if (f->p.uring == UZ_URING_YES) {
+			snprintf(err, errlen, "io-uring = yes: this kernel has no FUSE over io_uring (no %s)",
+				 UZ_FUSE_URING_PARAM);
+			return -1;
+		}
+		set_why(f, "/dev/fuse (io-uring = auto: this kernel has no FUSE over io_uring)");
+		return 0;
+	}
+	if (!on && f->p.uring == UZ_URING_AUTO) {
+		set_why(f, "/dev/fuse (io-uring = auto: %s is off; 'echo Y >' it, or io-uring = yes, to use io_uring)",
+			UZ_FUSE_URING_PARAM);
+		return 0;
+	}
+	if (!on) {
+		int r = uz_uring_param_enable();
+
+		if (r) {
+			snprintf(err, errlen, "io-uring = yes: cannot turn on %s: %s%s", UZ_FUSE_URING_PARAM,
+				 strerror(-r), r == -EACCES || r == -EPERM ? " (root only)" : "");
+			return -1;
+		}
+		f->t.param_turned_on = true;
+	}
+	return 1;
+}
+
+/* Builds the queues once the session is mounted (they need its fd).
+ * Returns 0 (built, or auto falling back with f->t.why saying why), or -1
+ * with the reason in err when io-uring = yes cannot be had. */
+static int build_uring(struct uz_fuse *f, char *err, size_t errlen)
+{
+	char why[160];
+
+	f->uring = uz_uring_create(f, f->p.uring_depth, why, sizeof(why));
+	if (f->uring)
+		return 0;
+	if (f->p.uring == UZ_URING_YES) {
+		snprintf(err, errlen, "io-uring = yes: %s", why);
+		return -1;
+	}
+	set_why(f, "/dev/fuse (io-uring = auto: %s)", why);
+	return 0;
+}
+
+struct uz_fuse *uz_fuse_mount(const struct uz_fuse_params *p, char *err, size_t errlen)
 {
 	char opts[512];
 	char *argv[] = { "uzramd", "-o", opts, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct uz_fuse *f = calloc(1, sizeof(*f));
+	int want_uring;
 
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	f->st = st;
 	f->p = *p;
 	f->uid = getuid();
 	f->gid = getgid();
+	pthread_mutex_init(&f->tlock, NULL);
 	clock_gettime(CLOCK_REALTIME, &f->born);
 	f->mountpoint = strdup(p->mountpoint);
 	if (!f->mountpoint || pthread_key_create(&f->buf_key, free)) {
@@ -304,12 +394,17 @@ struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *
 	}
 	/* default_permissions: the kernel checks the file's mode and owner
 	 * (0600, the daemon's user), which matters once allow_other is on. */
-	snprintf(opts, sizeof(opts), "fsname=%s,subtype=uzram,max_read=%u,default_permissions%s", p->fsname,
-		 UZ_FUSE_MAX_WRITE, p->allow_other ? ",allow_other" : "");
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=%s,max_read=%u,default_permissions%s", p->fsname,
+		 p->subtype, UZ_FUSE_MAX_WRITE, p->allow_other ? ",allow_other" : "");
 	f->se = fuse_session_new(&args, &uz_ops, sizeof(uz_ops), f);
 	fuse_opt_free_args(&args); /* libfuse may have grown a copy */
 	if (!f->se) {
 		snprintf(err, errlen, "cannot create the FUSE session (is /dev/fuse there?)");
+		goto fail;
+	}
+	want_uring = plan_uring(f, err, errlen);
+	if (want_uring < 0) {
+		fuse_session_destroy(f->se);
 		goto fail;
 	}
 	if (fuse_session_mount(f->se, f->mountpoint)) {
@@ -317,9 +412,15 @@ struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *
 		fuse_session_destroy(f->se);
 		goto fail;
 	}
+	if (want_uring && build_uring(f, err, errlen)) {
+		fuse_session_unmount(f->se);
+		fuse_session_destroy(f->se);
+		goto fail;
+	}
 	return f;
 fail:
 	pthread_key_delete(f->buf_key);
+	pthread_mutex_destroy(&f->tlock);
 	free(f->mountpoint);
 	free(f);
 	return NULL;
@@ -344,7 +445,8 @@ int uz_fuse_signals(struct uz_fuse *f)
 	 * background jobs with SIGINT ignored, and libfuse's own helper
 	 * would leave it so.  No SA_RESTART: the signal must interrupt the
 	 * main thread's wait so that the loop sees the exit flag.  libfuse
-	 * blocks these signals in its worker threads. */
+	 * blocks these signals in its worker threads; the io_uring queue
+	 * threads block them too. */
 	signalled_session = f->se;
 	sigemptyset(&sa.sa_mask);
 	for (unsigned i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
@@ -360,11 +462,18 @@ int uz_fuse_run(struct uz_fuse *f)
 
 	if (!cfg)
 		return -ENOMEM;
+	/* With io_uring the /dev/fuse loop still carries INIT, FORGET and
+	 * INTERRUPT, and everything if the kernel falls back. */
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, f->p.threads);
 	fuse_loop_cfg_set_idle_threads(cfg, f->p.threads);
 	res = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	/* Each queue thread answers what it holds, then ends. */
+	uz_uring_destroy(f->uring);
+	f->uring = NULL;
+	if (f->failed)
+		return f->failed;
 	return res < 0 ? res : 0;
 }
 
@@ -377,11 +486,13 @@ void uz_fuse_unmount(struct uz_fuse *f)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signalled_session = NULL;
+	uz_uring_destroy(f->uring);
 	fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);
 	b = pthread_getspecific(f->buf_key);
 	free(b);
 	pthread_key_delete(f->buf_key);
+	pthread_mutex_destroy(&f->tlock);
 	free(f->mountpoint);
 	free(f);
 }

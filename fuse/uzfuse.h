@@ -1,5 +1,8 @@
-/* fuse/uzfuse.h - the device file as a FUSE file system whose root is one
- * regular file.  The only part of uzram that knows FUSE. */
+/* fuse/uzfuse.h - a block file served as a FUSE file system whose root is
+ * one regular file, over either of two transports: libfuse's /dev/fuse
+ * loop, or the kernel's FUSE-over-io_uring queues.  The only part of uzram
+ * that knows FUSE.  What the file holds comes from a small ops struct: the
+ * daemon plugs in the store, the FUSE-ceiling benchmark plain RAM. */
 #ifndef UZ_FUSE_UZFUSE_H
 #define UZ_FUSE_UZFUSE_H
 
@@ -7,36 +10,82 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../store/store.h"
-
 #define UZ_FUSE_MAX_WRITE (1u << 20) /* 1 MiB requests */
+/* io_uring entries per CPU queue: each holds a 1 MiB payload buffer (touched
+ * only as far as requests fill it), so 8 per CPU stays inside the RSS slack
+ * of 32 MiB on this 2-core machine even with 1 MiB requests; deeper did not
+ * help (one thread serves a queue: entries only buffer). */
+#define UZ_FUSE_URING_DEPTH 8
+#define UZ_FUSE_URING_MAX_DEPTH 256
 
 struct uz_fuse;
+
+/* What the served file is made of.  Each returns 0 or a negative errno. */
+struct uz_file_ops {
+	/* Fills buf with len bytes at off (inside the file). */
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	/* Stores len bytes at off (inside the file). */
+	int (*write)(void *ctx, const void *buf, size_t len, uint64_t off);
+	/* Forgets [off, off + len): reads give zeros. */
+	int (*discard)(void *ctx, uint64_t off, uint64_t len);
+	/* Bytes of data held (uncompressed), for st_blocks and statfs. */
+	uint64_t (*stored)(void *ctx);
+};
+
+enum uz_uring_mode {
+	UZ_URING_NO, /* /dev/fuse only */
+	UZ_URING_AUTO, /* io_uring when the kernel offers it in INIT */
+	UZ_URING_YES, /* io_uring or fail; turns enable_uring on (root) */
+};
 
 struct uz_fuse_params {
 	const char *mountpoint; /* absolute path of an existing regular file */
 	const char *fsname; /* shown in /proc/mounts */
-	unsigned threads;
+	const char *subtype; /* "uzram": fuse.uzram in /proc/mounts */
+	const struct uz_file_ops *ops;
+	void *ctx; /* passed to ops */
+	unsigned threads; /* /dev/fuse worker threads */
 	uint64_t disksize;
 	bool allow_other; /* let other users than the daemon's open the file (its mode still applies) */
+	enum uz_uring_mode uring;
+	unsigned uring_depth; /* entries per CPU queue, 1..UZ_FUSE_URING_MAX_DEPTH */
 	/* Called once, from a FUSE thread, when the kernel's INIT has been
-	 * answered: the file is usable from then on. */
+	 * answered and the transport is running: the file is usable from
+	 * then on.  Not called when io-uring = yes cannot be had. */
 	void (*ready)(void *arg);
 	void *ready_arg;
 };
 
-/* Creates the session and mounts it over p->mountpoint.  Returns NULL
- * with the reason in err. */
-struct uz_fuse *uz_fuse_mount(struct uz_store *st, const struct uz_fuse_params *p, char *err,
-			      size_t errlen);
+/* Which transport serves the file, and why. */
+struct uz_fuse_transport {
+	bool io_uring; /* false: /dev/fuse */
+	unsigned queues; /* io_uring: one per possible CPU */
+	unsigned depth; /* io_uring: entries per queue */
+	uint64_t ring_bytes; /* io_uring: header and payload buffers, rings */
+	bool param_turned_on; /* io-uring = yes turned enable_uring on (system-wide) */
+	char why[192]; /* one line for the journal */
+};
+
+/* The module parameter that lets FUSE connections use io_uring. */
+#define UZ_FUSE_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
+
+/* Creates the session and mounts it over p->mountpoint.  For io_uring
+ * (auto with the parameter on, or yes) it also builds the queues: one
+ * ring and its buffers per possible CPU, threads pinned to each.  Returns
+ * NULL with the reason in err. */
+struct uz_fuse *uz_fuse_mount(const struct uz_fuse_params *p, char *err, size_t errlen);
 
 /* Installs handlers so that SIGTERM and SIGINT end uz_fuse_run(). */
 int uz_fuse_signals(struct uz_fuse *f);
 
-/* Serves requests on p->threads threads until a signal or an unmount.
- * Requests in flight are finished before it returns.  Returns 0 or a
- * negative errno. */
+/* Serves requests until a signal or an unmount.  Requests in flight are
+ * finished before it returns.  Returns 0 or a negative errno; -EPROTO
+ * when io-uring = yes could not be had (uz_fuse_get_transport's why says
+ * why). */
 int uz_fuse_run(struct uz_fuse *f);
+
+/* The transport in use (meaningful once ready has been called). */
+void uz_fuse_get_transport(struct uz_fuse *f, struct uz_fuse_transport *t);
 
 /* Unmounts and frees.  NULL is accepted. */
 void uz_fuse_unmount(struct uz_fuse *f);

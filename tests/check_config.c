@@ -148,6 +148,23 @@ START_TEST(keys)
 	ck_assert_int_eq(c.arena, UZ_ARENA_PLAIN);
 	ck_assert_int_eq(uz_config_set(&c, "threads", "3", err, sizeof(err)), 0);
 	ck_assert_uint_eq(c.threads, 3);
+	ck_assert_int_eq(c.io_uring, UZ_URING_AUTO);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring", "yes", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.io_uring, UZ_URING_YES);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring", "no", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.io_uring, UZ_URING_NO);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring", "maybe", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'maybe' is not auto, yes or no");
+	ck_assert_int_eq(c.io_uring, UZ_URING_NO);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring", "auto", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.io_uring, UZ_URING_AUTO);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "16", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.io_uring_depth, 16);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "0", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'0' is not a queue depth (1 to 256)");
+	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "257", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "8k", err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(c.io_uring_depth, 16);
 	ck_assert_int_eq(uz_config_set(&c, "socket", "/tmp/x.sock", err, sizeof(err)), 0);
 	ck_assert_str_eq(c.socket, "/tmp/x.sock");
 	ck_assert_int_eq(uz_config_set(&c, "zram-size", "16", err, sizeof(err)), 0);
@@ -269,6 +286,8 @@ START_TEST(shipped_config_is_the_defaults)
 	c.lock_memory = 0;
 	c.socket_mode = 0666;
 	c.allow_other = 1;
+	c.io_uring = UZ_URING_YES;
+	c.io_uring_depth = 1;
 	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_mem_eq(&c, &d, sizeof(c));
 }

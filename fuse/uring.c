@@ -1,0 +1,657 @@
+/* fuse/uring.c - FUSE over io_uring (kernel protocol 7.42), spoken with
+ * liburing: one queue per possible CPU, each a ring of SQE128 entries
+ * served by a thread pinned to that CPU.  A request arrives as a
+ * completion whose buffers already hold it; the reply is written into the
+ * same buffers and committed by one command that also fetches the next
+ * request.  INIT, FORGET and INTERRUPT stay on /dev/fuse (libfuse's loop).
+ * The layouts and the sequence: Documentation/filesystems/fuse-io-uring.rst,
+ * include/uapi/linux/fuse.h and fs/fuse/dev_uring.c of Linux 6.14+. */
+#define FUSE_USE_VERSION 314
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <liburing.h>
+#include <linux/fuse.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* --- the ABI of protocol 7.42; Debian 12's <linux/fuse.h> is 7.38 --- */
+
+/* FUSE_OVER_IO_URING is bit 41 of the INIT flags: bit 9 of flags2, which the
+ * kernel reads only when flags has FUSE_INIT_EXT. */
+#define URING_INIT_FLAGS2 (1u << 9)
+
+enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
+
+struct uring_ent_in_out {
+	uint64_t flags;
+	uint64_t commit_id; /* the request's unique */
+	uint32_t payload_sz; /* bytes of the payload that belong to the request (or the reply) */
+	uint32_t padding;
+	uint64_t reserved;
+};
+
+struct uring_req_header {
+	uint8_t in_out[128]; /* fuse_in_header on arrival, fuse_out_header in the reply */
+	uint8_t op_in[128]; /* the op's first argument (fuse_read_in, fuse_write_in, ...) */
+	struct uring_ent_in_out ring_ent_in_out;
+};
+
+struct uring_cmd_req { /* in sqe->cmd */
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+_Static_assert(sizeof(struct uring_ent_in_out) == 32, "fuse_uring_ent_in_out is 32 bytes");
+_Static_assert(sizeof(struct uring_req_header) == 288, "fuse_uring_req_header is 288 bytes");
+_Static_assert(offsetof(struct uring_req_header, ring_ent_in_out) == 256, "ring_ent_in_out at 256");
+_Static_assert(sizeof(struct uring_cmd_req) == 24, "fuse_uring_cmd_req is 24 bytes");
+_Static_assert(sizeof(struct fuse_in_header) <= 128 && sizeof(struct fuse_write_in) <= 128 &&
+		       sizeof(struct fuse_setattr_in) <= 128,
+	       "headers fit their 128-byte slots");
+
+/* --- the queues --- */
+
+#define TAG_STOP UINT64_MAX /* the eventfd read that stops a queue's thread */
+
+enum phase { PHASE_WAIT, PHASE_REGISTER, PHASE_STOP };
+
+struct entry {
+	struct uring_req_header *hdr;
+	void *payload;
+	struct iovec iov[2];
+};
+
+struct queue {
+	struct uz_uring *u;
+	unsigned qid;
+	struct io_uring ring;
+	bool ring_ok;
+	int efd;
+	uint64_t efd_val;
+	pthread_t thread;
+	bool thread_ok;
+	struct entry *ents;
+};
+
+struct uz_uring {
+	struct uz_fuse *f;
+	int fd; /* /dev/fuse: fixed file 0 in every ring */
+	unsigned nq, depth;
+	size_t payload;
+	struct queue *q;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum phase phase;
+	unsigned reported; /* queues that have tried to register */
+	int reg_err; /* the first registration error */
+	void *hdr_mem, *payload_mem;
+	size_t hdr_len, payload_len;
+	uint64_t bytes;
+};
+
+int uz_uring_param(void)
+{
+	char c = 0;
+	int fd = open(UZ_FUSE_URING_PARAM, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
+int uz_uring_param_enable(void)
+{
+	int fd = open(UZ_FUSE_URING_PARAM, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "Y", 1) != 1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static void prep_cmd(struct io_uring_sqe *sqe, const struct queue *q, uint32_t op, uint64_t commit_id)
+{
+	/* SQE128: the command area runs past struct io_uring_sqe's 64 bytes,
+	 * which the compiler cannot know (hence the pointer laundering). */
+	unsigned char *raw = (unsigned char *)sqe;
+	struct uring_cmd_req *req;
+
+	__asm__("" : "+r"(raw));
+	memset(raw, 0, 128);
+	req = (struct uring_cmd_req *)(raw + offsetof(struct io_uring_sqe, cmd));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = 0; /* fixed file 0: /dev/fuse */
+	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->cmd_op = op;
+	req->qid = (uint16_t)q->qid;
+	req->commit_id = commit_id;
+}
+
+static uint32_t put_attr(struct uz_fuse *f, void *out)
+{
+	struct fuse_attr_out *ao = out;
+	struct stat a;
+
+	uzf_attr(f, &a);
+	memset(ao, 0, sizeof(*ao));
+	ao->attr_valid = 1; /* seconds, as the /dev/fuse path's fuse_reply_attr(req, a, 1.0) */
+	ao->attr.ino = a.st_ino;
+	ao->attr.size = (uint64_t)a.st_size;
+	ao->attr.blocks = (uint64_t)a.st_blocks;
+	ao->attr.atime = (uint64_t)a.st_atim.tv_sec;
+	ao->attr.mtime = (uint64_t)a.st_mtim.tv_sec;
+	ao->attr.ctime = (uint64_t)a.st_ctim.tv_sec;
+	ao->attr.atimensec = (uint32_t)a.st_atim.tv_nsec;
+	ao->attr.mtimensec = (uint32_t)a.st_mtim.tv_nsec;
+	ao->attr.ctimensec = (uint32_t)a.st_ctim.tv_nsec;
+	ao->attr.mode = a.st_mode;
+	ao->attr.nlink = (uint32_t)a.st_nlink;
+	ao->attr.uid = a.st_uid;
+	ao->attr.gid = a.st_gid;
+	ao->attr.blksize = (uint32_t)a.st_blksize;
+	return sizeof(*ao);
+}
+
+/* Answers the request entry e holds, in e's own buffers: READ decompresses
+ * straight into the payload, WRITE compresses straight from it.  Every
+ * opcode the file does not serve gets ENOSYS, as from libfuse. */
+static void handle(struct queue *q, struct entry *e)
+{
+	struct uz_fuse *f = q->u->f;
+	const struct fuse_in_header *in = (const void *)e->hdr->in_out;
+	const void *op = e->hdr->op_in;
+	uint32_t in_sz = e->hdr->ring_ent_in_out.payload_sz;
+	uint64_t unique = in->unique;
+	uint32_t out = 0;
+	int err = 0;
+
+	switch (in->opcode) {
+	case FUSE_READ: {
+		const struct fuse_read_in *r = op;
+		size_t n = r->size < q->u->payload ? r->size : q->u->payload;
+
+		err = uzf_read(f, e->payload, &n, (int64_t)r->offset);
+		out = (uint32_t)n;
+		break;
+	}
+	case FUSE_WRITE: {
+		const struct fuse_write_in *w = op;
+		struct fuse_write_out wo = { 0 };
+		size_t n = w->size;
+
+		if (n > in_sz) {
+			err = -EINVAL;
+			break;
+		}
+		err = uzf_write(f, e->payload, &n, (int64_t)w->offset);
+		wo.size = (uint32_t)n;
+		memcpy(e->payload, &wo, sizeof(wo));
+		out = sizeof(wo);
+		break;
+	}
+	case FUSE_GETATTR:
+		if (in->nodeid != FUSE_ROOT_ID)
+			err = -ENOENT;
+		else
+			out = put_attr(f, e->payload);
+		break;
+	case FUSE_SETATTR: {
+		const struct fuse_setattr_in *s = op;
+		/* The attributes libfuse passes on as to_set. */
+		uint32_t others = s->valid & (FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_ATIME | FATTR_MTIME |
+					      FATTR_ATIME_NOW | FATTR_MTIME_NOW | FATTR_CTIME);
+
+		err = uzf_setattr(f, s->valid & FATTR_SIZE, s->size, others);
+		if (!err)
+			out = put_attr(f, e->payload);
+		break;
+	}
+	case FUSE_OPEN: {
+		/* Data lives compressed only: no page cache copy in the kernel. */
+		struct fuse_open_out oo = { .open_flags = FOPEN_DIRECT_IO };
+
+		memcpy(e->payload, &oo, sizeof(oo));
+		out = sizeof(oo);
+		break;
+	}
+	case FUSE_FALLOCATE: {
+		const struct fuse_fallocate_in *a = op;
+
+		err = uzf_fallocate(f, (int)a->mode, (int64_t)a->offset, (int64_t)a->length);
+		break;
+	}
+	case FUSE_FLUSH:
+	case FUSE_FSYNC:
+	case FUSE_RELEASE:
+		break; /* every write is in the store when answered */
+	case FUSE_STATFS: {
+		struct fuse_statfs_out so = { 0 };
+		struct statvfs v;
+
+		uzf_statfs(f, &v);
+		so.st.blocks = v.f_blocks;
+		so.st.bfree = v.f_bfree;
+		so.st.bavail = v.f_bavail;
+		so.st.files = v.f_files;
+		so.st.ffree = v.f_ffree;
+		so.st.bsize = (uint32_t)v.f_bsize;
+		so.st.namelen = (uint32_t)v.f_namemax;
+		so.st.frsize = (uint32_t)v.f_frsize;
+		memcpy(e->payload, &so, sizeof(so));
+		out = sizeof(so);
+		break;
+	}
+	case FUSE_LOOKUP:
+		err = -UZF_LOOKUP_ERR;
+		break;
+	default:
+		err = -ENOSYS;
+	}
+	if (err)
+		out = 0;
+	struct fuse_out_header *oh = (void *)e->hdr->in_out;
+
+	oh->len = (uint32_t)sizeof(*oh) + out;
+	oh->error = err;
+	oh->unique = unique;
+	e->hdr->ring_ent_in_out.payload_sz = out;
+}
+
+/* Registers every entry of q and arms its stop eventfd.  A REGISTER that
+ * fails completes at once, before io_uring_submit returns; one that
+ * succeeds stays in the kernel until a request comes.  Returns 0 or the
+ * first negative errno. */
+static int queue_register(struct queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_cqe *cqe;
+	unsigned head;
+	int ret, err = 0;
+
+	io_uring_prep_read(sqe, q->efd, &q->efd_val, sizeof(q->efd_val), 0);
+	sqe->user_data = TAG_STOP;
+	for (unsigned i = 0; i < q->u->depth; i++) {
+		sqe = io_uring_get_sqe(&q->ring);
+		prep_cmd(sqe, q, URING_CMD_REGISTER, 0);
+		sqe->addr = (uintptr_t)q->ents[i].iov;
+		sqe->len = 2;
+		sqe->user_data = i;
+	}
+	ret = io_uring_submit(&q->ring);
+	if (ret < 0)
+		return ret;
+	io_uring_for_each_cqe(&q->ring, head, cqe) {
+		if (cqe->user_data != TAG_STOP && cqe->res < 0 && !err)
+			err = cqe->res;
+	}
+	return err;
+}
+
+/* The queue's loop: one io_uring_enter both commits the replies of the
+ * last batch and waits for the next requests.  Ends on the stop eventfd,
+ * after committing what it answered, or when every entry has been
+ * completed with an error (the connection is gone: -ENOTCONN on unmount
+ * or abort, -ECANCELED when the ring is torn down). */
+static void serve(struct queue *q)
+{
+	unsigned live = q->u->depth;
+	bool stop = false;
+
+	while (!stop && live) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int ret = io_uring_submit_and_wait(&q->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			break;
+		io_uring_for_each_cqe(&q->ring, head, cqe) {
+			n++;
+			if (cqe->user_data == TAG_STOP) {
+				stop = true;
+				continue;
+			}
+			if (cqe->res < 0) {
+				live--; /* this entry is out of the kernel for good */
+				continue;
+			}
+			struct entry *e = &q->ents[cqe->user_data];
+			uint64_t id = e->hdr->ring_ent_in_out.commit_id;
+
+			handle(q, e);
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+			prep_cmd(sqe, q, URING_CMD_COMMIT_AND_FETCH, id);
+			sqe->user_data = cqe->user_data;
+		}
+		io_uring_cq_advance(&q->ring, n);
+	}
+	io_uring_submit(&q->ring); /* the last replies */
+}
+
+static void *queue_main(void *arg)
+{
+	struct queue *q = arg;
+	struct uz_uring *u = q->u;
+	enum phase phase;
+	cpu_set_t set;
+	sigset_t all;
+	int r;
+
+	/* SIGTERM and SIGINT are for the main thread's loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Requests are routed to the queue of the CPU their task runs on: serve
+	 * them there.  A CPU outside our affinity mask (a cpuset) leaves the
+	 * thread unpinned, which only costs locality. */
+	CPU_ZERO(&set);
+	CPU_SET(q->qid, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_mutex_lock(&u->lock);
+	while (u->phase == PHASE_WAIT)
+		pthread_cond_wait(&u->cond, &u->lock);
+	phase = u->phase;
+	pthread_mutex_unlock(&u->lock);
+	if (phase == PHASE_STOP)
+		return NULL;
+	r = queue_register(q);
+	pthread_mutex_lock(&u->lock);
+	if (r && !u->reg_err)
+		u->reg_err = r;
+	u->reported++;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	serve(q);
+	return NULL;
+}
+
+/* Lets every queue thread register, and waits until all have tried.
+ * Returns 0 or the first registration error. */
+static int uring_start(struct uz_uring *u)
+{
+	int err;
+
+	pthread_mutex_lock(&u->lock);
+	u->phase = PHASE_REGISTER;
+	pthread_cond_broadcast(&u->cond);
+	while (u->reported < u->nq)
+		pthread_cond_wait(&u->cond, &u->lock);
+	err = u->reg_err;
+	pthread_mutex_unlock(&u->lock);
+	return err;
+}
+
+void uz_uring_destroy(struct uz_uring *u)
+{
+	uint64_t one = 1;
+
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->lock);
+	u->phase = PHASE_STOP;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	for (unsigned i = 0; i < u->nq; i++) {
+		struct queue *q = &u->q[i];
+
+		if (q->thread_ok) {
+			if (write(q->efd, &one, sizeof(one)) != sizeof(one))
+				abort(); /* an eventfd write of 1 cannot fail */
+			pthread_join(q->thread, NULL);
+		}
+		/* Closing the ring cancels the entries still waiting in the
+		 * kernel (they complete with -ENOTCONN). */
+		if (q->ring_ok)
+			io_uring_queue_exit(&q->ring);
+		if (q->efd >= 0)
+			close(q->efd);
+		free(q->ents);
+	}
+	if (u->payload_mem)
+		munmap(u->payload_mem, u->payload_len);
+	if (u->hdr_mem)
+		munmap(u->hdr_mem, u->hdr_len);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u->q);
+	free(u);
+}
+
+uint64_t uz_uring_bytes(const struct uz_uring *u)
+{
+	return u ? u->bytes : 0;
+}
+
+/* --- the INIT hook: libfuse's /dev/fuse I/O passes through here --- */
+
+/* Notes whether the kernel's INIT request offers FUSE_OVER_IO_URING. */
+static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct uz_fuse *f = userdata;
+	ssize_t res = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+
+	if (res >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused)) && in->opcode == FUSE_INIT) {
+		const struct fuse_init_in *ii = (const void *)(in + 1);
+
+		f->init_offered = (ii->flags & FUSE_INIT_EXT) && (ii->flags2 & URING_INIT_FLAGS2);
+		f->init_unique = in->unique;
+	}
+	return res;
+}
+
+/* After the INIT reply: registers the queues if the kernel took io_uring,
+ * and says which transport serves the file. */
+static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
+{
+	struct uz_uring *u = f->uring;
+	struct uz_fuse_transport t = { 0 };
+	int err = 0;
+
+	if (accepted) {
+		err = uring_start(u);
+		if (!err) {
+			t.io_uring = true;
+			t.queues = u->nq;
+			t.depth = u->depth;
+			t.ring_bytes = u->bytes;
+			snprintf(t.why, sizeof(t.why), "io_uring (%u queues of %u entries, one per CPU; %.1f MiB of buffers)",
+				 u->nq, u->depth, u->bytes / 1048576.0);
+			uzf_set_transport(f, &t);
+			uzf_ready(f);
+			return;
+		}
+		snprintf(t.why, sizeof(t.why), "registering the io_uring queues failed (%s): the kernel fell back to /dev/fuse",
+			 strerror(-err));
+	} else {
+		snprintf(t.why, sizeof(t.why), "%s", refused);
+	}
+	/* Queues that registered stay idle: the kernel switches only when all
+	 * did.  Their threads end now. */
+	pthread_mutex_lock(&u->lock);
+	u->phase = PHASE_STOP;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	if (f->p.uring == UZ_URING_YES) {
+		char why[sizeof(t.why)];
+
+		snprintf(why, sizeof(why), "io-uring = yes: %.150s", t.why);
+		snprintf(t.why, sizeof(t.why), "%s", why);
+		uzf_set_transport(f, &t);
+		f->failed = -EPROTO;
+		fuse_session_exit(f->se);
+		return;
+	}
+	{
+		char why[sizeof(t.why)];
+
+		snprintf(why, sizeof(why), "/dev/fuse (io-uring = auto: %.150s)", t.why);
+		snprintf(t.why, sizeof(t.why), "%s", why);
+	}
+	uzf_set_transport(f, &t);
+	uzf_ready(f);
+}
+
+/* libfuse 3.14 builds the INIT reply and knows no FUSE_OVER_IO_URING
+ * (3.18 does): this is the one place that sets it, on the reply's way
+ * out, when the kernel offered it and the queues are built and big
+ * enough for the connection's largest request. */
+static ssize_t init_reply(struct uz_fuse *f, int fd, const struct iovec *iov, int count)
+{
+	unsigned char msg[sizeof(struct fuse_out_header) + sizeof(struct fuse_init_out)] = { 0 };
+	struct fuse_out_header *oh = (void *)msg;
+	struct fuse_init_out *io = (void *)(msg + sizeof(*oh));
+	const char *refused = NULL;
+	size_t len = 0;
+	ssize_t res;
+	int saved;
+
+	for (int i = 0; i < count; i++) {
+		if (iov[i].iov_len > sizeof(msg) - len)
+			return writev(fd, iov, count); /* not an INIT reply we know: pass it on as it is */
+		memcpy(msg + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	if (!f->init_offered)
+		refused = "the kernel did not offer io_uring in INIT";
+	else if (oh->error || len < sizeof(*oh) + offsetof(struct fuse_init_out, unused))
+		refused = "the INIT reply has no room for the io_uring flag";
+	else if (io->max_write > f->uring->payload || (size_t)io->max_pages * 4096 > f->uring->payload)
+		refused = "the queues' payload buffers are smaller than the largest request";
+	if (!refused) {
+		io->flags |= FUSE_INIT_EXT;
+		io->flags2 |= URING_INIT_FLAGS2;
+	}
+	res = write(fd, msg, len);
+	saved = errno;
+	f->init_unique = 0;
+	if (res == (ssize_t)len)
+		after_init(f, !refused, refused);
+	errno = saved;
+	return res;
+}
+
+static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct uz_fuse *f = userdata;
+	uint64_t init = f->init_unique;
+
+	if (init && count > 0 && iov[0].iov_len >= sizeof(struct fuse_out_header) &&
+	    ((const struct fuse_out_header *)iov[0].iov_base)->unique == init)
+		return init_reply(f, fd, iov, count);
+	return writev(fd, iov, count);
+}
+
+/* Sets up one queue's ring, eventfd and entries.  Returns 0 or a negative
+ * errno. */
+static int queue_init(struct uz_uring *u, struct queue *q, unsigned qid, int fd)
+{
+	int r;
+
+	q->u = u;
+	q->qid = qid;
+	q->efd = eventfd(0, EFD_CLOEXEC);
+	if (q->efd < 0)
+		return -errno;
+	q->ents = calloc(u->depth, sizeof(*q->ents));
+	if (!q->ents)
+		return -ENOMEM;
+	for (unsigned i = 0; i < u->depth; i++) {
+		struct entry *e = &q->ents[i];
+		size_t k = (size_t)qid * u->depth + i;
+
+		e->hdr = (struct uring_req_header *)((char *)u->hdr_mem + k * sizeof(*e->hdr));
+		e->payload = (char *)u->payload_mem + k * u->payload;
+		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
+		e->iov[1] = (struct iovec){ e->payload, u->payload };
+	}
+	/* One SQE per entry (each has at most one command in flight) and the
+	 * eventfd read. */
+	r = io_uring_queue_init(u->depth + 1, &q->ring, IORING_SETUP_SQE128);
+	if (r)
+		return r;
+	q->ring_ok = true;
+	r = io_uring_register_files(&q->ring, &fd, 1);
+	if (r)
+		return r;
+	u->bytes += q->ring.sq.ring_sz + q->ring.cq.ring_sz + (uint64_t)q->ring.sq.ring_entries * 128;
+	r = pthread_create(&q->thread, NULL, queue_main, q);
+	if (r)
+		return -r;
+	q->thread_ok = true;
+	return 0;
+}
+
+struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, size_t errlen)
+{
+	static const struct fuse_custom_io io = { .read = hook_read, .writev = hook_writev };
+	struct uz_uring *u = calloc(1, sizeof(*u));
+	int fd = fuse_session_fd(f->se), nproc = get_nprocs_conf(), r = 0;
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	u->f = f;
+	u->fd = fd;
+	u->nq = nproc > 0 ? (unsigned)nproc : 1;
+	u->depth = depth;
+	/* The kernel wants at least max(max_write, max_pages pages, 8 KiB). */
+	u->payload = UZ_FUSE_MAX_WRITE;
+	u->hdr_len = ((size_t)u->nq * depth * sizeof(struct uring_req_header) + 4095) & ~(size_t)4095;
+	u->payload_len = (size_t)u->nq * depth * u->payload;
+	u->q = calloc(u->nq, sizeof(*u->q));
+	for (unsigned i = 0; u->q && i < u->nq; i++)
+		u->q[i].efd = -1;
+	/* Touched only as far as requests fill them; never swapped (the
+	 * daemon's mlockall locks them as they are touched). */
+	u->hdr_mem = mmap(NULL, u->hdr_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u->payload_mem = mmap(NULL, u->payload_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			      -1, 0);
+	if (u->hdr_mem == MAP_FAILED)
+		u->hdr_mem = NULL;
+	if (u->payload_mem == MAP_FAILED)
+		u->payload_mem = NULL;
+	if (!u->q || !u->hdr_mem || !u->payload_mem) {
+		snprintf(err, errlen, "cannot map %zu MiB of io_uring buffers: %s", u->payload_len >> 20, strerror(errno));
+		goto fail;
+	}
+	u->bytes = u->hdr_len + u->payload_len;
+	for (unsigned i = 0; i < u->nq; i++) {
+		r = queue_init(u, &u->q[i], i, fd);
+		if (r) {
+			snprintf(err, errlen, "cannot set up io_uring queue %u: %s", i, strerror(-r));
+			goto fail;
+		}
+	}
+	r = fuse_session_custom_io(f->se, &io, fd);
+	if (r) {
+		snprintf(err, errlen, "cannot hook the FUSE INIT reply: %s", strerror(-r));
+		goto fail;
+	}
+	f->hooked = true;
+	return u;
+fail:
+	uz_uring_destroy(u);
+	return NULL;
+}
