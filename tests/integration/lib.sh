@@ -45,6 +45,19 @@ zram_down() {
 	ZRAM_USED=0
 }
 
+# FUSE over io_uring's switch (system-wide).  A test that may change it
+# calls uring_param_save first; cleanup puts the saved value back.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_SAVED=""
+uring_param_save() {
+	[ -z "$URING_SAVED" ] && [ -e "$URING_PARAM" ] && URING_SAVED=$(cat "$URING_PARAM")
+	return 0
+}
+uring_param_set() { uring_param_save; echo "$1" >"$URING_PARAM"; }
+# UZ_IO_URING=yes|no|auto: the transport of every daemon start_daemon
+# starts (run.sh runs the data-path tests once more with yes).
+UZ_IO_URING=${UZ_IO_URING:-}
+
 cleanup() {
 	local i pid
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
@@ -60,6 +73,7 @@ cleanup() {
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 	done
 	zram_down
+	[ -n "$URING_SAVED" ] && echo "$URING_SAVED" >"$URING_PARAM"
 	for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
 		rmdir "${CGROUPS[i]}" 2>/dev/null
 	done
@@ -85,12 +99,24 @@ need_root() {
 # can kill by PID) and waits until PATH is served.  Sets DPID.
 start_daemon() {
 	local path=$1; shift
+	local transport
+	if [ -n "$UZ_IO_URING" ]; then
+		uring_param_save
+		set -- --io-uring "$UZ_IO_URING" "$@"
+	fi
 	"$UZRAMD" --foreground "$@" "$path" >>"$T/uzramd.log" 2>&1 &
 	DPID=$!
 	PIDS+=("$DPID")
 	for _ in $(seq 100); do
 		if grep -qF " $path fuse.uzram " /proc/mounts && [ -S "$(sock_of "$path" "$@")" ]; then
-			return 0
+			[ "$UZ_IO_URING" = yes ] || return 0
+			# The socket answers before INIT: wait for the transport.
+			for _ in $(seq 50); do
+				transport=$(stat_of "$(sock_of "$path" "$@")" io_uring_queues)
+				[ "${transport:-0}" != 0 ] && return 0
+				sleep 0.1
+			done
+			echo "uzramd is not serving over io_uring"; cat "$T/uzramd.log"; return 1
 		fi
 		kill -0 "$DPID" 2>/dev/null || { cat "$T/uzramd.log"; return 1; }
 		sleep 0.1

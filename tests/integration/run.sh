@@ -4,9 +4,17 @@ cd "$(dirname "$0")" || exit 1
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 pass=0 fail=0 skip=0 failed=()
-for t in t_*.sh; do
+# Every test as it is (uzramd's default transport), then the data-path
+# tests again with FUSE over io_uring (io-uring = yes: the daemon turns
+# the module parameter on; each test puts it back as it was).
+runs=(t_*.sh io_uring:t_io.sh io_uring:t_ext4.sh io_uring:t_verify.sh)
+for t in "${runs[@]}"; do
 	echo "== $t"
-	bash "$t" 2>&1 | tee "$out"
+	if [[ $t == io_uring:* ]]; then
+		UZ_IO_URING=yes bash "${t#io_uring:}" 2>&1 | tee "$out"
+	else
+		bash "$t" 2>&1 | tee "$out"
+	fi
 	rc=${PIPESTATUS[0]}
 	line=$(tail -n 1 "$out")
 	if [ "$rc" -eq 77 ]; then

@@ -6,6 +6,7 @@
 # compacted, moved, and verified again.  Zero verify errors, or it fails.
 source "$(dirname "$0")/lib.sh"
 need_root
+cd "$T" || exit 1 # fio leaves its verify state files in the working folder
 command -v fio >/dev/null || { fail "fio missing (make deps installs it)"; finish; }
 MB=${UZ_VERIFY_MB:-192} # per job
 SOCK=$T/v.sock
