@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# make bench-io: speed, side by side in one run, for uzram, kernel zram
-# (lz4, only when zram0 is unused; reset afterwards), nbdkit's memory
-# plugin with allocator=zstd through nbdfuse, and tests/bench/fuseram (an
-# uncompressed FUSE RAM file: the FUSE ceiling, same threads as uzram).
+# make bench-io: speed, side by side in one run, for uzram over FUSE's
+# io_uring transport and over /dev/fuse (uzram-dev), kernel zram (lz4,
+# only when zram0 is unused; reset afterwards), nbdkit's memory plugin with
+# allocator=zstd through nbdfuse, and tests/bench/fuseram (an uncompressed
+# FUSE RAM file served by the same fuse/ code: the FUSE ceiling, both
+# transports).  The io_uring runs turn the module parameter enable_uring
+# on; it is put back as it was at the end.
 #   1. extract + sync of the linux-source-6.1 tree onto ext4 (loop
 #      --direct-io=on, -o discard), then rm -rf + sync, three times each;
 #   2. fio on the raw file or device (libaio, direct, iodepth 16, 2 jobs,
@@ -38,17 +41,29 @@ measure() {
 	progress() { echo "bench-io: $*" >&2; }
 
 	# Each system: bring up -> $DEV (a file or block device), tear down.
-	up_uzram() { start_daemon "$T/uz" --config "$TOP/conf/uzram.conf" --socket "$T/uz.sock" && DEV=$T/uz; }
+	uzram_on() { # io-uring mode
+		start_daemon "$T/uz" --config "$TOP/conf/uzram.conf" --io-uring "$1" --socket "$T/uz.sock" && DEV=$T/uz || return 1
+		progress "uzram transport: $(stat_of "$T/uz.sock" transport)"
+	}
+	up_uzram() { uzram_on yes; }
+	up_uzram-dev() { uzram_on no; }
 	down_uzram() { stop_daemon "$DPID"; }
-	up_fuseram() {
+	down_uzram-dev() { stop_daemon "$DPID"; }
+	fuseram_on() { # io-uring mode
 		: >"$T/ram"
-		"$TOOLS/fuseram" $((4 << 30)) "$(grep -E '^threads' "$TOP/conf/uzram.conf" | tr -dc 0-9)" "$T/ram" &
+		"$TOOLS/fuseram" $((4 << 30)) "$(grep -E '^threads' "$TOP/conf/uzram.conf" | tr -dc 0-9)" "$T/ram" "$1" \
+			2>>"$T/fuseram.log" &
 		RPID=$!
 		PIDS+=("$RPID")
-		for _ in $(seq 50); do grep -qF " $T/ram fuse.fuseram " /proc/mounts && break; sleep 0.1; done
+		for _ in $(seq 50); do grep -q "ready" "$T/fuseram.log" 2>/dev/null && break; sleep 0.1; done
+		progress "$(tail -n1 "$T/fuseram.log")"
+		: >"$T/fuseram.log"
 		DEV=$T/ram
 	}
+	up_fuseram() { fuseram_on yes; }
+	up_fuseram-dev() { fuseram_on no; }
 	down_fuseram() { kill -TERM "$RPID"; wait "$RPID"; }
+	down_fuseram-dev() { down_fuseram; }
 	up_nbdkit() {
 		mkdir -p "$T/nbd"
 		# nbdfuse stays in the foreground until its mount goes away.
@@ -64,8 +79,9 @@ measure() {
 	up_zram() { zram_up 4G && DEV=/dev/zram0; }
 	down_zram() { zram_down; }
 
-	SYSTEMS=(uzram zram nbdkit fuseram)
-	command -v nbdfuse >/dev/null && command -v nbdkit >/dev/null || { progress "nbdkit/nbdfuse missing: skipped"; SYSTEMS=(uzram zram fuseram); }
+	SYSTEMS=(uzram uzram-dev zram nbdkit fuseram fuseram-dev)
+	command -v nbdfuse >/dev/null && command -v nbdkit >/dev/null || { progress "nbdkit/nbdfuse missing: skipped"; SYSTEMS=(uzram uzram-dev zram fuseram fuseram-dev); }
+	uring_param_save
 
 	extract_on() { # SYSTEM
 		local dev mnt=$T/mnt-$1 t0 i
@@ -151,20 +167,36 @@ report() {
 	val() { awk -F, -v s="$1" -v t="$2" '$1 == s && $2 == t {n++; v += $3} END {if (n) printf "%.2f", v / n}' "$CSV"; }
 	ratio() { local a b; a=$(val "$1" "$3"); b=$(val "$2" "$3"); [ -n "$a" ] && [ -n "$b" ] && echo "scale=2; $a / $b" | bc; }
 	echo
-	printf '| %-18s | %10s | %10s | %10s | %10s |\n' test uzram zram nbdkit fuseram
-	printf '|%s|\n' "--------------------|------------|------------|------------|------------"
+	local cols=(uzram uzram-dev zram nbdkit fuseram fuseram-dev) sys
+	printf '| %-20s |' test; for sys in "${cols[@]}"; do printf ' %11s |' "$sys"; done; echo
+	printf '|%s' "----------------------"; for sys in "${cols[@]}"; do printf '|%s' "-------------"; done; echo '|'
 	for t in extract_sync rm_sync write_1m_MBps read_1m_MBps randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS p50_us p99_us; do
-		printf '| %-18s | %10s | %10s | %10s | %10s |\n' "$t" "$(val uzram $t)" "$(val zram $t)" "$(val nbdkit $t)" "$(val fuseram $t)"
+		printf '| %-20s |' "$t"; for sys in "${cols[@]}"; do printf ' %11s |' "$(val "$sys" "$t")"; done; echo
 	done
 	echo
-	echo "Ratios (uzram / other; targets from issue 5):"
-	echo "  extract+sync  / zram    $(ratio uzram zram extract_sync)   (<= 1.0)"
-	echo "  extract+sync  / nbdkit  $(ratio uzram nbdkit extract_sync)   (<= 0.6)"
-	echo "  extract+sync  / fuseram $(ratio uzram fuseram extract_sync)   (<= 1.15)"
-	echo "  1M write      / zram    $(ratio uzram zram write_1m_MBps)   (>= 1.0)"
-	echo "  1M read       / zram    $(ratio uzram zram read_1m_MBps)   (>= 1.0)"
-	echo "  4K randwrite  / fuseram $(ratio uzram fuseram randwrite_4k_IOPS)   (>= 0.9)"
-	echo "  4K randread   / fuseram $(ratio uzram fuseram randread_4k_IOPS)   (>= 0.9)"
+	echo "uzram is served over io_uring, uzram-dev over /dev/fuse; fuseram likewise."
+	echo "io_uring against /dev/fuse, uzram (targets in brackets):"
+	echo "  4K randwrite       $(ratio uzram uzram-dev randwrite_4k_IOPS)   (>= 1.3)"
+	echo "  4K randread        $(ratio uzram uzram-dev randread_4k_IOPS)   (>= 1.3)"
+	echo "  4K randread QD1    $(ratio uzram uzram-dev randread_4k_qd1_IOPS)   (>= 1.3)"
+	echo "  1M write           $(ratio uzram uzram-dev write_1m_MBps)   (>= 0.95)"
+	echo "  1M read            $(ratio uzram uzram-dev read_1m_MBps)   (>= 0.95)"
+	echo "  extract+sync time  $(ratio uzram uzram-dev extract_sync)   (<= 1.0)"
+	echo "io_uring against /dev/fuse, fuseram (the FUSE ceiling):"
+	for t in randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS write_1m_MBps read_1m_MBps; do
+		printf '  %-18s %s\n' "$t" "$(ratio fuseram fuseram-dev $t)"
+	done
+	echo "uzram (io_uring) against kernel zram (direction: 4K random >= 0.5, 1M write >= 0.9):"
+	for t in randwrite_4k_IOPS randread_4k_IOPS randread_4k_qd1_IOPS write_1m_MBps read_1m_MBps; do
+		printf '  %-18s %s\n' "$t" "$(ratio uzram zram $t)"
+	done
+	echo "  extract+sync time  $(ratio uzram zram extract_sync)"
+	echo "uzram against the FUSE ceiling, same transport (io_uring):"
+	for t in randwrite_4k_IOPS randread_4k_IOPS write_1m_MBps read_1m_MBps; do
+		printf '  %-18s %s\n' "$t" "$(ratio uzram fuseram $t)"
+	done
+	echo "  extract+sync time  $(ratio uzram fuseram extract_sync)"
+	echo "  extract+sync time, uzram / nbdkit: $(ratio uzram nbdkit extract_sync)"
 	echo
 	echo "Growth (16 GiB device):"
 	for gib in 1 2 4 8; do
@@ -184,7 +216,7 @@ chart() {
 		randread_4k_qd1_IOPS) printf '4K-randread-QD1' ;;
 		*) printf '%s' "$t" | sed -E 's/^([a-z]+)_([0-9][a-zA-Z])_.*/\U\2\E-\1/' ;;
 		esac
-		for sys in uzram zram nbdkit fuseram; do
+		for sys in uzram uzram-dev zram nbdkit fuseram fuseram-dev; do
 			v=$(val "$sys" "$t"); z=$(val zram "$t")
 			if [ -z "$v" ] || [ -z "$z" ]; then printf ' 0'
 			elif [ "$t" = extract_sync ]; then echo " $z $v" | awk '{printf " %.3f", $1 / $2}'
@@ -203,8 +235,9 @@ chart() {
 		set yrange [0:*]
 		set grid ytics
 		set key outside top center horizontal
-		plot '$dat' using 2:xtic(1) title 'uzram', '' using 3 title 'zram', '' using 4 title 'nbdkit zstd', \
-			'' using 5 title 'fuseram (FUSE ceiling)', 1 with lines dashtype 2 lc rgb 'black' notitle
+		plot '$dat' using 2:xtic(1) title 'uzram (io_uring)', '' using 3 title 'uzram (/dev/fuse)', \
+			'' using 4 title 'zram', '' using 5 title 'nbdkit zstd', '' using 6 title 'fuseram (io_uring)', \
+			'' using 7 title 'fuseram (/dev/fuse)', 1 with lines dashtype 2 lc rgb 'black' notitle
 	GP
 	echo "chart: $OUT/io.png"
 }
