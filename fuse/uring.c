@@ -362,7 +362,10 @@ static void *queue_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	/* Requests are routed to the queue of the CPU their task runs on: serve
 	 * them there.  A CPU outside our affinity mask (a cpuset) leaves the
-	 * thread unpinned, which only costs locality. */
+	 * thread unpinned, which only costs locality.  Measured on 2 cores
+	 * (4K random at iodepth 16 / iodepth 1, side by side): pinned here
+	 * 278k / 37k IOPS, pinned to the other CPU 257k / 24k, unpinned
+	 * 294k / 16k. */
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);

@@ -33,6 +33,9 @@ esac
 measure() {
 	TAR=$(linux_tar) || exit 1
 	TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
+	# The tar in the page cache for everyone, not only for the systems
+	# after the first.
+	cat "$TAR" >/dev/null
 	NBD_MNT=""
 	nbd_stop() { [ -n "$NBD_MNT" ] && mountpoint -q "$NBD_MNT" && umount "$NBD_MNT"; NBD_MNT=""; }
 	trap 'nbd_stop; cleanup' EXIT
