@@ -290,7 +290,9 @@ static int prepare_path(struct daemon *d, const char *arg)
 		return -1;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", base);
-	if (lstat(d->path, &st) && errno == ENOTCONN && clear_dead_mount(d->path))
+	/* ECONNABORTED: the same, caught while the kernel still tears the
+	 * connection down (with io_uring that outlives the process briefly). */
+	if (lstat(d->path, &st) && (errno == ENOTCONN || errno == ECONNABORTED) && clear_dead_mount(d->path))
 		return -1;
 	if (lstat(d->path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
