@@ -71,6 +71,7 @@ _Static_assert(sizeof(struct fuse_in_header) <= 128 && sizeof(struct fuse_write_
 enum phase { PHASE_WAIT, PHASE_REGISTER, PHASE_STOP };
 
 struct entry {
+	unsigned qid; /* the kernel queue it is registered with */
 	struct uring_req_header *hdr;
 	void *payload;
 	struct iovec iov[2];
@@ -129,7 +130,7 @@ int uz_uring_param_enable(void)
 	return err;
 }
 
-static void prep_cmd(struct io_uring_sqe *sqe, const struct queue *q, uint32_t op, uint64_t commit_id)
+static void prep_cmd(struct io_uring_sqe *sqe, unsigned qid, uint32_t op, uint64_t commit_id)
 {
 	/* SQE128: the command area runs past struct io_uring_sqe's 64 bytes,
 	 * which the compiler cannot know (hence the pointer laundering). */
@@ -143,7 +144,7 @@ static void prep_cmd(struct io_uring_sqe *sqe, const struct queue *q, uint32_t o
 	sqe->fd = 0; /* fixed file 0: /dev/fuse */
 	sqe->flags = IOSQE_FIXED_FILE;
 	sqe->cmd_op = op;
-	req->qid = (uint16_t)q->qid;
+	req->qid = (uint16_t)qid;
 	req->commit_id = commit_id;
 }
 
@@ -292,7 +293,7 @@ static int queue_register(struct queue *q)
 	sqe->user_data = TAG_STOP;
 	for (unsigned i = 0; i < q->u->depth; i++) {
 		sqe = io_uring_get_sqe(&q->ring);
-		prep_cmd(sqe, q, URING_CMD_REGISTER, 0);
+		prep_cmd(sqe, q->ents[i].qid, URING_CMD_REGISTER, 0);
 		sqe->addr = (uintptr_t)q->ents[i].iov;
 		sqe->len = 2;
 		sqe->user_data = i;
@@ -340,7 +341,7 @@ static void serve(struct queue *q)
 			handle(q, e);
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
-			prep_cmd(sqe, q, URING_CMD_COMMIT_AND_FETCH, id);
+			prep_cmd(sqe, e->qid, URING_CMD_COMMIT_AND_FETCH, id);
 			sqe->user_data = cqe->user_data;
 		}
 		io_uring_cq_advance(&q->ring, n);
@@ -587,6 +588,7 @@ static int queue_init(struct uz_uring *u, struct queue *q, unsigned qid, int fd)
 		struct entry *e = &q->ents[i];
 		size_t k = (size_t)qid * u->depth + i;
 
+		e->qid = qid;
 		e->hdr = (struct uring_req_header *)((char *)u->hdr_mem + k * sizeof(*e->hdr));
 		e->payload = (char *)u->payload_mem + k * u->payload;
 		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
