@@ -85,6 +85,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 finish() {
+	if [ "$FAILED" -gt 0 ] && [ -s "$T/uzramd.log" ]; then
+		echo "  -- the last lines of the daemons' log:"
+		tail -n 40 "$T/uzramd.log" | sed 's/^/  | /'
+	fi
 	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
 	[ "$FAILED" -eq 0 ]
 	exit $?
@@ -111,7 +115,7 @@ start_daemon() {
 		if grep -qF " $path fuse.uzram " /proc/mounts && [ -S "$(sock_of "$path" "$@")" ]; then
 			[ "$UZ_IO_URING" = yes ] || return 0
 			# The socket answers before INIT: wait for the transport.
-			for _ in $(seq 50); do
+			for _ in $(seq 300); do
 				transport=$(stat_of "$(sock_of "$path" "$@")" io_uring_queues)
 				[ "${transport:-0}" != 0 ] && return 0
 				sleep 0.1

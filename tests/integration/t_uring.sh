@@ -50,7 +50,7 @@ echo "-- io-uring = yes turns it on"
 start_daemon "$T/a" --size 256M --io-uring yes --socket "$SOCK" || { fail "uzramd --io-uring yes"; finish; }
 check "yes as root: the parameter is on" test "$(cat "$URING_PARAM")" = Y
 check "... logged, as it is system-wide" grep -q "io-uring = yes: turned on $URING_PARAM" "$T/uzramd.log"
-for _ in $(seq 50); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
 check "... transport io_uring" test "$(json transport)" = io_uring
 check "... one queue per possible CPU ($NQ)" test "$(json io_uring_queues)" = "$NQ"
 check "... depth 8 by default" test "$(json io_uring_depth)" = 8
@@ -82,7 +82,7 @@ wait "$FIO"
 
 echo "-- enable_uring on"
 start_daemon "$T/a" --size 256M --socket "$SOCK" || { fail "uzramd start"; finish; }
-for _ in $(seq 50); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
 check "auto with the parameter on: io_uring" test "$(json transport)" = io_uring
 stop_daemon "$DPID"
 start_daemon "$T/a" --size 256M --io-uring no --socket "$SOCK" || { fail "uzramd --io-uring no"; finish; }
@@ -90,7 +90,7 @@ check "no with the parameter on: /dev/fuse" test "$(json transport)" = dev
 check "... the journal line says why" grep -q "transport /dev/fuse (io-uring = no)" "$T/uzramd.log"
 stop_daemon "$DPID"
 start_daemon "$T/a" --size 256M --io-uring-depth 2 --socket "$SOCK" || { fail "uzramd --io-uring-depth 2"; finish; }
-for _ in $(seq 50); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
 check "io-uring-depth 2" test "$(json io_uring_depth)" = 2
 check "... still serves 1M I/O (2 jobs, verified)" quiet fio --name=d --filename="$T/a" --ioengine=libaio --direct=1 \
 	--iodepth=16 --numjobs=2 --offset_increment=64m --rw=randwrite --bs=1m --size=64m --verify=crc32c \
@@ -104,8 +104,11 @@ kill -KILL "$DPID"
 wait "$DPID" 2>/dev/null
 wait "$FIO"
 check "SIGKILL during fio: the file answers ENOTCONN" sh -c "stat '$T/a' 2>&1 | grep -Eq 'not connected|connection abort'"
+# (The dead mount and the killed daemon's socket look ready at once: wait
+# for the new daemon's own ready line.)
+nready=$(grep -c " ready: " "$T/uzramd.log")
 start_daemon "$T/a" --size 256M --socket "$SOCK" || { fail "restart over the dead mount"; finish; }
-for _ in $(seq 50); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(grep -c " ready: " "$T/uzramd.log")" -gt "$nready" ] && break; sleep 0.1; done
 check "a new uzramd over the same PATH: io_uring again" test "$(json transport)" = io_uring
 check "... it cleared the dead mount" grep -q "stale mount of a uzramd that died" "$T/uzramd.log"
 check "... serves I/O" quiet fio --name=v --filename="$T/a" --ioengine=libaio --direct=1 --iodepth=16 --rw=randwrite \
