@@ -167,7 +167,12 @@ bench-io: deps
 	$(MAKE) all $(B)/tests/fuseram
 	tests/bench/io.sh $(IO_ARGS)
 
+# The daemon's CPU time per GiB over each transport, alternating.
+bench-cpu: deps
+	$(MAKE) all
+	tests/bench/cpu.sh $(CPU_ARGS)
+
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench bench-seed bench-io install uninstall fuzz valgrind
+.PHONY: all deps unit check clean run stop bench bench-seed bench-io bench-cpu install uninstall fuzz valgrind

@@ -43,8 +43,19 @@ cat >"$T/selftest.service" <<-UNIT
 	ExecStart=/bin/bash /uzram-test/inside.sh
 	ExecStopPost=/bin/systemctl --no-block poweroff
 UNIT
+# UZ_IO_URING=yes: the service runs with enable_uring on (set here, put
+# back by cleanup: the unit itself may not write /sys) and must be served
+# over io_uring, its queue threads pinned despite the system-call filter.
+want_transport="/dev/fuse"
+if [ "$UZ_IO_URING" = yes ]; then
+	uring_param_set Y || { fail "cannot turn on $URING_PARAM"; finish; }
+	want_transport="io_uring"
+elif [ -e "$URING_PARAM" ] && [ "$(cat "$URING_PARAM")" = Y ]; then
+	want_transport="io_uring"
+fi
 cat >"$T/inside.sh" <<-SH
 	SANITIZE='${SANITIZE:-}' # sanitizers ignore mlockall
+	WANT_TRANSPORT='$want_transport'
 SH
 cat >>"$T/inside.sh" <<-'SH'
 	export PATH=/usr/local/sbin:/usr/local/bin:$PATH
@@ -56,6 +67,13 @@ cat >>"$T/inside.sh" <<-'SH'
 	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-start
 	ready=$(grep -n 'ready:' /results/journal-start | head -n1 | cut -d: -f1)
 	started=$(grep -n 'Started uzram@t0' /results/journal-start | head -n1 | cut -d: -f1)
+	chk "the journal names the transport: $WANT_TRANSPORT" grep -q "ready: .* transport $WANT_TRANSPORT" /results/journal-start
+	if [ "$WANT_TRANSPORT" = io_uring ]; then
+		pid=$(systemctl show -p MainPID --value uzram@t0)
+		# A thread pinned to one CPU lists a single number.
+		chk "io_uring queue threads pinned to their CPU" bash -c \
+			"grep -q '^Cpus_allowed_list:[[:space:]]*[0-9]*\$' /proc/$pid/task/*/status"
+	fi
 	chk "READY came before systemd called it started" test -n "$ready" -a -n "$started" -a "${ready:-9999}" -lt "${started:-0}"
 	chk "STATUS= shows DATA/COMPR/TOTAL" bash -c "systemctl show -p StatusText --value uzram@t0 | grep -q '^DATA .* COMPR .* TOTAL'"
 	chk "ext4 mounted at the mount-point" test "$(findmnt -n -o FSTYPE /mnt/t0)" = ext4
