@@ -621,11 +621,51 @@ static int queue_init(struct uz_uring *u, struct queue *q, unsigned qid, int fd)
 	return 0;
 }
 
+/* The kernel makes one queue per possible CPU (num_possible_cpus()) and
+ * waits for all of them: count them as it does, from the possible mask
+ * ("0-63", "0,2-5"), which may name more CPUs than are present (hotplug
+ * slots of a VM).  Falls back to the configured CPUs. */
+static unsigned possible_cpus(void)
+{
+	char buf[256];
+	unsigned max = 0;
+	bool any = false;
+	ssize_t n;
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			for (char *p = buf; *p;) {
+				char *end;
+				unsigned long v = strtoul(p, &end, 10);
+
+				if (end == p)
+					break;
+				any = true;
+				if (v + 1 > max)
+					max = (unsigned)v + 1;
+				p = end;
+				while (*p == '-' || *p == ',' || *p == '\n')
+					p++;
+			}
+		}
+	}
+	if (!any) {
+		int c = get_nprocs_conf();
+
+		max = c > 0 ? (unsigned)c : 1;
+	}
+	return max;
+}
+
 struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, size_t errlen)
 {
 	static const struct fuse_custom_io io = { .read = hook_read, .writev = hook_writev };
 	struct uz_uring *u = calloc(1, sizeof(*u));
-	int fd = fuse_session_fd(f->se), nproc = get_nprocs_conf(), r = 0;
+	int fd = fuse_session_fd(f->se), r = 0;
 
 	if (!u) {
 		snprintf(err, errlen, "out of memory");
@@ -635,7 +675,7 @@ struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, s
 	pthread_cond_init(&u->cond, NULL);
 	u->f = f;
 	u->fd = fd;
-	u->nq = nproc > 0 ? (unsigned)nproc : 1;
+	u->nq = possible_cpus();
 	u->depth = depth;
 	/* The kernel wants at least max(max_write, max_pages pages, 8 KiB). */
 	u->payload = UZ_FUSE_MAX_WRITE;

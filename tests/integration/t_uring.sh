@@ -89,6 +89,19 @@ start_daemon "$T/a" --size 256M --io-uring no --socket "$SOCK" || { fail "uzramd
 check "no with the parameter on: /dev/fuse" test "$(json transport)" = dev
 check "... the journal line says why" grep -q "transport /dev/fuse (io-uring = no)" "$T/uzramd.log"
 stop_daemon "$DPID"
+# Queues that cannot be built (their 512 MiB of buffers beyond the address
+# space allowed): auto falls back and says why, yes refuses.  (Not in
+# sanitized builds: their shadow memory needs far more address space.)
+if [ -n "${SANITIZE:-}" ]; then log "sanitized build: no address-space limit"; else
+(ulimit -v 400000; start_daemon "$T/a" --size 64M --io-uring-depth 256 --socket "$SOCK" &&
+	stat_of "$SOCK" transport >"$T/fallback" && stop_daemon "$DPID")
+check "queues that cannot be built: auto serves over /dev/fuse" test "$(cat "$T/fallback" 2>/dev/null)" = dev
+check "... saying why" grep -q "transport /dev/fuse (io-uring = auto: cannot map 512 MiB of io_uring buffers" "$T/uzramd.log"
+out=$(ulimit -v 400000; "$UZRAMD" --foreground --io-uring yes --io-uring-depth 256 --size 64M --socket "$T/y.sock" "$T/y" 2>&1)
+check "... yes refuses to start" test $? -ne 0
+check "... saying why" grep -q "^uzramd: io-uring = yes: cannot map 512 MiB of io_uring buffers: Cannot allocate memory" <<<"$out"
+check "... and leaves nothing mounted" sh -c "! grep -qF ' $T/y ' /proc/mounts"
+fi
 start_daemon "$T/a" --size 256M --io-uring-depth 2 --socket "$SOCK" || { fail "uzramd --io-uring-depth 2"; finish; }
 for _ in $(seq 300); do [ "$(json transport)" = io_uring ] && break; sleep 0.1; done
 check "io-uring-depth 2" test "$(json io_uring_depth)" = 2
