@@ -99,7 +99,8 @@ struct uz_uring {
 	pthread_cond_t cond;
 	enum phase phase;
 	unsigned reported; /* queues that have tried to register */
-	int reg_err; /* the first registration error */
+	int reg_err; /* the first registration error the kernel gave */
+	int local_err; /* the first registration that never reached it */
 	void *hdr_mem, *payload_mem;
 	size_t hdr_len, payload_len;
 	uint64_t bytes;
@@ -280,9 +281,11 @@ static void handle(struct queue *q, struct entry *e)
 
 /* Registers every entry of q and arms its stop eventfd.  A REGISTER that
  * fails completes at once, before io_uring_submit returns; one that
- * succeeds stays in the kernel until a request comes.  Returns 0 or the
- * first negative errno. */
-static int queue_register(struct queue *q)
+ * succeeds stays in the kernel until a request comes.  Returns 0, the
+ * first error the kernel gave (it then falls back to /dev/fuse), or
+ * -EREMOTEIO with *local set to the errno when the commands could not be
+ * submitted at all (the kernel then waits for them). */
+static int queue_register(struct queue *q, int *local)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 	struct io_uring_cqe *cqe;
@@ -299,8 +302,10 @@ static int queue_register(struct queue *q)
 		sqe->user_data = i;
 	}
 	ret = io_uring_submit(&q->ring);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		*local = ret;
+		return -EREMOTEIO;
+	}
 	io_uring_for_each_cqe(&q->ring, head, cqe) {
 		if (cqe->user_data != TAG_STOP && cqe->res < 0 && !err)
 			err = cqe->res;
@@ -356,17 +361,17 @@ static void *queue_main(void *arg)
 	enum phase phase;
 	cpu_set_t set;
 	sigset_t all;
-	int r;
+	int r, local = 0;
 
 	/* SIGTERM and SIGINT are for the main thread's loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	/* Requests are routed to the queue of the CPU their task runs on: serve
 	 * them there.  A CPU outside our affinity mask (a cpuset) leaves the
-	 * thread unpinned, which only costs locality.  Measured on 2 cores
-	 * (4K random at iodepth 16 / iodepth 1, side by side): pinned here
-	 * 278k / 37k IOPS, pinned to the other CPU 257k / 24k, unpinned
-	 * 294k / 16k. */
+	 * thread unpinned, which only costs locality.  Measured on 2 cores,
+	 * 4K random reads at iodepth 1, three alternating runs: pinned here
+	 * 31-35k IOPS, pinned to the other CPU 22-23k, unpinned 16k; at
+	 * iodepth 16 the three are within the noise (257-308k). */
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
@@ -378,13 +383,14 @@ static void *queue_main(void *arg)
 	if (phase == PHASE_STOP)
 		return NULL;
 	/* liburing 2.3 declares io_uring_enable_rings() but does not export it. */
-	r = (q->ring.flags & IORING_SETUP_R_DISABLED) ?
-		    (syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) ? -errno : 0) :
-		    0;
-	if (!r)
-		r = queue_register(q);
+	if ((q->ring.flags & IORING_SETUP_R_DISABLED) &&
+	    syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0))
+		local = -errno;
+	r = local ? -EREMOTEIO : queue_register(q, &local);
 	pthread_mutex_lock(&u->lock);
-	if (r && !u->reg_err)
+	if (r == -EREMOTEIO && !u->local_err)
+		u->local_err = local;
+	else if (r && !u->reg_err)
 		u->reg_err = r;
 	u->reported++;
 	pthread_cond_broadcast(&u->cond);
@@ -394,8 +400,9 @@ static void *queue_main(void *arg)
 }
 
 /* Lets every queue thread register, and waits until all have tried.
- * Returns 0 or the first registration error. */
-static int uring_start(struct uz_uring *u)
+ * Returns 0, the first error the kernel gave, or -EREMOTEIO with *local
+ * set when a queue could not even submit its registrations. */
+static int uring_start(struct uz_uring *u, int *local)
 {
 	int err;
 
@@ -404,7 +411,8 @@ static int uring_start(struct uz_uring *u)
 	pthread_cond_broadcast(&u->cond);
 	while (u->reported < u->nq)
 		pthread_cond_wait(&u->cond, &u->lock);
-	err = u->reg_err;
+	*local = u->local_err;
+	err = u->local_err ? -EREMOTEIO : u->reg_err;
 	pthread_mutex_unlock(&u->lock);
 	return err;
 }
@@ -474,10 +482,21 @@ static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
 {
 	struct uz_uring *u = f->uring;
 	struct uz_fuse_transport t = { 0 };
-	int err = 0;
+	int err = 0, local = 0;
 
 	if (accepted) {
-		err = uring_start(u);
+		err = uring_start(u, &local);
+		if (err == -EREMOTEIO) {
+			/* The kernel took io_uring and waits for every queue; it
+			 * falls back only when it refuses a registration itself.
+			 * Requests would hang: stop, whatever io-uring says. */
+			snprintf(t.why, sizeof(t.why), "cannot submit the io_uring queue registrations (%s): stopping, "
+				 "since the kernel waits for them", strerror(-local));
+			uzf_set_transport(f, &t);
+			f->failed = -EPROTO;
+			fuse_session_exit(f->se);
+			return;
+		}
 		if (!err) {
 			t.io_uring = true;
 			t.queues = u->nq;

@@ -82,8 +82,9 @@ int uz_fuse_signals(struct uz_fuse *f);
 
 /* Serves requests until a signal or an unmount.  Requests in flight are
  * finished before it returns.  Returns 0 or a negative errno; -EPROTO
- * when io-uring = yes could not be had (uz_fuse_get_transport's why says
- * why). */
+ * when io-uring = yes could not be had, or when the kernel took io_uring
+ * but the queues could not submit their registrations (it would wait for
+ * them forever); uz_fuse_get_transport's why says why. */
 int uz_fuse_run(struct uz_fuse *f);
 
 /* The transport in use (meaningful once ready has been called). */
