@@ -61,7 +61,7 @@ struct daemon {
 	bool created_path;
 	int ready_fd;
 	struct uz_store *st;
-	struct uz_fuse *fuse;
+	struct uz_fuse *_Atomic fuse; /* set once mounted; the socket thread may ask before */
 	struct uz_ctl *ctl;
 };
 

@@ -135,6 +135,10 @@ void uzf_set_transport(struct uz_fuse *f, const struct uz_fuse_transport *t)
 
 void uz_fuse_get_transport(struct uz_fuse *f, struct uz_fuse_transport *t)
 {
+	if (!f) {
+		*t = (struct uz_fuse_transport){ .why = "not mounted yet" };
+		return;
+	}
 	pthread_mutex_lock(&f->tlock);
 	*t = f->t;
 	pthread_mutex_unlock(&f->tlock);

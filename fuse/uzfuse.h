@@ -87,7 +87,8 @@ int uz_fuse_signals(struct uz_fuse *f);
  * them forever); uz_fuse_get_transport's why says why. */
 int uz_fuse_run(struct uz_fuse *f);
 
-/* The transport in use (meaningful once ready has been called). */
+/* The transport in use (meaningful once ready has been called).  f may be
+ * NULL (not mounted yet: /dev/fuse, no queues). */
 void uz_fuse_get_transport(struct uz_fuse *f, struct uz_fuse_transport *t);
 
 /* Unmounts and frees.  NULL is accepted. */
