@@ -8,6 +8,7 @@
  * include/uapi/linux/fuse.h and fs/fuse/dev_uring.c of Linux 6.14+. */
 #define FUSE_USE_VERSION 314
 #include "internal.h"
+#include "uring_abi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,43 +28,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* --- the ABI of protocol 7.42; Debian 12's <linux/fuse.h> is 7.38 --- */
-
-/* FUSE_OVER_IO_URING is bit 41 of the INIT flags: bit 9 of flags2, which the
- * kernel reads only when flags has FUSE_INIT_EXT. */
-#define URING_INIT_FLAGS2 (1u << 9)
-
-enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
-
-struct uring_ent_in_out {
-	uint64_t flags;
-	uint64_t commit_id; /* the request's unique */
-	uint32_t payload_sz; /* bytes of the payload that belong to the request (or the reply) */
-	uint32_t padding;
-	uint64_t reserved;
-};
-
-struct uring_req_header {
-	uint8_t in_out[128]; /* fuse_in_header on arrival, fuse_out_header in the reply */
-	uint8_t op_in[128]; /* the op's first argument (fuse_read_in, fuse_write_in, ...) */
-	struct uring_ent_in_out ring_ent_in_out;
-};
-
-struct uring_cmd_req { /* in sqe->cmd */
-	uint64_t flags;
-	uint64_t commit_id;
-	uint16_t qid;
-	uint8_t padding[6];
-};
-
-_Static_assert(sizeof(struct uring_ent_in_out) == 32, "fuse_uring_ent_in_out is 32 bytes");
-_Static_assert(sizeof(struct uring_req_header) == 288, "fuse_uring_req_header is 288 bytes");
-_Static_assert(offsetof(struct uring_req_header, ring_ent_in_out) == 256, "ring_ent_in_out at 256");
-_Static_assert(sizeof(struct uring_cmd_req) == 24, "fuse_uring_cmd_req is 24 bytes");
-_Static_assert(sizeof(struct fuse_in_header) <= 128 && sizeof(struct fuse_write_in) <= 128 &&
-		       sizeof(struct fuse_setattr_in) <= 128,
-	       "headers fit their 128-byte slots");
-
 /* --- the queues --- */
 
 #define TAG_STOP UINT64_MAX /* the eventfd read that stops a queue's thread */
@@ -72,7 +36,7 @@ enum phase { PHASE_WAIT, PHASE_REGISTER, PHASE_STOP };
 
 struct entry {
 	unsigned qid; /* the kernel queue it is registered with */
-	struct uring_req_header *hdr;
+	struct uz_uring_req_header *hdr;
 	void *payload;
 	struct iovec iov[2];
 };
@@ -136,11 +100,11 @@ static void prep_cmd(struct io_uring_sqe *sqe, unsigned qid, uint32_t op, uint64
 	/* SQE128: the command area runs past struct io_uring_sqe's 64 bytes,
 	 * which the compiler cannot know (hence the pointer laundering). */
 	unsigned char *raw = (unsigned char *)sqe;
-	struct uring_cmd_req *req;
+	struct uz_uring_cmd_req *req;
 
 	__asm__("" : "+r"(raw));
 	memset(raw, 0, 128);
-	req = (struct uring_cmd_req *)(raw + offsetof(struct io_uring_sqe, cmd));
+	req = (struct uz_uring_cmd_req *)(raw + offsetof(struct io_uring_sqe, cmd));
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = 0; /* fixed file 0: /dev/fuse */
 	sqe->flags = IOSQE_FIXED_FILE;
@@ -174,15 +138,11 @@ static uint32_t put_attr(struct uz_fuse *f, void *out)
 	return sizeof(*ao);
 }
 
-/* Answers the request entry e holds, in e's own buffers: READ decompresses
- * straight into the payload, WRITE compresses straight from it.  Every
- * opcode the file does not serve gets ENOSYS, as from libfuse. */
-static void handle(struct queue *q, struct entry *e)
+void uz_uring_answer(struct uz_fuse *f, struct uz_uring_req_header *hdr, void *payload, size_t payload_cap)
 {
-	struct uz_fuse *f = q->u->f;
-	const struct fuse_in_header *in = (const void *)e->hdr->in_out;
-	const void *op = e->hdr->op_in;
-	uint32_t in_sz = e->hdr->ring_ent_in_out.payload_sz;
+	const struct fuse_in_header *in = (const void *)hdr->in_out;
+	const void *op = hdr->op_in;
+	uint32_t in_sz = hdr->ring_ent_in_out.payload_sz;
 	uint64_t unique = in->unique;
 	uint32_t out = 0;
 	int err = 0;
@@ -190,9 +150,9 @@ static void handle(struct queue *q, struct entry *e)
 	switch (in->opcode) {
 	case FUSE_READ: {
 		const struct fuse_read_in *r = op;
-		size_t n = r->size < q->u->payload ? r->size : q->u->payload;
+		size_t n = r->size < payload_cap ? r->size : payload_cap;
 
-		err = uzf_read(f, e->payload, &n, (int64_t)r->offset);
+		err = uzf_read(f, payload, &n, (int64_t)r->offset);
 		out = (uint32_t)n;
 		break;
 	}
@@ -201,13 +161,13 @@ static void handle(struct queue *q, struct entry *e)
 		struct fuse_write_out wo = { 0 };
 		size_t n = w->size;
 
-		if (n > in_sz) {
+		if (n > in_sz || n > payload_cap) {
 			err = -EINVAL;
 			break;
 		}
-		err = uzf_write(f, e->payload, &n, (int64_t)w->offset);
+		err = uzf_write(f, payload, &n, (int64_t)w->offset);
 		wo.size = (uint32_t)n;
-		memcpy(e->payload, &wo, sizeof(wo));
+		memcpy(payload, &wo, sizeof(wo));
 		out = sizeof(wo);
 		break;
 	}
@@ -215,7 +175,7 @@ static void handle(struct queue *q, struct entry *e)
 		if (in->nodeid != FUSE_ROOT_ID)
 			err = -ENOENT;
 		else
-			out = put_attr(f, e->payload);
+			out = put_attr(f, payload);
 		break;
 	case FUSE_SETATTR: {
 		const struct fuse_setattr_in *s = op;
@@ -225,14 +185,14 @@ static void handle(struct queue *q, struct entry *e)
 
 		err = uzf_setattr(f, s->valid & FATTR_SIZE, s->size, others);
 		if (!err)
-			out = put_attr(f, e->payload);
+			out = put_attr(f, payload);
 		break;
 	}
 	case FUSE_OPEN: {
 		/* Data lives compressed only: no page cache copy in the kernel. */
 		struct fuse_open_out oo = { .open_flags = FOPEN_DIRECT_IO };
 
-		memcpy(e->payload, &oo, sizeof(oo));
+		memcpy(payload, &oo, sizeof(oo));
 		out = sizeof(oo);
 		break;
 	}
@@ -259,7 +219,7 @@ static void handle(struct queue *q, struct entry *e)
 		so.st.bsize = (uint32_t)v.f_bsize;
 		so.st.namelen = (uint32_t)v.f_namemax;
 		so.st.frsize = (uint32_t)v.f_frsize;
-		memcpy(e->payload, &so, sizeof(so));
+		memcpy(payload, &so, sizeof(so));
 		out = sizeof(so);
 		break;
 	}
@@ -271,12 +231,12 @@ static void handle(struct queue *q, struct entry *e)
 	}
 	if (err)
 		out = 0;
-	struct fuse_out_header *oh = (void *)e->hdr->in_out;
+	struct fuse_out_header *oh = (void *)hdr->in_out;
 
 	oh->len = (uint32_t)sizeof(*oh) + out;
 	oh->error = err;
 	oh->unique = unique;
-	e->hdr->ring_ent_in_out.payload_sz = out;
+	hdr->ring_ent_in_out.payload_sz = out;
 }
 
 /* Registers every entry of q and arms its stop eventfd.  A REGISTER that
@@ -296,7 +256,7 @@ static int queue_register(struct queue *q, int *local)
 	sqe->user_data = TAG_STOP;
 	for (unsigned i = 0; i < q->u->depth; i++) {
 		sqe = io_uring_get_sqe(&q->ring);
-		prep_cmd(sqe, q->ents[i].qid, URING_CMD_REGISTER, 0);
+		prep_cmd(sqe, q->ents[i].qid, UZ_URING_CMD_REGISTER, 0);
 		sqe->addr = (uintptr_t)q->ents[i].iov;
 		sqe->len = 2;
 		sqe->user_data = i;
@@ -343,10 +303,10 @@ static void serve(struct queue *q)
 			struct entry *e = &q->ents[cqe->user_data];
 			uint64_t id = e->hdr->ring_ent_in_out.commit_id;
 
-			handle(q, e);
+			uz_uring_answer(q->u->f, e->hdr, e->payload, q->u->payload);
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
-			prep_cmd(sqe, e->qid, URING_CMD_COMMIT_AND_FETCH, id);
+			prep_cmd(sqe, e->qid, UZ_URING_CMD_COMMIT_AND_FETCH, id);
 			sqe->user_data = cqe->user_data;
 		}
 		io_uring_cq_advance(&q->ring, n);
@@ -470,7 +430,7 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 	if (res >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused)) && in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *ii = (const void *)(in + 1);
 
-		f->init_offered = (ii->flags & FUSE_INIT_EXT) && (ii->flags2 & URING_INIT_FLAGS2);
+		f->init_offered = (ii->flags & FUSE_INIT_EXT) && (ii->flags2 & UZ_URING_INIT_FLAGS2);
 		f->init_unique = in->unique;
 	}
 	return res;
@@ -539,16 +499,28 @@ static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
 	uzf_ready(f);
 }
 
-/* libfuse 3.14 builds the INIT reply and knows no FUSE_OVER_IO_URING
- * (3.18 does): this is the one place that sets it, on the reply's way
- * out, when the kernel offered it and the queues are built and big
- * enough for the connection's largest request. */
+const char *uz_uring_init_patch(void *msg, size_t len, bool offered, size_t payload)
+{
+	struct fuse_out_header *oh = msg;
+	struct fuse_init_out *io = (void *)(oh + 1);
+
+	if (!offered)
+		return "the kernel did not offer io_uring in INIT";
+	if (len < sizeof(*oh) + offsetof(struct fuse_init_out, unused) || oh->error)
+		return "the INIT reply has no room for the io_uring flag";
+	if (io->max_write > payload || (size_t)io->max_pages * 4096 > payload)
+		return "the queues' payload buffers are smaller than the largest request";
+	io->flags |= FUSE_INIT_EXT;
+	io->flags2 |= UZ_URING_INIT_FLAGS2;
+	return NULL;
+}
+
+/* The INIT reply on its way out: gathered, patched (uz_uring_init_patch),
+ * written; then the queues register. */
 static ssize_t init_reply(struct uz_fuse *f, int fd, const struct iovec *iov, int count)
 {
 	unsigned char msg[sizeof(struct fuse_out_header) + sizeof(struct fuse_init_out)] = { 0 };
-	struct fuse_out_header *oh = (void *)msg;
-	struct fuse_init_out *io = (void *)(msg + sizeof(*oh));
-	const char *refused = NULL;
+	const char *refused;
 	size_t len = 0;
 	ssize_t res;
 	int saved;
@@ -559,16 +531,7 @@ static ssize_t init_reply(struct uz_fuse *f, int fd, const struct iovec *iov, in
 		memcpy(msg + len, iov[i].iov_base, iov[i].iov_len);
 		len += iov[i].iov_len;
 	}
-	if (!f->init_offered)
-		refused = "the kernel did not offer io_uring in INIT";
-	else if (oh->error || len < sizeof(*oh) + offsetof(struct fuse_init_out, unused))
-		refused = "the INIT reply has no room for the io_uring flag";
-	else if (io->max_write > f->uring->payload || (size_t)io->max_pages * 4096 > f->uring->payload)
-		refused = "the queues' payload buffers are smaller than the largest request";
-	if (!refused) {
-		io->flags |= FUSE_INIT_EXT;
-		io->flags2 |= URING_INIT_FLAGS2;
-	}
+	refused = uz_uring_init_patch(msg, len, f->init_offered, f->uring->payload);
 	res = write(fd, msg, len);
 	saved = errno;
 	f->init_unique = 0;
@@ -608,7 +571,7 @@ static int queue_init(struct uz_uring *u, struct queue *q, unsigned qid, int fd)
 		size_t k = (size_t)qid * u->depth + i;
 
 		e->qid = qid;
-		e->hdr = (struct uring_req_header *)((char *)u->hdr_mem + k * sizeof(*e->hdr));
+		e->hdr = (struct uz_uring_req_header *)((char *)u->hdr_mem + k * sizeof(*e->hdr));
 		e->payload = (char *)u->payload_mem + k * u->payload;
 		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
 		e->iov[1] = (struct iovec){ e->payload, u->payload };
@@ -698,7 +661,7 @@ struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, s
 	u->depth = depth;
 	/* The kernel wants at least max(max_write, max_pages pages, 8 KiB). */
 	u->payload = UZ_FUSE_MAX_WRITE;
-	u->hdr_len = ((size_t)u->nq * depth * sizeof(struct uring_req_header) + 4095) & ~(size_t)4095;
+	u->hdr_len = ((size_t)u->nq * depth * sizeof(struct uz_uring_req_header) + 4095) & ~(size_t)4095;
 	u->payload_len = (size_t)u->nq * depth * u->payload;
 	u->q = calloc(u->nq, sizeof(*u->q));
 	for (unsigned i = 0; u->q && i < u->nq; i++)
