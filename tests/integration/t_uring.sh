@@ -5,6 +5,7 @@
 # same PATH; an unmount).  The parameter is put back as it was.
 source "$(dirname "$0")/lib.sh"
 need_root
+cd "$T" || exit 1 # fio leaves its verify state files in the working folder
 [ -e "$URING_PARAM" ] || { echo "SKIP: this kernel has no FUSE over io_uring ($URING_PARAM)"; exit 77; }
 command -v fio >/dev/null || { fail "fio missing (make deps installs it)"; finish; }
 command -v setpriv >/dev/null || { fail "setpriv (util-linux) missing"; finish; }
