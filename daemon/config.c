@@ -234,6 +234,20 @@ static bool parse_number(const char *s, int base, unsigned long *n)
 	return !*end && !errno;
 }
 
+/* A count from 1 to max (threads, io-uring-depth): sets *out, or returns
+ * -EINVAL with "'VALUE' is not a WHAT (1 to MAX)" in err. */
+static int parse_count(const char *value, unsigned max, const char *what, unsigned *out, char *err, size_t errlen)
+{
+	unsigned long n;
+
+	if (!parse_number(value, 10, &n) || n < 1 || n > max) {
+		snprintf(err, errlen, "'%s' is not a %s (1 to %u)", value, what, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 int uz_parse_group(const char *s, gid_t *gid)
 {
 	struct group gr, *res = NULL;
@@ -386,32 +400,14 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 	} else if (strcmp(key, "threads") == 0) {
-		unsigned long n;
-
-		if (!parse_number(value, 10, &n) || n < 1 || n > UZ_MAX_THREADS) {
-			snprintf(err, errlen, "'%s' is not a thread count (1 to %d)", value, UZ_MAX_THREADS);
-			return -EINVAL;
-		}
-		cfg->threads = (unsigned)n;
+		return parse_count(value, UZ_MAX_THREADS, "thread count", &cfg->threads, err, errlen);
 	} else if (strcmp(key, "io-uring") == 0) {
-		static const char *const names[] = { [UZ_URING_NO] = "no", [UZ_URING_AUTO] = "auto", [UZ_URING_YES] = "yes" };
-		unsigned i;
-
-		for (i = 0; i < 3 && strcmp(value, names[i]) != 0; i++)
-			;
-		if (i == 3) {
+		if (uz_uring_mode_parse(value, &cfg->io_uring)) {
 			snprintf(err, errlen, "'%s' is not auto, yes or no", value);
 			return -EINVAL;
 		}
-		cfg->io_uring = (enum uz_uring_mode)i;
 	} else if (strcmp(key, "io-uring-depth") == 0) {
-		unsigned long n;
-
-		if (!parse_number(value, 10, &n) || n < 1 || n > UZ_FUSE_URING_MAX_DEPTH) {
-			snprintf(err, errlen, "'%s' is not a queue depth (1 to %d)", value, UZ_FUSE_URING_MAX_DEPTH);
-			return -EINVAL;
-		}
-		cfg->io_uring_depth = (unsigned)n;
+		return parse_count(value, UZ_FUSE_URING_MAX_DEPTH, "queue depth", &cfg->io_uring_depth, err, errlen);
 	} else if (strcmp(key, "compaction") == 0) {
 		if (uz_parse_compaction(value, &cfg->compact_ppm)) {
 			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);

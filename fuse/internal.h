@@ -27,7 +27,6 @@ struct uz_fuse {
 	struct uz_uring *uring;
 	_Atomic bool hooked; /* the INIT reply passes through uring.c's writev */
 	_Atomic bool init_offered; /* the kernel's INIT offered FUSE_OVER_IO_URING */
-	_Atomic bool init_accepted; /* our INIT reply took it */
 	_Atomic uint64_t init_unique; /* the INIT request's id; 0 once answered */
 	_Atomic int failed; /* io-uring = yes could not be had: uz_fuse_run returns it */
 	pthread_mutex_t tlock; /* guards t */
@@ -64,7 +63,7 @@ void uzf_statfs(struct uz_fuse *f, struct statvfs *v);
 /* Marks the file usable: calls p.ready once. */
 void uzf_ready(struct uz_fuse *f);
 
-/* Sets the transport description (why is printf-like). */
+/* Records which transport serves the file (keeps param_turned_on). */
 void uzf_set_transport(struct uz_fuse *f, const struct uz_fuse_transport *t);
 
 /* --- uring.c --- */
@@ -81,9 +80,6 @@ int uz_uring_param_enable(void);
  * and routes the session's /dev/fuse I/O through the INIT hook.  Returns
  * NULL with the reason in err. */
 struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, size_t errlen);
-
-/* Bytes the queues hold (buffers and rings). */
-uint64_t uz_uring_bytes(const struct uz_uring *u);
 
 /* Stops every queue thread (each finishes the requests it holds) and frees
  * the queues.  NULL is accepted. */

@@ -35,7 +35,6 @@
 enum phase { PHASE_WAIT, PHASE_REGISTER, PHASE_STOP };
 
 struct entry {
-	unsigned qid; /* the kernel queue it is registered with */
 	struct uz_uring_req_header *hdr;
 	void *payload;
 	struct iovec iov[2];
@@ -55,7 +54,6 @@ struct queue {
 
 struct uz_uring {
 	struct uz_fuse *f;
-	int fd; /* /dev/fuse: fixed file 0 in every ring */
 	unsigned nq, depth;
 	size_t payload;
 	struct queue *q;
@@ -256,7 +254,7 @@ static int queue_register(struct queue *q, int *local)
 	sqe->user_data = TAG_STOP;
 	for (unsigned i = 0; i < q->u->depth; i++) {
 		sqe = io_uring_get_sqe(&q->ring);
-		prep_cmd(sqe, q->ents[i].qid, UZ_URING_CMD_REGISTER, 0);
+		prep_cmd(sqe, q->qid, UZ_URING_CMD_REGISTER, 0);
 		sqe->addr = (uintptr_t)q->ents[i].iov;
 		sqe->len = 2;
 		sqe->user_data = i;
@@ -306,7 +304,7 @@ static void serve(struct queue *q)
 			uz_uring_answer(q->u->f, e->hdr, e->payload, q->u->payload);
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
-			prep_cmd(sqe, e->qid, UZ_URING_CMD_COMMIT_AND_FETCH, id);
+			prep_cmd(sqe, q->qid, UZ_URING_CMD_COMMIT_AND_FETCH, id);
 			sqe->user_data = cqe->user_data;
 		}
 		io_uring_cq_advance(&q->ring, n);
@@ -413,11 +411,6 @@ void uz_uring_destroy(struct uz_uring *u)
 	free(u);
 }
 
-uint64_t uz_uring_bytes(const struct uz_uring *u)
-{
-	return u ? u->bytes : 0;
-}
-
 /* --- the INIT hook: libfuse's /dev/fuse I/O passes through here --- */
 
 /* Notes whether the kernel's INIT request offers FUSE_OVER_IO_URING. */
@@ -442,6 +435,7 @@ static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
 {
 	struct uz_uring *u = f->uring;
 	struct uz_fuse_transport t = { 0 };
+	char reason[128];
 	int err = 0, local = 0;
 
 	if (accepted) {
@@ -468,10 +462,10 @@ static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
 			uzf_ready(f);
 			return;
 		}
-		snprintf(t.why, sizeof(t.why), "registering the io_uring queues failed (%s): the kernel fell back to /dev/fuse",
+		snprintf(reason, sizeof(reason), "registering the io_uring queues failed (%s): the kernel fell back",
 			 strerror(-err));
 	} else {
-		snprintf(t.why, sizeof(t.why), "%s", refused);
+		snprintf(reason, sizeof(reason), "%s", refused);
 	}
 	/* Queues that registered stay idle: the kernel switches only when all
 	 * did.  Their threads end now. */
@@ -480,21 +474,13 @@ static void after_init(struct uz_fuse *f, bool accepted, const char *refused)
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	if (f->p.uring == UZ_URING_YES) {
-		char why[sizeof(t.why)];
-
-		snprintf(why, sizeof(why), "io-uring = yes: %.150s", t.why);
-		snprintf(t.why, sizeof(t.why), "%s", why);
+		snprintf(t.why, sizeof(t.why), "io-uring = yes: %s", reason);
 		uzf_set_transport(f, &t);
 		f->failed = -EPROTO;
 		fuse_session_exit(f->se);
 		return;
 	}
-	{
-		char why[sizeof(t.why)];
-
-		snprintf(why, sizeof(why), "/dev/fuse (io-uring = auto: %.150s)", t.why);
-		snprintf(t.why, sizeof(t.why), "%s", why);
-	}
+	snprintf(t.why, sizeof(t.why), "/dev/fuse (io-uring = auto: %s)", reason);
 	uzf_set_transport(f, &t);
 	uzf_ready(f);
 }
@@ -570,7 +556,6 @@ static int queue_init(struct uz_uring *u, struct queue *q, unsigned qid, int fd)
 		struct entry *e = &q->ents[i];
 		size_t k = (size_t)qid * u->depth + i;
 
-		e->qid = qid;
 		e->hdr = (struct uz_uring_req_header *)((char *)u->hdr_mem + k * sizeof(*e->hdr));
 		e->payload = (char *)u->payload_mem + k * u->payload;
 		e->iov[0] = (struct iovec){ e->hdr, sizeof(*e->hdr) };
@@ -656,7 +641,6 @@ struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, s
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	u->f = f;
-	u->fd = fd;
 	u->nq = possible_cpus();
 	u->depth = depth;
 	/* The kernel wants at least max(max_write, max_pages pages, 8 KiB). */

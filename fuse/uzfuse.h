@@ -6,9 +6,11 @@
 #ifndef UZ_FUSE_UZFUSE_H
 #define UZ_FUSE_UZFUSE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define UZ_FUSE_MAX_WRITE (1u << 20) /* 1 MiB requests */
 /* io_uring entries per CPU queue.  Each holds a 1 MiB payload buffer,
@@ -39,6 +41,21 @@ enum uz_uring_mode {
 	UZ_URING_AUTO, /* io_uring when the kernel offers it in INIT */
 	UZ_URING_YES, /* io_uring or fail; turns enable_uring on (root) */
 };
+
+/* Parses "no", "auto" or "yes".  Returns 0, or -EINVAL for anything else.
+ * Inline so that the config parser needs no FUSE code linked in. */
+static inline int uz_uring_mode_parse(const char *s, enum uz_uring_mode *mode)
+{
+	static const char *const names[] = { [UZ_URING_NO] = "no", [UZ_URING_AUTO] = "auto", [UZ_URING_YES] = "yes" };
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*mode = (enum uz_uring_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 struct uz_fuse_params {
 	const char *mountpoint; /* absolute path of an existing regular file */

@@ -75,7 +75,6 @@ static void on_ready(void *arg)
 
 int main(int argc, char **argv)
 {
-	static const char *const modes[] = { [UZ_URING_NO] = "no", [UZ_URING_AUTO] = "auto", [UZ_URING_YES] = "yes" };
 	struct ram r;
 	struct uz_fuse_params p = { .fsname = "fuseram", .subtype = "fuseram", .ops = &ram_ops, .ctx = &r,
 				    .uring = UZ_URING_NO, .uring_depth = UZ_FUSE_URING_DEPTH,
@@ -92,16 +91,9 @@ int main(int argc, char **argv)
 	p.disksize = r.size;
 	p.threads = (unsigned)atoi(argv[2]);
 	p.mountpoint = argv[3];
-	if (argc == 5) {
-		unsigned i;
-
-		for (i = 0; i < 3 && strcmp(argv[4], modes[i]) != 0; i++)
-			;
-		if (i == 3) {
-			fprintf(stderr, "fuseram: '%s' is not auto, yes or no\n", argv[4]);
-			return 2;
-		}
-		p.uring = (enum uz_uring_mode)i;
+	if (argc == 5 && uz_uring_mode_parse(argv[4], &p.uring)) {
+		fprintf(stderr, "fuseram: '%s' is not auto, yes or no\n", argv[4]);
+		return 2;
 	}
 	r.mem = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r.mem == MAP_FAILED) {
