@@ -159,7 +159,7 @@ bench: deps
 bench-seed: deps
 	@command -v gnuplot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox; }
 	$(MAKE) all
-	tests/bench/seed.sh $(SEED_ARGS)
+	tests/bench/seed.sh $(if $(ARENA),--arena $(ARENA)) $(SEED_ARGS)
 
 # Speed side by side: uzram, kernel zram, nbdkit zstd, the FUSE ceiling.
 bench-io: deps

@@ -24,7 +24,8 @@
 #define ARENA_PAGE_BITS 9
 /* A reference is a 24-bit page number and an 8-bit chunk index (256
  * 16-byte chunks in a 4 KiB page), so 2^24 pages = 32768 arenas = 64 GiB. */
-#define MAX_ARENAS (1u << (24 - ARENA_PAGE_BITS))
+#define MAX_ARENAS AFM_MAX_ARENAS
+_Static_assert(AFM_MAX_ARENAS == 1u << (24 - ARENA_PAGE_BITS), "24-bit page numbers");
 #define MAX_CHUNKS 9 /* one per size class at most */
 
 #define REF(gpage, idx) ((uint32_t)(gpage) << 8 | (uint32_t)(idx))
@@ -81,18 +82,38 @@ struct afm {
 	pthread_mutex_t pool_lock;
 	struct afm_arena *_Atomic *dir; /* MAX_ARENAS slots, indexed by id */
 	uint32_t id_end; /* ids at or above were never used */
-	uint32_t low_hint; /* arenas below this id are full or absent */
+	/* Per group (hugetlb arenas, the others): arenas of the group below
+	 * this id are full, draining or absent. */
+	uint32_t low_hint[2];
+	bool compacting; /* between afm_compact_begin() and afm_compact_end() */
 	uint64_t dir_touched; /* directory bytes that may be resident */
 	uint64_t narenas;
 	uint64_t kinds[4];
-	uint64_t mem_limit;
-	uint64_t mem_used_max;
+	struct afm_budget *budget; /* &own_budget, or shared with other engines */
+	struct afm_budget own_budget;
+	uint64_t reported; /* this engine's part of budget->used */
+	uint32_t first_arena; /* tests: the lowest arena id used */
 	uint64_t released_pages; /* sum of the arenas' released */
 	uint64_t pages_compacted; /* pages emptied by compactions */
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	enum uz_arena_kind kind;
 	struct afm_counters cnt[UZ_SHARDS];
 };
+
+/* Free pages are taken from hugetlb arenas first (group 0): their free
+ * pages count in mem_used_total whatever happens, while those of THP and
+ * plain arenas (group 1) can be given back one by one. */
+static inline unsigned group_of(const struct afm_arena *ar)
+{
+	return ar->kind == UZ_ARENA_HUGETLB ? 0 : 1;
+}
+
+/* Caller holds the pool lock. */
+static inline void hint_lower(struct afm *a, const struct afm_arena *ar)
+{
+	if (ar->id < a->low_hint[group_of(ar)])
+		a->low_hint[group_of(ar)] = ar->id;
+}
 
 static inline uint32_t chunk_size(unsigned c)
 {
@@ -135,6 +156,22 @@ static uint64_t mem_used_locked(const struct afm *a)
 {
 	return a->narenas * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + dir_bytes(a) -
 	       a->released_pages * SLAB_SIZE;
+}
+
+/* Brings the budget up to date with this engine's mem_used_total.
+ * Caller holds the pool lock, and calls this wherever that changes. */
+static void budget_sync(struct afm *a)
+{
+	struct afm_budget *b = a->budget;
+	uint64_t now = mem_used_locked(a), total, max;
+
+	if (now == a->reported)
+		return;
+	total = atomic_fetch_add(&b->used, now - a->reported) + (now - a->reported);
+	a->reported = now;
+	max = atomic_load(&b->used_max);
+	while (total > max && !atomic_compare_exchange_weak(&b->used_max, &max, total))
+		;
 }
 
 static inline void set_state(struct afm_page *p, enum page_state st)
@@ -191,19 +228,25 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 	uint32_t id;
 	uint64_t need;
 
-	for (id = 0; id < a->id_end; id++)
+	uint64_t limit = atomic_load(&a->budget->limit);
+
+	for (id = a->first_arena; id < a->id_end; id++)
 		if (!atomic_load_explicit(&a->dir[id], memory_order_relaxed))
 			break;
-	if (id == MAX_ARENAS)
-		return -ENOSPC;
+	if (id >= MAX_ARENAS)
+		return -ENOSPC; /* the engine's page space is full */
+	/* The arenas counted whole, as if none of their pages had been given
+	 * back, plus what the other engines of the budget use. */
 	need = (a->narenas + 1) * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) +
 	       (((uint64_t)(id >= a->id_end ? id + 1 : a->id_end) * sizeof(void *) + 4095) & ~4095ull);
-	if (a->mem_limit && need > a->mem_limit)
+	if (limit && need + (atomic_load(&a->budget->used) - a->reported) > limit)
 		return -ENOSPC;
 	ar = calloc(1, sizeof(*ar));
 	if (!ar)
 		return -ENOMEM;
-	ar->base = uz_arena_map(a->kind, &got);
+	/* What a compaction cannot fit in the hugetlb arenas it keeps is the
+	 * tail of the data: it goes to an arena that can shrink page by page. */
+	ar->base = uz_arena_map(a->compacting && a->kind == UZ_ARENA_HUGETLB ? UZ_ARENA_THP : a->kind, &got);
 	if (!ar->base) {
 		free(ar);
 		return -ENOMEM;
@@ -218,10 +261,7 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 	a->narenas++;
 	a->kinds[got]++;
 	atomic_store_explicit(&a->dir[id], ar, memory_order_release);
-	if (id < a->low_hint)
-		a->low_hint = id;
-	if (mem_used_locked(a) > a->mem_used_max)
-		a->mem_used_max = mem_used_locked(a);
+	hint_lower(a, ar);
 	*out = ar;
 	return 0;
 }
@@ -238,25 +278,39 @@ static void dir_shrink(struct afm *a)
 	}
 }
 
-/* Takes a free 4 KiB page, from the lowest arena that has one so that the
- * higher ones drain.  Returns 0 and the page number, or a negative errno. */
+/* The lowest arena of group g with a free page, or NULL.  Caller holds
+ * the pool lock. */
+static struct afm_arena *arena_with_room(struct afm *a, unsigned g)
+{
+	uint32_t id;
+
+	for (id = a->low_hint[g]; id < a->id_end; id++) {
+		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
+
+		if (ar && group_of(ar) == g && ar->used_pages < ARENA_PAGES && !ar->draining) {
+			a->low_hint[g] = id;
+			return ar;
+		}
+	}
+	a->low_hint[g] = id;
+	return NULL;
+}
+
+/* Takes a free 4 KiB page: from a hugetlb arena if one has room, else
+ * from another, the lowest first so that the higher ones drain.  Returns
+ * 0 and the page number, or a negative errno. */
 static int page_get(struct afm *a, uint32_t *gpage)
 {
 	struct afm_arena *ar = NULL;
-	uint32_t id, pidx;
+	uint32_t pidx;
 	int err = 0;
 
 	pthread_mutex_lock(&a->pool_lock);
-	for (id = a->low_hint; id < a->id_end; id++) {
-		ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
-		if (ar && ar->used_pages < ARENA_PAGES && !ar->draining)
-			break;
-		ar = NULL;
-	}
-	if (ar) {
-		if (!ar->draining)
-			a->low_hint = id;
-	} else {
+	if (a->kinds[UZ_ARENA_HUGETLB])
+		ar = arena_with_room(a, 0);
+	if (!ar)
+		ar = arena_with_room(a, 1);
+	if (!ar) {
 		err = arena_new(a, &ar);
 		if (err)
 			goto out;
@@ -278,6 +332,7 @@ static int page_get(struct afm *a, uint32_t *gpage)
 	}
 	ar->used_pages++;
 	*gpage = ar->id << ARENA_PAGE_BITS | pidx;
+	budget_sync(a);
 out:
 	pthread_mutex_unlock(&a->pool_lock);
 	return err;
@@ -304,8 +359,9 @@ static void page_put(struct afm *a, uint32_t gpage)
 		uz_arena_unmap(ar->base);
 		free(ar);
 		dir_shrink(a);
-	} else if (id < a->low_hint && !ar->draining) {
-		a->low_hint = id;
+		budget_sync(a);
+	} else if (!ar->draining) {
+		hint_lower(a, ar);
 	}
 	pthread_mutex_unlock(&a->pool_lock);
 }
@@ -550,13 +606,17 @@ static int by_inuse(const void *x, const void *y)
 	return a->gpage > b->gpage ? -1 : a->gpage < b->gpage; /* higher arenas first */
 }
 
-static int by_used_pages(const void *x, const void *y)
+/* Hugetlb arenas first, then the others; in each, densest first, then
+ * the lowest id (so that the higher ones drain). */
+static int by_group_density(const void *x, const void *y)
 {
 	const struct afm_arena *a = *(struct afm_arena *const *)x, *b = *(struct afm_arena *const *)y;
 
+	if (group_of(a) != group_of(b))
+		return group_of(a) < group_of(b) ? -1 : 1;
 	if (a->used_pages != b->used_pages)
-		return a->used_pages < b->used_pages ? -1 : 1;
-	return a->id > b->id ? -1 : a->id < b->id;
+		return a->used_pages > b->used_pages ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
 }
 
 /* Caller holds the page's class lock. */
@@ -567,40 +627,73 @@ static void evacuate(struct afm *a, uint32_t gpage, struct afm_page *p)
 	set_state(p, PG_EVAC);
 }
 
-/* Marks the arenas to empty.  The chunks in use need
- * sum(ceil(used_c / per_c)) pages; the densest arenas that hold those
- * pages (with a page per class of slack, twice) are kept, every other
- * arena is drained: its objects move into the kept ones and it goes back
- * to the OS whole.  Densest first means the least data moves. */
+/* Marks every page of an arena for evacuation.  Returns their number. */
+static uint64_t drain(struct afm *a, struct afm_arena *ar)
+{
+	uint64_t marked = 0;
+
+	ar->draining = 1;
+	for (uint32_t pidx = 0; pidx < ar->fresh; pidx++) {
+		struct afm_page *p = &ar->pages[pidx];
+		enum page_state st = get_state(p);
+
+		if (st == PG_PARTIAL || st == PG_FULL) {
+			evacuate(a, ar->id << ARENA_PAGE_BITS | pidx, p);
+			marked++;
+		}
+	}
+	return marked;
+}
+
+/* Marks the arenas to empty, so that they go back to the OS whole.  The
+ * chunks in use need sum(ceil(used_c / per_c)) pages.
+ *
+ * Hugetlb arenas are kept only as many as that data fills whole, the
+ * densest: their free pages can never be given back, so the tail of the
+ * data must live elsewhere.  The other arenas (THP, plain; in hugetlb mode
+ * the tail, mapped as THP during a compaction) are kept, densest first,
+ * as many as the rest needs with a page per class of slack, twice; their
+ * free pages are given back one by one.  If what moves would not fill the
+ * kept hugetlb arenas' free pages (when they are worth it: the slack or
+ * more), the sparsest kept other arenas are drained too, into them.  Every arena not kept is drained: its objects
+ * move into the kept ones (hugetlb first, see page_get()).  Densest first
+ * means the least data moves. */
 static uint64_t pick_arenas(struct afm *a)
 {
 	struct afm_arena **v = malloc((a->narenas + 1) * sizeof(*v));
-	uint64_t n = 0, need = 2 * AFM_NCLASS, keep, marked = 0;
+	uint64_t n = 0, nh = 0, need = 0, slack = 2 * AFM_NCLASS, keep_h, keep_o, room = 0, moving = 0;
+	uint64_t marked = 0;
 
 	if (!v)
 		return 0;
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		need += (a->cls[c].used + chunks_per_page(c) - 1) / chunks_per_page(c);
-	keep = (need + ARENA_PAGES - 1) / ARENA_PAGES;
 	for (uint32_t id = 0; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
 
 		if (ar)
 			v[n++] = ar;
 	}
-	qsort(v, n, sizeof(*v), by_used_pages); /* sparsest first */
-	for (uint64_t i = 0; i + keep < n; i++) {
-		v[i]->draining = 1;
-		for (uint32_t pidx = 0; pidx < v[i]->fresh; pidx++) {
-			struct afm_page *p = &v[i]->pages[pidx];
-			enum page_state st = get_state(p);
-
-			if (st == PG_PARTIAL || st == PG_FULL) {
-				evacuate(a, v[i]->id << ARENA_PAGE_BITS | pidx, p);
-				marked++;
-			}
-		}
+	/* hugetlb arenas first, then the others; densest first in each */
+	qsort(v, n, sizeof(*v), by_group_density);
+	while (nh < n && group_of(v[nh]) == 0)
+		nh++;
+	keep_h = need / ARENA_PAGES < nh ? need / ARENA_PAGES : nh;
+	keep_o = (need + slack - keep_h * ARENA_PAGES + ARENA_PAGES - 1) / ARENA_PAGES;
+	if (keep_o > n - nh)
+		keep_o = n - nh;
+	for (uint64_t i = 0; i < keep_h; i++)
+		room += ARENA_PAGES - v[i]->used_pages;
+	for (uint64_t i = keep_h; i < n; i++)
+		if (i >= nh + keep_o || i < nh)
+			moving += v[i]->used_pages;
+	while (room >= slack && moving < room + slack && keep_o > 0) {
+		keep_o--;
+		moving += v[nh + keep_o]->used_pages;
 	}
+	for (uint64_t i = 0; i < n; i++)
+		if ((i >= keep_h && i < nh) || i >= nh + keep_o)
+			marked += drain(a, v[i]);
 	free(v);
 	return marked;
 }
@@ -653,6 +746,7 @@ int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_lock(&a->cls[c].lock);
 	pthread_mutex_lock(&a->pool_lock);
+	a->compacting = true;
 	marked = pick_arenas(a);
 	marked += pick_pages(a);
 	pthread_mutex_unlock(&a->pool_lock);
@@ -725,6 +819,7 @@ static void trim_locked(struct afm *a)
 			a->released_pages += ARENA_PAGES - ar->fresh;
 		}
 	}
+	budget_sync(a);
 }
 
 void afm_trim(struct afm *a)
@@ -745,8 +840,7 @@ void afm_compact_end(struct afm *a)
 		if (!ar)
 			continue;
 		ar->draining = 0;
-		if (id < a->low_hint)
-			a->low_hint = id;
+		hint_lower(a, ar);
 		for (uint32_t pidx = 0; pidx < ar->fresh; pidx++) {
 			struct afm_page *p = &ar->pages[pidx];
 
@@ -760,6 +854,7 @@ void afm_compact_end(struct afm *a)
 			}
 		}
 	}
+	a->compacting = false;
 	trim_locked(a);
 	pthread_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
@@ -773,7 +868,7 @@ struct afm *afm_create(const struct afm_config *cfg)
 {
 	struct afm *a;
 
-	if (cfg->arena > UZ_ARENA_PLAIN) {
+	if (cfg->arena > UZ_ARENA_PLAIN || cfg->first_arena >= MAX_ARENAS) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -796,7 +891,11 @@ struct afm *afm_create(const struct afm_config *cfg)
 	pthread_mutex_init(&a->pool_lock, NULL);
 	pthread_mutex_init(&a->compact_lock, NULL);
 	a->kind = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
-	a->mem_limit = cfg->mem_limit;
+	a->budget = cfg->budget ? cfg->budget : &a->own_budget;
+	if (!cfg->budget)
+		atomic_store(&a->own_budget.limit, cfg->mem_limit);
+	a->first_arena = cfg->first_arena;
+	a->low_hint[0] = a->low_hint[1] = cfg->first_arena;
 	return a;
 }
 
@@ -813,6 +912,7 @@ void afm_destroy(struct afm *a)
 			free(ar);
 		}
 	}
+	atomic_fetch_sub(&a->budget->used, a->reported);
 	munmap(a->dir, MAX_ARENAS * sizeof(void *));
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_destroy(&a->cls[c].lock);
@@ -823,9 +923,7 @@ void afm_destroy(struct afm *a)
 
 void afm_set_limit(struct afm *a, uint64_t mem_limit)
 {
-	pthread_mutex_lock(&a->pool_lock);
-	a->mem_limit = mem_limit;
-	pthread_mutex_unlock(&a->pool_lock);
+	atomic_store(&a->budget->limit, mem_limit);
 }
 
 void afm_stats(struct afm *a, struct afm_stats *st)
@@ -851,8 +949,8 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	memcpy(st->arenas_by_kind, a->kinds, sizeof(st->arenas_by_kind));
 	st->arena_bytes = a->narenas * UZ_ARENA_SIZE;
 	st->mem_used_total = mem_used_locked(a);
-	st->mem_used_max = a->mem_used_max;
-	st->mem_limit = a->mem_limit;
+	st->mem_used_max = atomic_load(&a->budget->used_max);
+	st->mem_limit = atomic_load(&a->budget->limit);
 	st->metadata_bytes = a->narenas * sizeof(struct afm_arena) + dir_bytes(a);
 	st->released_bytes = a->released_pages * SLAB_SIZE;
 	st->pages_compacted = __atomic_load_n(&a->pages_compacted, __ATOMIC_RELAXED);
@@ -866,6 +964,34 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	st->rounding_bytes = (uint64_t)UZ_SHARD_SUM(a->cnt, rounding_bytes);
 	st->ext_bytes = (uint64_t)UZ_SHARD_SUM(a->cnt, ext_bytes);
 	st->metadata_bytes += st->ext_bytes;
+}
+
+void afm_stats_add(struct afm_stats *sum, const struct afm_stats *one)
+{
+	sum->kind = one->kind;
+	sum->mem_used_max = one->mem_used_max;
+	sum->mem_limit = one->mem_limit;
+	sum->arenas += one->arenas;
+	for (unsigned k = 0; k < 4; k++)
+		sum->arenas_by_kind[k] += one->arenas_by_kind[k];
+	sum->arena_bytes += one->arena_bytes;
+	sum->mem_used_total += one->mem_used_total;
+	sum->objects += one->objects;
+	sum->object_bytes += one->object_bytes;
+	sum->rounding_bytes += one->rounding_bytes;
+	sum->metadata_bytes += one->metadata_bytes;
+	sum->ext_bytes += one->ext_bytes;
+	sum->free_page_bytes += one->free_page_bytes;
+	sum->free_chunk_bytes += one->free_chunk_bytes;
+	sum->stranded_bytes += one->stranded_bytes;
+	sum->released_bytes += one->released_bytes;
+	sum->pages_compacted += one->pages_compacted;
+	for (unsigned c = 0; c < AFM_NCLASS; c++) {
+		sum->cls[c].chunk_size = one->cls[c].chunk_size;
+		sum->cls[c].used += one->cls[c].used;
+		sum->cls[c].free += one->cls[c].free;
+		sum->cls[c].pages += one->cls[c].pages;
+	}
 }
 
 #define FAIL(...)                                        \
@@ -962,6 +1088,9 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 			FAIL("arena %u: %u pages on the free list, %u expected", id, free_list,
 			     ar->fresh - ar->used_pages);
 	}
+	if (a->reported != mem_used_locked(a))
+		FAIL("%llu bytes used, %llu told to the budget", (unsigned long long)mem_used_locked(a),
+		     (unsigned long long)a->reported);
 	if (total_released != a->released_pages)
 		FAIL("%llu pages released in arenas, %llu recorded", (unsigned long long)total_released,
 		     (unsigned long long)a->released_pages);

@@ -14,12 +14,18 @@
  * metadata the engine has.  The handle does not record the object's size:
  * the caller keeps it (uzram's slot table has it anyway) and passes it back.
  *
+ * A 24-bit page number addresses 2^24 pages of 4 KiB: one engine holds at
+ * most 64 GiB of chunks (AFM_MAX_ARENAS arenas).  Larger stores run several
+ * engines, each with its own page space, that share one memory limit
+ * through a struct afm_budget (see store.c).
+ *
  * Thread safety: every function may be called concurrently.  The caller
  * must not free, store to or load from the same handle concurrently.
  */
 #ifndef UZ_STORE_AFMALLOC_H
 #define UZ_STORE_AFMALLOC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +38,19 @@
 #define AFM_MAX_OBJECT (1u << AFM_MAX_SHIFT)
 #define AFM_INLINE_REFS 3
 
+/* A reference is a 24-bit page number and an 8-bit chunk index. */
+#define AFM_MAX_ARENAS (1u << (24 - 9)) /* 2^24 pages / 512 pages per arena */
+
 struct afm;
+
+/* What several engines count together: the sum of their mem_used_total,
+ * its peak, and the limit on it.  Engines that share one must share it
+ * for their whole life; zero-initialise it (then set limit). */
+struct afm_budget {
+	_Atomic uint64_t used;
+	_Atomic uint64_t used_max;
+	_Atomic uint64_t limit; /* 0: none */
+};
 
 struct afm_handle {
 	uint32_t ref[AFM_INLINE_REFS];
@@ -40,7 +58,13 @@ struct afm_handle {
 
 struct afm_config {
 	enum uz_arena_kind arena; /* UZ_ARENA_AUTO picks the best available */
-	uint64_t mem_limit; /* bytes of mem_used_total; 0 = no limit */
+	uint64_t mem_limit; /* bytes of mem_used_total; 0 = no limit (own budget only) */
+	/* Shared with other engines (its limit applies, not mem_limit), or
+	 * NULL: the engine has its own.  Must outlive the engine. */
+	struct afm_budget *budget;
+	/* Tests only: arena ids start here instead of 0, so that references
+	 * near the top of the page space are used without mapping it all. */
+	uint32_t first_arena;
 };
 
 struct afm_class_stats {
@@ -56,8 +80,8 @@ struct afm_stats {
 	uint64_t arenas_by_kind[4]; /* indexed by enum uz_arena_kind */
 	uint64_t arena_bytes;
 	uint64_t mem_used_total; /* arena bytes + metadata outside arenas */
-	uint64_t mem_used_max;
-	uint64_t mem_limit;
+	uint64_t mem_used_max; /* of the budget: all engines sharing it */
+	uint64_t mem_limit; /* of the budget */
 	uint64_t objects;
 	uint64_t object_bytes; /* sum of the sizes asked for */
 	uint64_t rounding_bytes; /* chunk bytes beyond the sizes asked for */
@@ -99,7 +123,12 @@ void afm_load(struct afm *a, uint32_t size, const struct afm_handle *h, void *ds
 /* Fills *st with a consistent snapshot of the counters. */
 void afm_stats(struct afm *a, struct afm_stats *st);
 
-/* Changes the memory limit (0 = none).  Memory already used is kept. */
+/* Adds the counters of one engine's stats to sum (kind, mem_used_max and
+ * mem_limit, which are not per engine, are copied). */
+void afm_stats_add(struct afm_stats *sum, const struct afm_stats *one);
+
+/* Changes the memory limit of the engine's budget (0 = none).  Memory
+ * already used is kept. */
 void afm_set_limit(struct afm *a, uint64_t mem_limit);
 
 /* Compaction, driven by the owner of the handles:

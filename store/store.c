@@ -24,10 +24,21 @@ struct store_counters {
 	_Atomic int64_t notify_free;
 } __attribute__((aligned(64)));
 
+/* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
+#define ENGINE_SLOT_SHIFT (UZ_ENGINE_SPAN_SHIFT - UZ_PAGE_SHIFT)
+
 struct uz_store {
 	uint64_t disksize;
 	struct uz_slots *slots;
-	struct afm *afm;
+	/* One afmalloc engine per span of the device, each with its own page
+	 * space (64 GiB of chunks: twice its span, room for fragmentation);
+	 * engine 0 is made with the store, the others on the first write
+	 * into their span.  They share one memory limit through budget. */
+	struct afm *_Atomic *engines;
+	uint64_t nengines;
+	pthread_mutex_t engine_lock; /* making an engine */
+	struct afm_config acfg; /* every engine's; the arena kind resolved once */
+	struct afm_budget budget;
 	struct store_counters cnt[UZ_SHARDS];
 	_Atomic uint64_t failed_reads;
 	_Atomic uint64_t failed_writes;
@@ -83,19 +94,45 @@ static void account(struct uz_store *st, const struct slot_val *v, int sign)
 	UZ_SHARD_ADD(st->cnt, compr_bytes, (int64_t)sign * (int64_t)bytes);
 }
 
-static void release(struct uz_store *st, const struct slot_val *v)
+/* The engine holding slot idx's object; NULL if none was made yet, and
+ * then the slot holds no object. */
+static inline struct afm *engine_of(struct uz_store *st, uint64_t idx)
+{
+	return atomic_load_explicit(&st->engines[idx >> ENGINE_SLOT_SHIFT], memory_order_acquire);
+}
+
+/* The engine for a write into slot idx, made if needed.  Returns NULL
+ * when it cannot be made (out of memory). */
+static struct afm *engine_for_write(struct uz_store *st, uint64_t idx)
+{
+	struct afm *e = engine_of(st, idx);
+
+	if (e)
+		return e;
+	pthread_mutex_lock(&st->engine_lock);
+	e = engine_of(st, idx);
+	if (!e) {
+		e = afm_create(&st->acfg);
+		if (e)
+			atomic_store_explicit(&st->engines[idx >> ENGINE_SLOT_SHIFT], e, memory_order_release);
+	}
+	pthread_mutex_unlock(&st->engine_lock);
+	return e;
+}
+
+static void release(struct afm *e, const struct slot_val *v)
 {
 	struct afm_handle h;
 
 	if (slot_type(v->meta) == SLOT_COMP || slot_type(v->meta) == SLOT_RAW) {
 		handle_of(v, &h);
-		afm_free(st->afm, slot_size(v->meta), &h);
+		afm_free(e, slot_size(v->meta), &h);
 	}
 }
 
 /* Turns a page into a slot value, allocating and filling its chunks.
  * Uses tls_cbuf.  Returns 0 or the engine's negative errno. */
-static int encode(struct uz_store *st, const void *page, struct slot_val *v)
+static int encode(struct afm *e, const void *page, struct slot_val *v)
 {
 	struct afm_handle h;
 	uint64_t word;
@@ -110,26 +147,26 @@ static int encode(struct uz_store *st, const void *page, struct slot_val *v)
 	clen = uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
 	/* afm_footprint() is 0 for sizes beyond a page: test the size first. */
 	if (clen > 0 && clen < (int)UZ_PAGE_SIZE && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
-		err = afm_alloc(st->afm, (uint32_t)clen, &h);
+		err = afm_alloc(e, (uint32_t)clen, &h);
 		if (err)
 			return err;
-		afm_store(st->afm, (uint32_t)clen, &h, tls_cbuf);
+		afm_store(e, (uint32_t)clen, &h, tls_cbuf);
 		v->meta = slot_meta(SLOT_COMP, (uint32_t)clen);
 	} else {
 		/* Compressed, it would cost as much as the page itself. */
-		err = afm_alloc(st->afm, UZ_PAGE_SIZE, &h);
+		err = afm_alloc(e, UZ_PAGE_SIZE, &h);
 		if (err)
 			return err;
-		afm_store(st->afm, UZ_PAGE_SIZE, &h, page);
+		afm_store(e, UZ_PAGE_SIZE, &h, page);
 		v->meta = slot_meta(SLOT_RAW, UZ_PAGE_SIZE);
 	}
 	memcpy(v->w, h.ref, sizeof(h.ref));
 	return 0;
 }
 
-/* Turns a slot value back into a page.  Caller holds the slot's lock.
- * Uses tls_cbuf.  Returns 0 or -EIO. */
-static int decode(struct uz_store *st, const struct slot_val *v, void *page)
+/* Turns a slot value back into a page; e is the slot's engine.  Caller
+ * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
+static int decode(struct afm *e, const struct slot_val *v, void *page)
 {
 	struct afm_handle h;
 	uint64_t word;
@@ -144,13 +181,13 @@ static int decode(struct uz_store *st, const struct slot_val *v, void *page)
 		return 0;
 	case SLOT_RAW:
 		handle_of(v, &h);
-		afm_load(st->afm, UZ_PAGE_SIZE, &h, page);
+		afm_load(e, UZ_PAGE_SIZE, &h, page);
 		return 0;
 	case SLOT_COMP:
 		break;
 	}
 	handle_of(v, &h);
-	afm_load(st->afm, slot_size(v->meta), &h, tls_cbuf);
+	afm_load(e, slot_size(v->meta), &h, tls_cbuf);
 	return uz_page_decompress(tls_cbuf, (int)slot_size(v->meta), page);
 }
 
@@ -178,13 +215,13 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 	}
 	slot_read(s, uz_slot_lock(s), &v);
 	if (slot_type(v.meta) != SLOT_COMP) {
-		err = decode(st, &v, dst);
+		err = decode(engine_of(st, idx), &v, dst);
 		uz_slot_unlock(s, v.meta);
 		return err;
 	}
 	/* Copy the compressed bytes out, decompress without the lock. */
 	handle_of(&v, &h);
-	afm_load(st->afm, slot_size(v.meta), &h, tls_cbuf);
+	afm_load(engine_of(st, idx), slot_size(v.meta), &h, tls_cbuf);
 	uz_slot_unlock(s, v.meta);
 	return uz_page_decompress(tls_cbuf, (int)slot_size(v.meta), dst);
 }
@@ -193,24 +230,25 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32_t off, uint32_t len)
 {
 	struct uz_slot *s = uz_slots_get(st->slots, idx, true);
+	struct afm *e = engine_for_write(st, idx);
 	struct slot_val old, new;
 	int err;
 
-	if (!s)
+	if (!s || !e)
 		return -ENOMEM;
 	if (len == UZ_PAGE_SIZE) {
 		/* Compress outside the lock: pages being written at once by
 		 * different threads do not wait on each other. */
-		err = encode(st, src, &new);
+		err = encode(e, src, &new);
 		if (err)
 			return err;
 		slot_read(s, uz_slot_lock(s), &old);
 	} else {
 		slot_read(s, uz_slot_lock(s), &old);
-		err = decode(st, &old, tls_page);
+		err = decode(e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
-			err = encode(st, tls_page, &new);
+			err = encode(e, tls_page, &new);
 		}
 		if (err) {
 			uz_slot_unlock(s, old.meta);
@@ -221,7 +259,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 	uz_slot_unlock(s, new.meta);
 	account(st, &old, -1);
 	account(st, &new, +1);
-	release(st, &old);
+	release(e, &old);
 	return 0;
 }
 
@@ -305,7 +343,7 @@ static void discard_page(struct uz_store *st, uint64_t idx)
 	if (slot_type(old.meta) == SLOT_EMPTY)
 		return;
 	account(st, &old, -1);
-	release(st, &old);
+	release(engine_of(st, idx), &old);
 	UZ_SHARD_ADD(st->cnt, notify_free, 1);
 }
 
@@ -332,16 +370,33 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
+/* The sum of the engines' counters. */
+static void engines_stats(struct uz_store *st, struct afm_stats *sum)
 {
-	struct afm_stats before, after;
+	struct afm_stats one;
+
+	memset(sum, 0, sizeof(*sum));
+	for (uint64_t i = 0; i < st->nengines; i++) {
+		struct afm *e = atomic_load_explicit(&st->engines[i], memory_order_acquire);
+
+		if (e) {
+			afm_stats(e, &one);
+			afm_stats_add(sum, &one);
+		}
+	}
+	sum->kind = st->acfg.arena;
+	sum->mem_used_max = atomic_load(&st->budget.used_max);
+	sum->mem_limit = atomic_load(&st->budget.limit);
+}
+
+/* Compacts engine e, whose objects are in slots [first, end). */
+static void compact_engine(struct uz_store *st, struct afm *e, uint64_t first, uint64_t end,
+			   struct uz_compact_result *res)
+{
 	uint64_t victims = 0;
 
-	memset(res, 0, sizeof(*res));
-	pthread_mutex_lock(&st->compact_lock);
-	afm_stats(st->afm, &before);
-	afm_compact_begin(st->afm, &victims);
-	for (uint64_t i = 0; victims && i < uz_slots_count(st->slots); i++) {
+	afm_compact_begin(e, &victims);
+	for (uint64_t i = first; victims && i < end; i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 		struct afm_handle h;
 		struct slot_val v;
@@ -358,8 +413,8 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 		t = slot_type(v.meta);
 		if ((t == SLOT_COMP || t == SLOT_RAW)) {
 			handle_of(&v, &h);
-			if (afm_needs_move(st->afm, slot_size(v.meta), &h)) {
-				if (afm_move(st->afm, slot_size(v.meta), &h) == 0) {
+			if (afm_needs_move(e, slot_size(v.meta), &h)) {
+				if (afm_move(e, slot_size(v.meta), &h) == 0) {
 					memcpy(v.w, h.ref, sizeof(h.ref));
 					slot_write(s, &v);
 					res->objects_moved++;
@@ -370,8 +425,25 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 		}
 		uz_slot_unlock(s, v.meta);
 	}
-	afm_compact_end(st->afm);
-	afm_stats(st->afm, &after);
+	afm_compact_end(e);
+}
+
+int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
+{
+	struct afm_stats before, after;
+	uint64_t nslots = uz_slots_count(st->slots);
+
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&st->compact_lock);
+	engines_stats(st, &before);
+	for (uint64_t i = 0; i < st->nengines; i++) {
+		struct afm *e = atomic_load_explicit(&st->engines[i], memory_order_acquire);
+		uint64_t first = i << ENGINE_SLOT_SHIFT, end = (i + 1) << ENGINE_SLOT_SHIFT;
+
+		if (e)
+			compact_engine(st, e, first, end < nslots ? end : nslots, res);
+	}
+	engines_stats(st, &after);
 	atomic_fetch_add(&st->compactions, 1);
 	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
 	res->pages_compacted = after.pages_compacted - before.pages_compacted;
@@ -393,7 +465,7 @@ static bool worth_compacting(struct uz_store *st)
 
 	if (!ppm)
 		return false;
-	afm_stats(st->afm, &s);
+	engines_stats(st, &s);
 	limit = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes) / 1000000 * ppm;
 	if (limit < UZ_COMPACT_MIN_BYTES)
 		limit = UZ_COMPACT_MIN_BYTES;
@@ -426,10 +498,11 @@ static void *compactor(void *arg)
 
 struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config *cfg)
 {
-	struct afm_config acfg = { .arena = cfg->arena, .mem_limit = cfg->mem_limit };
 	struct uz_store *st;
+	struct afm *e0 = NULL;
 
-	if (disksize == 0 || disksize % UZ_PAGE_SIZE) {
+	if (disksize == 0 || disksize % UZ_PAGE_SIZE || cfg->arena > UZ_ARENA_PLAIN ||
+	    cfg->first_arena >= AFM_MAX_ARENAS) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -441,6 +514,13 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	memset(st, 0, sizeof(*st));
 	st->disksize = disksize;
 	st->compact_ppm = cfg->compact_ppm;
+	atomic_store(&st->budget.limit, cfg->mem_limit);
+	/* "auto" is resolved once, so that every engine maps the same kind. */
+	st->acfg.arena = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
+	st->acfg.budget = &st->budget;
+	st->acfg.first_arena = cfg->first_arena;
+	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
+	pthread_mutex_init(&st->engine_lock, NULL);
 	pthread_mutex_init(&st->stop_lock, NULL);
 	pthread_mutex_init(&st->compact_lock, NULL);
 	{
@@ -452,15 +532,18 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		pthread_condattr_destroy(&ca);
 	}
 	st->slots = uz_slots_create(disksize >> UZ_PAGE_SHIFT);
-	st->afm = st->slots ? afm_create(&acfg) : NULL;
-	if (st->afm) {
+	st->engines = st->slots ? calloc(st->nengines, sizeof(*st->engines)) : NULL;
+	if (st->slots && !st->engines)
+		errno = ENOMEM;
+	e0 = st->engines ? engine_for_write(st, 0) : NULL;
+	if (e0) {
 		int e = pthread_create(&st->compactor, NULL, compactor, st);
 
 		st->compactor_running = e == 0;
 		if (e)
 			errno = e;
 	}
-	if (!st->afm || !st->compactor_running) {
+	if (!e0 || !st->compactor_running) {
 		int e = errno;
 
 		uz_store_destroy(st);
@@ -484,7 +567,10 @@ void uz_store_destroy(struct uz_store *st)
 	pthread_mutex_destroy(&st->stop_lock);
 	pthread_mutex_destroy(&st->compact_lock);
 	pthread_cond_destroy(&st->stop_cond);
-	afm_destroy(st->afm);
+	pthread_mutex_destroy(&st->engine_lock);
+	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
+		afm_destroy(atomic_load(&st->engines[i]));
+	free(st->engines);
 	uz_slots_destroy(st->slots);
 	free(st);
 }
@@ -492,7 +578,7 @@ void uz_store_destroy(struct uz_store *st)
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 {
 	memset(s, 0, sizeof(*s));
-	afm_stats(st->afm, &s->afm);
+	engines_stats(st, &s->afm);
 	s->disksize = st->disksize;
 	s->orig_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
 	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
@@ -514,7 +600,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit)
 {
-	afm_set_limit(st->afm, mem_limit);
+	atomic_store(&st->budget.limit, mem_limit);
 }
 
 static int check_locked(struct uz_store *st, char *err, size_t errlen);
@@ -535,10 +621,15 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0;
 	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
-	int ret = afm_check(st->afm, err, errlen);
+	uint64_t engines_used = 0;
 
-	if (ret)
-		return ret;
+	for (uint64_t i = 0; i < st->nengines; i++) {
+		struct afm *e = atomic_load(&st->engines[i]);
+		int ret = e ? afm_check(e, err, errlen) : 0;
+
+		if (ret)
+			return ret;
+	}
 	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 		uint32_t meta;
@@ -550,6 +641,10 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		meta = atomic_load(&s->meta);
 		if (meta & SLOT_LOCK) {
 			snprintf(err, errlen, "slot %llu is locked", (unsigned long long)i);
+			return -EUCLEAN;
+		}
+		if ((slot_type(meta) == SLOT_COMP || slot_type(meta) == SLOT_RAW) && !engine_of(st, i)) {
+			snprintf(err, errlen, "slot %llu holds an object, its span has no engine", (unsigned long long)i);
 			return -EUCLEAN;
 		}
 		switch (slot_type(meta)) {
@@ -575,7 +670,13 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		}
 		stored++;
 	}
-	afm_stats(st->afm, &as);
+	engines_stats(st, &as);
+	engines_used = as.mem_used_total;
+	if (engines_used != atomic_load(&st->budget.used)) {
+		snprintf(err, errlen, "the engines use %llu bytes, their budget says %llu",
+			 (unsigned long long)engines_used, (unsigned long long)atomic_load(&st->budget.used));
+		return -EUCLEAN;
+	}
 	c_stored = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored);
 	c_same = (uint64_t)UZ_SHARD_SUM(st->cnt, same_pages);
 	c_huge = (uint64_t)UZ_SHARD_SUM(st->cnt, huge_pages);

@@ -18,14 +18,24 @@
 
 struct uz_store;
 
+/* Each span of 32 GiB of the device has its own afmalloc engine, whose
+ * page space holds 64 GiB of chunks (see afmalloc.h): the store addresses
+ * as much compressed data as the device holds, 1 TiB and beyond, with no
+ * wider reference and no larger slot. */
+#define UZ_ENGINE_SPAN_SHIFT 35
+#define UZ_ENGINE_SPAN (1ull << UZ_ENGINE_SPAN_SHIFT)
+
 struct uz_store_config {
 	enum uz_arena_kind arena;
-	uint64_t mem_limit; /* 0: none */
+	uint64_t mem_limit; /* 0: none; for all engines together */
 	/* Automatic compaction: when the stranded bytes (free chunks and
 	 * free pages still counted in mem_used_total) pass this share of the
 	 * stored compressed bytes, in parts per million (and at least
 	 * UZ_COMPACT_MIN_BYTES), a background thread compacts.  0: off. */
 	uint32_t compact_ppm;
+	/* Tests only: every engine's arena ids start here (afm_config), so
+	 * that references at the top of each page space are exercised. */
+	uint32_t first_arena;
 };
 
 #define UZ_COMPACT_MIN_BYTES (64u << 10)
