@@ -70,6 +70,9 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "arenas_hugetlb %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_HUGETLB]);
 	put(&o, "arenas_thp %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_THP]);
 	put(&o, "arenas_plain %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_PLAIN]);
+	if (s->hugetlb_pool_free >= 0)
+		put(&o, "hugetlb_pool_free %lld\n", (long long)s->hugetlb_pool_free);
+	put(&o, "engines %llu\n", (unsigned long long)s->engines);
 	put(&o, "table_bytes %llu\n", (unsigned long long)s->table_bytes);
 	put(&o, "metadata_bytes %llu\n", (unsigned long long)s->afm.metadata_bytes);
 	put(&o, "objects %llu\n", (unsigned long long)s->afm.objects);

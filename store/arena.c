@@ -42,13 +42,18 @@ static int thp_allowed(void)
 
 enum uz_arena_kind uz_arena_probe(void)
 {
-	long hsize = meminfo_value("Hugepagesize");
-
-	if (hsize == (long)(UZ_ARENA_SIZE >> 10) && meminfo_value("HugePages_Free") > 0)
+	if (uz_arena_hugetlb_free() > 0)
 		return UZ_ARENA_HUGETLB;
 	if (thp_allowed())
 		return UZ_ARENA_THP;
 	return UZ_ARENA_PLAIN;
+}
+
+long uz_arena_hugetlb_free(void)
+{
+	if (meminfo_value("Hugepagesize") != (long)(UZ_ARENA_SIZE >> 10))
+		return -1;
+	return meminfo_value("HugePages_Free");
 }
 
 static void *map_hugetlb(void)

@@ -23,6 +23,10 @@ enum uz_arena_kind {
  * madvise(MADV_HUGEPAGE), else plain. */
 enum uz_arena_kind uz_arena_probe(void);
 
+/* Huge pages free in the system's hugetlb pool (HugePages_Free, of 2 MiB
+ * pages), or -1 when there is no such pool. */
+long uz_arena_hugetlb_free(void);
+
 /* Maps one 2 MiB-aligned arena of the wanted kind (not AUTO).  A hugetlb
  * request that the system cannot satisfy falls back to THP, then plain;
  * *got says what was mapped.  Returns NULL with errno set on failure. */

@@ -370,8 +370,9 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* The sum of the engines' counters. */
-static void engines_stats(struct uz_store *st, struct afm_stats *sum)
+/* The sum of the engines' counters; *engines (if not NULL) gets their
+ * number added. */
+static void engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *engines)
 {
 	struct afm_stats one;
 
@@ -382,6 +383,8 @@ static void engines_stats(struct uz_store *st, struct afm_stats *sum)
 		if (e) {
 			afm_stats(e, &one);
 			afm_stats_add(sum, &one);
+			if (engines)
+				(*engines)++;
 		}
 	}
 	sum->kind = st->acfg.arena;
@@ -435,7 +438,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 
 	memset(res, 0, sizeof(*res));
 	pthread_mutex_lock(&st->compact_lock);
-	engines_stats(st, &before);
+	engines_stats(st, &before, NULL);
 	for (uint64_t i = 0; i < st->nengines; i++) {
 		struct afm *e = atomic_load_explicit(&st->engines[i], memory_order_acquire);
 		uint64_t first = i << ENGINE_SLOT_SHIFT, end = (i + 1) << ENGINE_SLOT_SHIFT;
@@ -443,7 +446,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 		if (e)
 			compact_engine(st, e, first, end < nslots ? end : nslots, res);
 	}
-	engines_stats(st, &after);
+	engines_stats(st, &after, NULL);
 	atomic_fetch_add(&st->compactions, 1);
 	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
 	res->pages_compacted = after.pages_compacted - before.pages_compacted;
@@ -465,7 +468,7 @@ static bool worth_compacting(struct uz_store *st)
 
 	if (!ppm)
 		return false;
-	engines_stats(st, &s);
+	engines_stats(st, &s, NULL);
 	limit = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes) / 1000000 * ppm;
 	if (limit < UZ_COMPACT_MIN_BYTES)
 		limit = UZ_COMPACT_MIN_BYTES;
@@ -578,7 +581,10 @@ void uz_store_destroy(struct uz_store *st)
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 {
 	memset(s, 0, sizeof(*s));
-	engines_stats(st, &s->afm);
+	engines_stats(st, &s->afm, &s->engines);
+	s->hugetlb_pool_free = -1;
+	if (s->afm.kind == UZ_ARENA_HUGETLB || s->afm.arenas_by_kind[UZ_ARENA_HUGETLB])
+		s->hugetlb_pool_free = uz_arena_hugetlb_free();
 	s->disksize = st->disksize;
 	s->orig_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
 	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
@@ -670,7 +676,7 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		}
 		stored++;
 	}
-	engines_stats(st, &as);
+	engines_stats(st, &as, NULL);
 	engines_used = as.mem_used_total;
 	if (engines_used != atomic_load(&st->budget.used)) {
 		snprintf(err, errlen, "the engines use %llu bytes, their budget says %llu",

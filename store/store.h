@@ -66,6 +66,10 @@ struct uz_store_stats {
 	uint64_t notify_free;
 	uint64_t table_bytes;
 	uint64_t compactions; /* runs, automatic or asked for */
+	uint64_t engines; /* afmalloc engines made (one per UZ_ENGINE_SPAN written to) */
+	/* The system's free huge pages (2 MiB each) when this store uses
+	 * hugetlb arenas (its kind is hugetlb, or it holds some); else -1. */
+	int64_t hugetlb_pool_free;
 	uint32_t compact_ppm;
 	struct afm_stats afm;
 };

@@ -1,6 +1,8 @@
 /* tests/check_afmalloc.c - the afmalloc engine alone (store/afmalloc.c). */
 #include "check_util.h"
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -388,6 +390,208 @@ START_TEST(arena_kinds)
 }
 END_TEST
 
+/* An engine whose arena ids start two below the end of its 24-bit page
+ * space: references to the last 1024 pages work, and the next page is
+ * refused with ENOSPC instead of wrapping around onto page 0. */
+START_TEST(top_of_page_space)
+{
+	enum { N = 2 * 512 };
+	static struct afm_handle h[N + 1];
+	static uint8_t ref[AFM_MAX_OBJECT], buf[AFM_MAX_OBJECT];
+	struct afm_config cfg = { .arena = UZ_ARENA_PLAIN, .first_arena = AFM_MAX_ARENAS - 2 };
+	struct afm *a = afm_create(&cfg);
+	struct afm_stats st;
+
+	ck_assert_ptr_nonnull(a);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
+		/* the chunk's page number is the reference's top 24 bits */
+		ck_assert_uint_ge(h[i].ref[0] >> 8, (AFM_MAX_ARENAS - 2) * 512u);
+		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		afm_store(a, AFM_MAX_OBJECT, &h[i], ref);
+	}
+	ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[N]), -ENOSPC);
+	ck_assert_int_eq(afm_alloc(a, 16, &h[N]), -ENOSPC);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 2);
+	check_ok(a);
+	for (int i = 0; i < N; i++) {
+		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		afm_load(a, AFM_MAX_OBJECT, &h[i], buf);
+		ck_assert_msg(memcmp(ref, buf, AFM_MAX_OBJECT) == 0, "object %d at the top of the page space", i);
+	}
+	afm_free(a, AFM_MAX_OBJECT, &h[7]);
+	ck_assert_int_eq(afm_alloc(a, 16, &h[7]), 0); /* room again */
+	afm_free(a, 16, &h[7]);
+	afm_free(a, AFM_MAX_OBJECT, &h[0]);
+	for (int i = 1; i < N; i++)
+		if (i != 7)
+			afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 0);
+	ck_assert_uint_eq(st.mem_used_total, 0);
+	check_ok(a);
+	afm_destroy(a);
+	cfg.first_arena = AFM_MAX_ARENAS;
+	ck_assert_ptr_null(afm_create(&cfg));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* Two engines under one budget: the limit is on their sum. */
+START_TEST(engines_share_a_budget)
+{
+	enum { N = 4096 };
+	static struct afm_handle h[N];
+	struct afm_budget budget = { 0 };
+	struct afm_config cfg = { .arena = UZ_ARENA_PLAIN, .budget = &budget };
+	struct afm *a, *b;
+	struct afm_stats sa, sb;
+	struct afm_handle hb;
+	int n = 0, err;
+
+	atomic_store(&budget.limit, 3 * UZ_ARENA_SIZE + 64 * 1024); /* three arenas, not four */
+	a = afm_create(&cfg);
+	b = afm_create(&cfg);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(afm_alloc(b, AFM_MAX_OBJECT, &hb), 0); /* b: one arena */
+	while (n < N && (err = afm_alloc(a, AFM_MAX_OBJECT, &h[n])) == 0)
+		n++;
+	ck_assert_int_eq(err, -ENOSPC);
+	ck_assert_int_eq(n, 2 * 512); /* a got the two arenas left */
+	afm_stats(a, &sa);
+	afm_stats(b, &sb);
+	ck_assert_uint_eq(sa.arenas + sb.arenas, 3);
+	ck_assert_uint_eq(atomic_load(&budget.used), sa.mem_used_total + sb.mem_used_total);
+	ck_assert_uint_le(atomic_load(&budget.used), atomic_load(&budget.limit));
+	ck_assert_uint_eq(sa.mem_limit, atomic_load(&budget.limit));
+	ck_assert_uint_eq(sb.mem_used_max, atomic_load(&budget.used));
+	for (int i = 0; i < 512; i++)
+		afm_free(a, AFM_MAX_OBJECT, &h[--n]);
+	ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[n]), 0); /* a's freed arena came back */
+	n++;
+	check_ok(a);
+	check_ok(b);
+	afm_free(b, AFM_MAX_OBJECT, &hb);
+	afm_destroy(b);
+	afm_stats(a, &sa);
+	ck_assert_uint_eq(atomic_load(&budget.used), sa.mem_used_total);
+	while (n > 0)
+		afm_free(a, AFM_MAX_OBJECT, &h[--n]);
+	afm_destroy(a);
+	ck_assert_uint_eq(atomic_load(&budget.used), 0);
+}
+END_TEST
+
+/* Hugetlb arenas (the fixture reserves huge pages): after a compaction
+ * only the arenas the data fills whole stay hugetlb, full; the tail goes
+ * to a THP arena whose free pages go back to the OS; growth maps hugetlb
+ * arenas again. */
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+static long hp_saved = -1;
+
+static long hp_read(const char *path, const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen(path, "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!key || (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':'))
+			v = strtol(key ? line + strlen(key) + 1 : line, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void hp_write(long n)
+{
+	FILE *f = fopen(NR_HUGEPAGES, "we");
+
+	if (f) {
+		fprintf(f, "%ld\n", n);
+		fclose(f);
+	}
+}
+
+static void hugepages_up(void)
+{
+	hp_saved = hp_read(NR_HUGEPAGES, NULL);
+	if (hp_saved >= 0)
+		hp_write(hp_saved + 16);
+}
+
+static void hugepages_down(void)
+{
+	if (hp_saved >= 0)
+		hp_write(hp_saved);
+}
+
+START_TEST(hugetlb_tail_in_thp)
+{
+	enum { N = 10 * 512 };
+	static struct afm_handle h[N + 768];
+	static uint8_t ref[AFM_MAX_OBJECT], buf[AFM_MAX_OBJECT];
+	struct afm_config cfg = { .arena = UZ_ARENA_HUGETLB };
+	struct afm *a;
+	struct afm_stats st;
+	uint64_t victims;
+	int kept = 0;
+
+	if (hp_read("/proc/meminfo", "HugePages_Free") < 14) {
+		fprintf(stderr, "hugetlb_tail_in_thp: no huge pages could be reserved here; skipped\n");
+		return;
+	}
+	a = afm_create(&cfg);
+	ck_assert_ptr_nonnull(a);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
+		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		afm_store(a, AFM_MAX_OBJECT, &h[i], ref);
+	}
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas_by_kind[UZ_ARENA_HUGETLB], 10);
+	/* Keep one page in four, in every arena: 2.5 arenas of data. */
+	for (int i = 0; i < N; i++)
+		if (i % 4)
+			afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	ck_assert_int_eq(afm_compact_begin(a, &victims), 0);
+	for (int i = 0; i < N; i += 4)
+		if (afm_needs_move(a, AFM_MAX_OBJECT, &h[i]))
+			ck_assert_int_eq(afm_move(a, AFM_MAX_OBJECT, &h[i]), 0);
+	afm_compact_end(a);
+	check_ok(a);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas_by_kind[UZ_ARENA_HUGETLB], 2); /* 1280 pages fill two whole */
+	ck_assert_uint_eq(st.arenas_by_kind[UZ_ARENA_THP], 1);
+	ck_assert_msg(st.free_page_bytes == 0, "%llu bytes of free pages left counted",
+		      (unsigned long long)st.free_page_bytes);
+	ck_assert_uint_eq(st.mem_used_total, st.object_bytes + st.metadata_bytes);
+	for (int i = 0; i < N; i += 4) {
+		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		afm_load(a, AFM_MAX_OBJECT, &h[i], buf);
+		ck_assert_msg(memcmp(ref, buf, AFM_MAX_OBJECT) == 0, "object %d moved wrong", i);
+		kept++;
+	}
+	ck_assert_int_eq(kept, 1280);
+	/* Growth: the THP tail's 256 free pages first, then a new hugetlb arena. */
+	for (int i = N; i < N + 768; i++)
+		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas_by_kind[UZ_ARENA_THP], 1);
+	ck_assert_uint_eq(st.arenas_by_kind[UZ_ARENA_HUGETLB], 3);
+	for (int i = N; i < N + 768; i++)
+		afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	for (int i = 0; i < N; i += 4)
+		afm_free(a, AFM_MAX_OBJECT, &h[i]);
+	afm_stats(a, &st);
+	ck_assert_uint_eq(st.arenas, 0);
+	check_ok(a);
+	afm_destroy(a);
+}
+END_TEST
+
 #ifdef UZ_ASAN
 /* The engine poisons freed chunks: reading an object after freeing it is
  * an ASan error, which ends this (forked) test with status 1. */
@@ -421,9 +625,16 @@ int main(void)
 	tcase_add_test(tc, threads_share_the_engine);
 	tcase_add_test(tc, arena_kinds);
 	tcase_add_test(tc, compaction_after_fragmentation);
+	tcase_add_test(tc, top_of_page_space);
+	tcase_add_test(tc, engines_share_a_budget);
 #ifdef UZ_ASAN
 	tcase_add_exit_test(tc, freed_chunk_use_is_caught, 1);
 #endif
+	suite_add_tcase(s, tc);
+	tc = tcase_create("hugetlb");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, hugepages_up, hugepages_down);
+	tcase_add_test(tc, hugetlb_tail_in_thp);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -466,6 +466,109 @@ START_TEST(sparse_terabyte_is_cheap)
 }
 END_TEST
 
+/* Compressed data far beyond what one 24-bit page space (64 GiB) holds:
+ * a 1.25 TiB device has 40 engines, each with its own page space.  Every
+ * engine starts its arena ids at the top of its space (the test hook), so
+ * that the references used are the highest there are, without mapping
+ * 64 GiB per engine.  Data in all 40 reads back; the engines' spaces add
+ * up to 40 x 64 GiB = 2.5 TiB of addressable chunks; one engine running
+ * out of its space does not touch the others, nor is anything lost. */
+START_TEST(references_beyond_64_gib)
+{
+	enum { ENGINES = 40, PER = 64 };
+	const uint64_t size = ENGINES * UZ_ENGINE_SPAN;
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .first_arena = AFM_MAX_ARENAS - 1 };
+	struct uz_store *st = uz_store_create(size, &cfg);
+	struct uz_store_stats s;
+	static uint8_t page[UZ_PAGE_SIZE], back[UZ_PAGE_SIZE];
+	uint64_t off;
+	int n = 0, err;
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_uint_gt(size, 1ull << 40);
+	/* incompressible pages: one 4 KiB chunk, one arena page each */
+	for (unsigned e = 0; e < ENGINES; e++) {
+		for (unsigned k = 0; k < PER; k++) {
+			off = e * UZ_ENGINE_SPAN + (uint64_t)k * 509 * MiB + (e % 7) * UZ_PAGE_SIZE;
+			noise(page, sizeof(page), e * 1000 + k);
+			ck_assert_int_eq(uz_store_write(st, page, sizeof(page), off), 0);
+		}
+	}
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.afm.arenas, ENGINES);
+	ck_assert_uint_eq(s.afm.objects, ENGINES * PER);
+	ck_assert_uint_eq(s.compr_data_size, (uint64_t)ENGINES * PER * UZ_PAGE_SIZE);
+	check_ok(st);
+	for (unsigned e = 0; e < ENGINES; e++) {
+		for (unsigned k = 0; k < PER; k++) {
+			off = e * UZ_ENGINE_SPAN + (uint64_t)k * 509 * MiB + (e % 7) * UZ_PAGE_SIZE;
+			noise(page, sizeof(page), e * 1000 + k);
+			ck_assert_int_eq(uz_store_read(st, back, sizeof(back), off), 0);
+			ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "engine %u page %u", e, k);
+		}
+	}
+	/* Engine 3's space has one arena (512 pages) from its top id: 448
+	 * more pages fit, the next is refused and the old data stays. */
+	do {
+		noise(page, sizeof(page), 777 + n);
+		err = uz_store_write(st, page, sizeof(page), 3 * UZ_ENGINE_SPAN + 100 * MiB + (uint64_t)n * UZ_PAGE_SIZE);
+	} while (err == 0 && ++n < 1000);
+	ck_assert_int_eq(err, -ENOSPC);
+	ck_assert_int_eq(n, 512 - PER);
+	noise(page, sizeof(page), 4 * 1000 + 5);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 4 * UZ_ENGINE_SPAN + 12345 * UZ_PAGE_SIZE), 0);
+	noise(page, sizeof(page), 3 * 1000);
+	ck_assert_int_eq(uz_store_read(st, back, sizeof(back), 3 * UZ_ENGINE_SPAN + 3 * UZ_PAGE_SIZE), 0);
+	ck_assert_mem_eq(page, back, sizeof(page));
+	check_ok(st);
+	/* Compaction walks every engine; discarding all gives everything back. */
+	ck_assert_int_eq(uz_store_discard(st, 0, size / 2), 0);
+	{
+		struct uz_compact_result res;
+
+		ck_assert_int_eq(uz_store_compact(st, &res), 0);
+	}
+	check_ok(st);
+	ck_assert_int_eq(uz_store_discard(st, size / 2, size / 2), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.afm.arenas, 0);
+	ck_assert_uint_eq(s.mem_used_total, 0);
+	ck_assert_uint_eq(s.afm.objects, 0);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* The memory limit holds for all engines together. */
+START_TEST(memory_limit_spans_engines)
+{
+	const uint64_t limit = 3 * UZ_ARENA_SIZE + 64 * 1024;
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .mem_limit = limit };
+	struct uz_store *st = uz_store_create(2 * UZ_ENGINE_SPAN, &cfg);
+	struct uz_store_stats s;
+	static uint8_t page[UZ_PAGE_SIZE];
+	int n = 0, err;
+
+	ck_assert_ptr_nonnull(st);
+	/* alternate between the two engines until the limit says no */
+	do {
+		noise(page, sizeof(page), (unsigned)n);
+		err = uz_store_write(st, page, sizeof(page), (n % 2) * UZ_ENGINE_SPAN + (uint64_t)(n / 2) * UZ_PAGE_SIZE);
+	} while (err == 0 && ++n < 100000);
+	ck_assert_int_eq(err, -ENOSPC);
+	uz_store_stats(st, &s);
+	ck_assert_uint_le(s.mem_used_total, limit);
+	ck_assert_uint_eq(s.mem_limit, limit);
+	ck_assert_uint_eq(s.afm.arenas, 3);
+	ck_assert_uint_ge(s.mem_used_max, s.mem_used_total);
+	ck_assert_int_gt(n, 2 * 512);
+	uz_store_set_mem_limit(st, 0);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), UZ_ENGINE_SPAN + (uint64_t)(n / 2) * UZ_PAGE_SIZE), 0);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -484,6 +587,8 @@ int main(void)
 	tcase_add_test(tc, sparse_terabyte_is_cheap);
 	tcase_add_test(tc, compact_after_discards);
 	tcase_add_test(tc, compaction_races_readers_and_writers);
+	tcase_add_test(tc, references_beyond_64_gib);
+	tcase_add_test(tc, memory_limit_spans_engines);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -20,6 +20,8 @@ else
 	free0=$(hp_free)
 	start_daemon "$T/h" --size 256M --arena hugetlb --socket "$T/h.sock" || { fail "uzramd --arena hugetlb"; finish; }
 	check "arena_kind is hugetlb" test "$(stat_of "$T/h.sock" arena_kind)" = hugetlb
+	check "--json shows hugetlb_pool_free, the pool's free pages" \
+		test "$(stat_of "$T/h.sock" hugetlb_pool_free)" = "$(hp_free)"
 	grep -q "arenas: hugetlb" "$T/uzramd.log" && pass "the daemon logged its arena kind" || fail "arena kind logged"
 	head -c $((32 << 20)) /dev/urandom >"$T/rnd"
 	dd if="$T/rnd" of="$T/h" bs=1M conv=notrunc status=none
@@ -40,6 +42,7 @@ else
 	head -c $((160 << 20)) /dev/urandom | dd of="$T/h" bs=1M conv=notrunc status=none
 	check "beyond the reservation: writes still succeed" test "$(stat_of "$T/h.sock" failed_writes)" = 0
 	check "... with THP arenas past the reserved pages" test "$(stat_of "$T/h.sock" arenas_thp)" -gt 0
+	check "hugetlb_pool_free is 0 once the pool is used up" test "$(stat_of "$T/h.sock" hugetlb_pool_free)" = 0
 	stop_daemon "$DPID"
 	check "HugePages_Free restored after the daemon stops" test "$(hp_free)" -eq "$free0"
 fi
@@ -48,6 +51,8 @@ restore_nr
 for kind in thp plain; do
 	start_daemon "$T/$kind" --size 512M --arena "$kind" --socket "$T/$kind.sock" || { fail "uzramd --arena $kind"; continue; }
 	check "$kind: arena_kind reported" test "$(stat_of "$T/$kind.sock" arena_kind)" = "$kind"
+	check "$kind: no hugetlb_pool_free without hugetlb arenas" \
+		test -z "$(stat_of "$T/$kind.sock" hugetlb_pool_free)"
 	head -c $((64 << 20)) /dev/urandom | dd of="$T/$kind" bs=1M conv=notrunc status=none
 	rss1=$(rss_kb "$DPID")
 	check "$kind: arenas are $kind" test "$(stat_of "$T/$kind.sock" arenas_$kind)" -ge 32
@@ -58,4 +63,20 @@ for kind in thp plain; do
 	check "$kind: no arena left" test "$(stat_of "$T/$kind.sock" arenas)" = 0
 	stop_daemon "$DPID"
 done
+
+# A device far larger than one engine's 64 GiB page space: data written
+# past 64 GiB and past 1 TiB lands in engines of its own and reads back.
+start_daemon "$T/big" --size 2T --arena plain --socket "$T/big.sock" || { fail "uzramd --size 2T"; finish; }
+head -c $((4 << 20)) /dev/urandom >"$T/rnd4"
+for gib in 0 100 1100 2047; do
+	dd if="$T/rnd4" of="$T/big" bs=1M seek=$((gib << 10)) conv=notrunc status=none
+done
+check "2 TiB device: one engine per 32 GiB span written (4)" test "$(stat_of "$T/big.sock" engines)" = 4
+ok=1
+for gib in 0 100 1100 2047; do
+	cmp -s <(dd if="$T/big" bs=1M skip=$((gib << 10)) count=4 status=none) "$T/rnd4" || ok=0
+done
+check "data at 0, 100 GiB, 1100 GiB and the last 4 MiB reads back" test "$ok" = 1
+check "mm_stat counts it all: 16 MiB stored" test "$(stat_of "$T/big.sock" orig_data_size)" = $((16 << 20))
+stop_daemon "$DPID"
 finish
