@@ -1,6 +1,6 @@
 /* tests/fuzz/fuzz_afm.c - libFuzzer target: the afmalloc engine driven by
  * random operation sequences (allocate, store, free, load, compact, trim,
- * change the memory limit), checked against a reference model: every live
+ * change the memory limit), in the whole page space or its last arena, checked against a reference model: every live
  * object reads back exactly what was stored in it, the counters agree with
  * the model, and afm_check() finds the arenas, pages and free lists sound
  * after each compaction and at the end.  Built with ASan, a touch of a
@@ -74,7 +74,11 @@ static void check(struct afm *a, const struct obj *objs)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct afm *a = afm_create(&(struct afm_config){ .arena = UZ_ARENA_PLAIN });
+	/* The first byte's low bit: arena ids from 0, or only the last one
+	 * of the 24-bit page space (references at its very top, and a full
+	 * page space answering ENOSPC as a full limit does). */
+	uint32_t first = size && (data[0] & 1) ? AFM_MAX_ARENAS - 1 : 0;
+	struct afm *a = afm_create(&(struct afm_config){ .arena = UZ_ARENA_PLAIN, .first_arena = first });
 	struct input in = { data, size };
 	struct obj objs[NOBJ] = { 0 };
 	uint8_t buf[AFM_MAX_OBJECT];
