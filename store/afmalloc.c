@@ -226,9 +226,7 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 	struct afm_arena *ar;
 	enum uz_arena_kind got;
 	uint32_t id;
-	uint64_t need;
-
-	uint64_t limit = atomic_load(&a->budget->limit);
+	uint64_t need, limit = atomic_load(&a->budget->limit);
 
 	for (id = a->first_arena; id < a->id_end; id++)
 		if (!atomic_load_explicit(&a->dir[id], memory_order_relaxed))
@@ -655,9 +653,10 @@ static uint64_t drain(struct afm *a, struct afm_arena *ar)
  * as many as the rest needs with a page per class of slack, twice; their
  * free pages are given back one by one.  If what moves would not fill the
  * kept hugetlb arenas' free pages (when they are worth it: the slack or
- * more), the sparsest kept other arenas are drained too, into them.  Every arena not kept is drained: its objects
- * move into the kept ones (hugetlb first, see page_get()).  Densest first
- * means the least data moves. */
+ * more), the sparsest kept other arenas are drained too, into them.
+ * Every arena not kept is drained: its objects move into the kept ones
+ * (hugetlb first, see page_get()).  Densest first means the least data
+ * moves. */
 static uint64_t pick_arenas(struct afm *a)
 {
 	struct afm_arena **v = malloc((a->narenas + 1) * sizeof(*v));
