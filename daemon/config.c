@@ -166,6 +166,32 @@ static double ram_mib(void)
 	return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
+int uz_parse_age(const char *s, uint64_t *seconds)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = { { "", 1 }, { "s", 1 }, { "sec", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 } };
+	unsigned long long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v > (UINT32_MAX / units[i].mult))
+				return -ERANGE;
+			*seconds = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int uz_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;

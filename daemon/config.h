@@ -49,6 +49,11 @@ void uz_config_defaults(struct uz_config *cfg);
  * malformed string, -ERANGE when it does not fit in 64 bits. */
 int uz_parse_size(const char *s, uint64_t *out);
 
+/* Parses an age: digits with a unit, s (or sec), min, h or d; bare
+ * digits are seconds ("90s", "30min", "2h", "90").  Returns 0, -EINVAL
+ * for a malformed string, -ERANGE beyond 2^32 seconds. */
+int uz_parse_age(const char *s, uint64_t *seconds);
+
 /* Evaluates a zram-generator size expression: numbers, `ram` (the
  * machine's memory in MiB, passed in), + - * /, parentheses, min(a, b)
  * and max(a, b), e.g. "min(ram / 2, 4096)".  The result is in MiB, as in

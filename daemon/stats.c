@@ -65,6 +65,7 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);
 	for (int i = 0; i < 4; i++)
 		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
+	put(&o, "idle_pages %llu\n", (unsigned long long)s->idle_pages);
 	put(&o, "arena_kind %s\n", uz_arena_kind_name(s->afm.kind));
 	put(&o, "arenas %llu\n", (unsigned long long)s->afm.arenas);
 	put(&o, "arenas_hugetlb %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_HUGETLB]);

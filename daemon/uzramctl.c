@@ -40,8 +40,10 @@ static void usage(FILE *out)
 		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
 		"             prints what was applied and what needs a restart\n"
 		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
-		"             until the next reload or restart\n\n"
-		"compact, reload and mem-limit change state: root or the daemon's admin-group only.\n\n"
+		"             until the next reload or restart\n"
+		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
+		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n\n"
+		"compact, reload, mem-limit and idle change state: root or the daemon's admin-group only.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -279,14 +281,17 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv[optind++];
-	if (cmd && strcmp(cmd, "mem-limit") == 0) {
+	if (cmd && (strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0)) {
+		bool idle = strcmp(cmd, "idle") == 0;
+
 		if (optind == argc) {
-			fprintf(stderr, "uzramctl: mem-limit needs a SIZE (such as 512M, or 0 for none)\n");
+			fprintf(stderr, idle ? "uzramctl: idle needs 'all' or an AGE (such as 90s, 30min, 2h)\n"
+					     : "uzramctl: mem-limit needs a SIZE (such as 512M, or 0 for none)\n");
 			return 2;
 		}
 		arg = argv[optind++];
 		if (strlen(arg) > 64 || strpbrk(arg, " \t\r\n")) {
-			fprintf(stderr, "uzramctl: mem-limit: '%.64s' is not a size\n", arg);
+			fprintf(stderr, "uzramctl: %s: '%.64s' is not %s\n", cmd, arg, idle ? "an age" : "a size");
 			return 2;
 		}
 	}
@@ -295,8 +300,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
-	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit")) {
-		fprintf(stderr, "uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, mem-limit, or none)\n",
+	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle")) {
+		fprintf(stderr,
+			"uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, mem-limit, idle, or none)\n",
 			cmd);
 		return 2;
 	}
@@ -333,7 +339,7 @@ int main(int argc, char **argv)
 		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
 		goto out;
 	}
-	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0)) {
+	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0)) {
 		static char reply[UZ_CTL_MAX_REPLY + 1];
 		char req[128];
 
@@ -344,7 +350,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		/* reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit BYTES" */
-		fputs(reply + 3, stdout);
+		if (strcmp(cmd, "idle") == 0 && strncmp(reply, "ok\nmarked ", 10) == 0)
+			printf("%llu pages marked idle\n", strtoull(reply + 10, NULL, 10));
+		else
+			fputs(reply + 3, stdout);
 		goto out;
 	}
 	devs = calloc(g.gl_pathc, sizeof(*devs));

@@ -150,6 +150,22 @@ static void cmd_mem_limit(struct daemon *d, const char *arg, char *out, size_t o
 	snprintf(out, outlen, "ok\nmem_limit %llu\n", (unsigned long long)v);
 }
 
+/* idle all | AGE: zram's idle file. */
+static void cmd_idle(struct daemon *d, const char *arg, char *out, size_t outlen)
+{
+	uint64_t age = 0;
+	int64_t n;
+
+	if (strcmp(arg, "all") != 0 && (uz_parse_age(arg, &age) || age == 0 || age > UZ_IDLE_MAX_AGE_S)) {
+		snprintf(out, outlen, "error: idle: '%.64s' is neither 'all' nor an age from 1s to %uh (such as 90s, "
+			 "30min, 2h)\n", arg, UZ_IDLE_MAX_AGE_S / 3600);
+		return;
+	}
+	n = uz_store_mark_idle(d->st, age);
+	uz_log(LOG_INFO, "idle %s: %lld pages marked", arg, (long long)n);
+	snprintf(out, outlen, "ok\nmarked %lld\n", (long long)n);
+}
+
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
 
 /* The control socket's commands.  Those marked admin change state: root
@@ -167,6 +183,7 @@ static const struct {
 	{ "compact", cmd_compact, true, false, "compact now; answers the bytes freed" },
 	{ "reload", cmd_reload, true, false, "re-read the config file; apply mem-limit and compaction" },
 	{ "mem-limit", cmd_mem_limit, true, true, "SIZE: set the memory limit now (0: none)" },
+	{ "idle", cmd_idle, true, true, "all|AGE: mark every stored page, or those untouched for AGE, idle" },
 };
 
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)

@@ -15,10 +15,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* meta: bit 31 lock, bits 29-30 type, bits 0-12 object size */
+/* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
+ * bits 13-24 the access time (see store.c: 30-second ticks, modulo 4096),
+ * bits 0-12 object size; bits 25-27 are free. */
 #define SLOT_LOCK (1u << 31)
 #define SLOT_TYPE_SHIFT 29
 #define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
+#define SLOT_IDLE (1u << 28)
+#define SLOT_ATIME_SHIFT 13
+#define SLOT_ATIME_BITS 12
+#define SLOT_ATIME_MASK (((1u << SLOT_ATIME_BITS) - 1) << SLOT_ATIME_SHIFT)
 #define SLOT_SIZE_MASK 0x1fffu
 
 enum slot_type {
@@ -75,6 +81,20 @@ static inline uint32_t slot_size(uint32_t meta)
 static inline uint32_t slot_meta(enum slot_type type, uint32_t size)
 {
 	return (uint32_t)type << SLOT_TYPE_SHIFT | (size & SLOT_SIZE_MASK);
+}
+
+/* The access time recorded in meta, in ticks modulo 2^SLOT_ATIME_BITS. */
+static inline uint32_t slot_atime(uint32_t meta)
+{
+	return (meta & SLOT_ATIME_MASK) >> SLOT_ATIME_SHIFT;
+}
+
+/* meta with the access time set to now (ticks) and the idle mark cleared:
+ * what every read and write does. */
+static inline uint32_t slot_touch(uint32_t meta, uint32_t now)
+{
+	return (meta & ~(SLOT_IDLE | SLOT_ATIME_MASK)) |
+	       ((now << SLOT_ATIME_SHIFT) & SLOT_ATIME_MASK);
 }
 
 #endif

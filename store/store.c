@@ -22,6 +22,7 @@ struct store_counters {
 	_Atomic int64_t huge_pages;
 	_Atomic int64_t huge_pages_since;
 	_Atomic int64_t notify_free;
+	_Atomic int64_t idle_pages;
 } __attribute__((aligned(64)));
 
 /* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
@@ -51,7 +52,21 @@ struct uz_store {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
+	/* The clock of access times: UZ_IDLE_TICK_S-second ticks since the
+	 * store was made (plus what tests add), updated by the housekeeping
+	 * thread; slots keep its low SLOT_ATIME_BITS bits. */
+	_Atomic uint32_t ticks;
+	_Atomic uint64_t clock_skew_s; /* tests: seconds added */
+	struct timespec born;
+	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
+	pthread_mutex_t sweep_lock;
 };
+
+/* Ages beyond this many ticks are held at it by the age sweep, so that
+ * ages never wrap around the slots' 12-bit access time. */
+#define MAX_AGE_TICKS (UZ_IDLE_MAX_AGE_S / UZ_IDLE_TICK_S)
+#define SWEEP_TICKS 60 /* 30 minutes */
+_Static_assert(MAX_AGE_TICKS + 2 * SWEEP_TICKS < (1u << SLOT_ATIME_BITS), "ages fit the access time");
 
 /* What a slot holds, copied out under its lock. */
 struct slot_val {
@@ -74,6 +89,8 @@ static void account(struct uz_store *st, const struct slot_val *v, int sign)
 {
 	uint64_t bytes = 0;
 
+	if (v->meta & SLOT_IDLE)
+		UZ_SHARD_ADD(st->cnt, idle_pages, sign);
 	switch (slot_type(v->meta)) {
 	case SLOT_EMPTY:
 		return;
@@ -202,6 +219,19 @@ static inline void slot_write(struct uz_slot *s, const struct slot_val *v)
 	memcpy(s->w, v->w, sizeof(v->w));
 }
 
+static inline uint32_t clock_now(struct uz_store *st)
+{
+	return atomic_load_explicit(&st->ticks, memory_order_relaxed);
+}
+
+/* The meta a read leaves: touched now, no longer idle. */
+static inline uint32_t read_touch(struct uz_store *st, uint32_t meta)
+{
+	if (meta & SLOT_IDLE)
+		UZ_SHARD_ADD(st->cnt, idle_pages, -1);
+	return slot_touch(meta, clock_now(st));
+}
+
 static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 {
 	struct uz_slot *s = uz_slots_get(st->slots, idx, false);
@@ -216,13 +246,13 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 	slot_read(s, uz_slot_lock(s), &v);
 	if (slot_type(v.meta) != SLOT_COMP) {
 		err = decode(engine_of(st, idx), &v, dst);
-		uz_slot_unlock(s, v.meta);
+		uz_slot_unlock(s, slot_type(v.meta) == SLOT_EMPTY ? v.meta : read_touch(st, v.meta));
 		return err;
 	}
 	/* Copy the compressed bytes out, decompress without the lock. */
 	handle_of(&v, &h);
 	afm_load(engine_of(st, idx), slot_size(v.meta), &h, tls_cbuf);
-	uz_slot_unlock(s, v.meta);
+	uz_slot_unlock(s, read_touch(st, v.meta));
 	return uz_page_decompress(tls_cbuf, (int)slot_size(v.meta), dst);
 }
 
@@ -255,6 +285,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 			return err;
 		}
 	}
+	new.meta = slot_touch(new.meta, clock_now(st));
 	slot_write(s, &new);
 	uz_slot_unlock(s, new.meta);
 	account(st, &old, -1);
@@ -454,6 +485,117 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 	return 0;
 }
 
+/* --- access times and idle marks ---------------------------------------- */
+
+static inline uint32_t age_of(uint32_t meta, uint32_t now)
+{
+	return (now - slot_atime(meta)) & ((1u << SLOT_ATIME_BITS) - 1);
+}
+
+/* Sets the clock from the monotonic time since the store was made. */
+static void clock_update(struct uz_store *st)
+{
+	struct timespec ts;
+	uint64_t s;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	s = (uint64_t)(ts.tv_sec - st->born.tv_sec) + atomic_load(&st->clock_skew_s);
+	atomic_store(&st->ticks, (uint32_t)(s / UZ_IDLE_TICK_S));
+}
+
+/* Calls fn on every slot that may hold a page, with its lock held; fn
+ * returns the meta to unlock with.  Leaves never written are skipped. */
+static void for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
+			  void *arg)
+{
+	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+
+		if (!s) {
+			i |= 4095; /* the whole leaf is absent */
+			continue;
+		}
+		if (slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed)) == SLOT_EMPTY)
+			continue;
+		uz_slot_unlock(s, fn(st, s, uz_slot_lock(s), arg));
+	}
+}
+
+/* Holds ages beyond MAX_AGE_TICKS at it (see MAX_AGE_TICKS). */
+static uint32_t sweep_one(struct uz_store *st, struct uz_slot *s, uint32_t meta, void *arg)
+{
+	uint32_t now = *(uint32_t *)arg, idle = meta & SLOT_IDLE;
+
+	(void)st;
+	(void)s;
+	if (slot_type(meta) == SLOT_EMPTY || age_of(meta, now) <= MAX_AGE_TICKS)
+		return meta;
+	return slot_touch(meta, now - MAX_AGE_TICKS) | idle;
+}
+
+/* Runs the age sweep if SWEEP_TICKS passed since the last one. */
+static void age_sweep(struct uz_store *st)
+{
+	uint32_t now;
+
+	pthread_mutex_lock(&st->sweep_lock);
+	now = clock_now(st);
+	if (now - st->swept >= SWEEP_TICKS) {
+		for_each_slot(st, sweep_one, &now);
+		st->swept = now;
+	}
+	pthread_mutex_unlock(&st->sweep_lock);
+}
+
+struct mark_arg {
+	uint32_t now;
+	uint32_t min_age; /* ticks; 0: every page */
+	int64_t marked;
+};
+
+static uint32_t mark_one(struct uz_store *st, struct uz_slot *s, uint32_t meta, void *argp)
+{
+	struct mark_arg *arg = argp;
+	enum slot_type t = slot_type(meta);
+
+	(void)st;
+	(void)s;
+	/* As zram: same-filled pages are never idle. */
+	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & SLOT_IDLE) || age_of(meta, arg->now) < arg->min_age)
+		return meta;
+	arg->marked++;
+	return meta | SLOT_IDLE;
+}
+
+int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s)
+{
+	struct mark_arg arg = { 0 };
+
+	if (age_s > UZ_IDLE_MAX_AGE_S)
+		return -EINVAL;
+	clock_update(st);
+	arg.now = clock_now(st);
+	/* A page touched within the last tick is younger than any age asked
+	 * for: round up. */
+	arg.min_age = (uint32_t)((age_s + UZ_IDLE_TICK_S - 1) / UZ_IDLE_TICK_S);
+	for_each_slot(st, mark_one, &arg);
+	UZ_SHARD_ADD(st->cnt, idle_pages, arg.marked);
+	return arg.marked;
+}
+
+void uz_store_clock_advance(struct uz_store *st, uint64_t seconds)
+{
+	/* In steps the age sweep keeps up with. */
+	while (seconds) {
+		uint64_t step = seconds < SWEEP_TICKS * UZ_IDLE_TICK_S ? seconds : SWEEP_TICKS * UZ_IDLE_TICK_S;
+
+		atomic_fetch_add(&st->clock_skew_s, step);
+		clock_update(st);
+		age_sweep(st);
+		seconds -= step;
+	}
+}
+
 void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm)
 {
 	atomic_store(&st->compact_ppm, compact_ppm);
@@ -491,6 +633,8 @@ static void *compactor(void *arg)
 		if (st->stopping)
 			break;
 		pthread_mutex_unlock(&st->stop_lock);
+		clock_update(st);
+		age_sweep(st);
 		if (worth_compacting(st))
 			uz_store_compact(st, &res);
 		pthread_mutex_lock(&st->stop_lock);
@@ -524,6 +668,8 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->acfg.first_arena = cfg->first_arena;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	pthread_mutex_init(&st->engine_lock, NULL);
+	pthread_mutex_init(&st->sweep_lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &st->born);
 	pthread_mutex_init(&st->stop_lock, NULL);
 	pthread_mutex_init(&st->compact_lock, NULL);
 	{
@@ -571,6 +717,7 @@ void uz_store_destroy(struct uz_store *st)
 	pthread_mutex_destroy(&st->compact_lock);
 	pthread_cond_destroy(&st->stop_cond);
 	pthread_mutex_destroy(&st->engine_lock);
+	pthread_mutex_destroy(&st->sweep_lock);
 	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
 		afm_destroy(atomic_load(&st->engines[i]));
 	free(st->engines);
@@ -601,6 +748,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->failed_writes = atomic_load(&st->failed_writes);
 	s->invalid_io = atomic_load(&st->invalid_io);
 	s->notify_free = (uint64_t)UZ_SHARD_SUM(st->cnt, notify_free);
+	s->idle_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, idle_pages);
 	s->table_bytes = uz_slots_bytes(st->slots);
 }
 
@@ -624,7 +772,7 @@ int uz_store_check(struct uz_store *st, char *err, size_t errlen)
 /* Caller holds compact_lock. */
 static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
-	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0;
+	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0, idle = 0;
 	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
 	uint64_t engines_used = 0;
@@ -653,6 +801,14 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 			snprintf(err, errlen, "slot %llu holds an object, its span has no engine", (unsigned long long)i);
 			return -EUCLEAN;
 		}
+		if (meta & SLOT_IDLE) {
+			if (slot_type(meta) != SLOT_COMP && slot_type(meta) != SLOT_RAW) {
+				snprintf(err, errlen, "slot %llu: idle mark on a page of type %d", (unsigned long long)i,
+					 slot_type(meta));
+				return -EUCLEAN;
+			}
+			idle++;
+		}
 		switch (slot_type(meta)) {
 		case SLOT_EMPTY:
 			continue;
@@ -677,6 +833,11 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		stored++;
 	}
 	engines_stats(st, &as, NULL);
+	if (idle != (uint64_t)UZ_SHARD_SUM(st->cnt, idle_pages)) {
+		snprintf(err, errlen, "%llu slots marked idle, idle_pages says %lld", (unsigned long long)idle,
+			 (long long)UZ_SHARD_SUM(st->cnt, idle_pages));
+		return -EUCLEAN;
+	}
 	engines_used = as.mem_used_total;
 	if (engines_used != atomic_load(&st->budget.used)) {
 		snprintf(err, errlen, "the engines use %llu bytes, their budget says %llu",

@@ -41,6 +41,11 @@ struct uz_store_config {
 #define UZ_COMPACT_MIN_BYTES (64u << 10)
 #define UZ_COMPACT_INTERVAL_MS 500
 
+/* Access times are kept in ticks of this many seconds; ages up to
+ * UZ_IDLE_MAX_AGE_S are told apart, older pages all count as that old. */
+#define UZ_IDLE_TICK_S 30
+#define UZ_IDLE_MAX_AGE_S (30 * 3600)
+
 struct uz_compact_result {
 	uint64_t bytes_freed; /* fall of mem_used_total */
 	uint64_t pages_compacted; /* 4 KiB pages emptied */
@@ -64,6 +69,7 @@ struct uz_store_stats {
 	uint64_t failed_writes;
 	uint64_t invalid_io;
 	uint64_t notify_free;
+	uint64_t idle_pages; /* pages marked idle (uz_store_mark_idle) and not touched since */
 	uint64_t table_bytes;
 	uint64_t compactions; /* runs, automatic or asked for */
 	uint64_t engines; /* afmalloc engines made (one per UZ_ENGINE_SPAN written to) */
@@ -108,6 +114,16 @@ void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
  * then gives the emptied memory back to the OS.  Waits for a compaction
  * in progress.  Returns 0 and fills *res. */
 int uz_store_compact(struct uz_store *st, struct uz_compact_result *res);
+
+/* Marks stored pages idle, as zram's idle file: every one (age_s 0), or
+ * those neither read nor written for age_s seconds (at most
+ * UZ_IDLE_MAX_AGE_S; the resolution is UZ_IDLE_TICK_S).  Same-filled
+ * pages are never marked.  Any read or write of a page clears its mark.
+ * Returns the pages newly marked, or -EINVAL for an age beyond the most. */
+int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s);
+
+/* Tests: moves the store's clock forward by seconds. */
+void uz_store_clock_advance(struct uz_store *st, uint64_t seconds);
 
 /* Changes the automatic compaction threshold (ppm; 0: off). */
 void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm);

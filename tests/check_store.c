@@ -466,6 +466,54 @@ START_TEST(sparse_terabyte_is_cheap)
 }
 END_TEST
 
+/* zram's idle marks: by age or all, never on same-filled pages, cleared
+ * by any access; ages past the 12-bit access time's range stay right. */
+START_TEST(idle_marks_and_ages)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+	struct uz_store_stats s;
+	static uint8_t page[UZ_PAGE_SIZE], zero[UZ_PAGE_SIZE];
+
+	ck_assert_ptr_nonnull(st);
+	for (unsigned i = 0; i < 200; i++) {
+		if (i == 100)
+			uz_store_clock_advance(st, 10 * 60);
+		text(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_write(st, zero, sizeof(zero), 200 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_mark_idle(st, 5 * 60), 100); /* the first hundred */
+	ck_assert_int_eq(uz_store_mark_idle(st, 5 * 60), 0); /* already marked */
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.idle_pages, 100);
+	check_ok(st);
+	ck_assert_int_eq(uz_store_read(st, page, 100, 5 * UZ_PAGE_SIZE + 7), 0); /* a read clears */
+	ck_assert_int_eq(uz_store_write(st, page, 100, 6 * UZ_PAGE_SIZE + 7), 0); /* a write clears */
+	ck_assert_int_eq(uz_store_discard(st, 7 * UZ_PAGE_SIZE, UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.idle_pages, 97);
+	check_ok(st);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), 102); /* every page left but the same-filled one */
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.idle_pages, 199);
+	/* A page read back is not idle any more, whatever its age. */
+	for (unsigned i = 0; i < 200; i++)
+		ck_assert_int_eq(uz_store_read(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.idle_pages, 0);
+	/* 40 hours later (past the 34 h the access time can count), a fresh
+	 * page: the old ones are still the old ones. */
+	uz_store_clock_advance(st, 40 * 3600);
+	text(page, sizeof(page), 999);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 300 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_mark_idle(st, 29 * 3600), 199);
+	ck_assert_int_eq(uz_store_mark_idle(st, UZ_IDLE_MAX_AGE_S + 1), -EINVAL);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
 /* Compressed data far beyond what one 24-bit page space (64 GiB) holds:
  * a 1.25 TiB device has 40 engines, each with its own page space.  Every
  * engine starts its arena ids at the top of its space (the test hook), so
@@ -588,6 +636,7 @@ int main(void)
 	tcase_add_test(tc, compact_after_discards);
 	tcase_add_test(tc, compaction_races_readers_and_writers);
 	tcase_add_test(tc, references_beyond_64_gib);
+	tcase_add_test(tc, idle_marks_and_ages);
 	tcase_add_test(tc, memory_limit_spans_engines);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
