@@ -630,6 +630,11 @@ static int store_file_discard(void *ctx, uint64_t off, uint64_t len)
 	return uz_store_discard(ctx, off, len);
 }
 
+static int store_file_zero(void *ctx, uint64_t off, uint64_t len)
+{
+	return uz_store_zero(ctx, off, len);
+}
+
 static uint64_t store_file_stored(void *ctx)
 {
 	struct uz_store_stats s;
@@ -642,6 +647,7 @@ static const struct uz_file_ops store_file_ops = {
 	.read = store_file_read,
 	.write = store_file_write,
 	.discard = store_file_discard,
+	.zero = store_file_zero,
 	.stored = store_file_stored,
 };
 

@@ -98,6 +98,8 @@ int uzf_fallocate(struct uz_fuse *f, int mode, int64_t off, int64_t len)
 				return -EPERM;
 			end = f->p.disksize;
 		}
+		if ((mode & FALLOC_FL_ZERO_RANGE) && f->p.ops->zero)
+			return f->p.ops->zero(f->p.ctx, (uint64_t)off, end - (uint64_t)off);
 		return f->p.ops->discard(f->p.ctx, (uint64_t)off, end - (uint64_t)off);
 	}
 	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) /* the device is always fully "allocated" */

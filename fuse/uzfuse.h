@@ -32,6 +32,9 @@ struct uz_file_ops {
 	int (*write)(void *ctx, const void *buf, size_t len, uint64_t off);
 	/* Forgets [off, off + len): reads give zeros. */
 	int (*discard)(void *ctx, uint64_t off, uint64_t len);
+	/* A zero range that stays allocated (FALLOC_FL_ZERO_RANGE); NULL:
+	 * discard serves it too. */
+	int (*zero)(void *ctx, uint64_t off, uint64_t len);
 	/* Bytes of data held (uncompressed), for st_blocks and statfs. */
 	uint64_t (*stored)(void *ctx);
 };

@@ -221,7 +221,21 @@ uint32_t afm_footprint(uint32_t size)
 /* --- the page pool ---------------------------------------------------- */
 
 /* Maps a new arena under the pool lock.  Returns 0 or a negative errno. */
-static int arena_new(struct afm *a, struct afm_arena **out)
+/* The part of a memory limit kept for objects that replace others
+ * (afm_alloc_over()): 1/32 of it, at least two arenas, at most 64 MiB,
+ * and never more than a quarter of the limit. */
+static uint64_t reserve_of(uint64_t limit)
+{
+	uint64_t r = limit / 32, two = 2 * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + 4096;
+
+	if (r < two)
+		r = two;
+	if (r > (64ull << 20))
+		r = 64ull << 20;
+	return r < limit / 4 ? r : limit / 4;
+}
+
+static int arena_new(struct afm *a, struct afm_arena **out, bool over)
 {
 	struct afm_arena *ar;
 	enum uz_arena_kind got;
@@ -237,6 +251,8 @@ static int arena_new(struct afm *a, struct afm_arena **out)
 	 * back, plus what the other engines of the budget use. */
 	need = (a->narenas + 1) * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) +
 	       (((uint64_t)(id >= a->id_end ? id + 1 : a->id_end) * sizeof(void *) + 4095) & ~4095ull);
+	if (limit && !over)
+		limit -= reserve_of(limit);
 	if (limit && need + (atomic_load(&a->budget->used) - a->reported) > limit)
 		return -ENOSPC;
 	ar = calloc(1, sizeof(*ar));
@@ -297,7 +313,7 @@ static struct afm_arena *arena_with_room(struct afm *a, unsigned g)
 /* Takes a free 4 KiB page: from a hugetlb arena if one has room, else
  * from another, the lowest first so that the higher ones drain.  Returns
  * 0 and the page number, or a negative errno. */
-static int page_get(struct afm *a, uint32_t *gpage)
+static int page_get(struct afm *a, uint32_t *gpage, bool over)
 {
 	struct afm_arena *ar = NULL;
 	uint32_t pidx;
@@ -309,7 +325,7 @@ static int page_get(struct afm *a, uint32_t *gpage)
 	if (!ar)
 		ar = arena_with_room(a, 1);
 	if (!ar) {
-		err = arena_new(a, &ar);
+		err = arena_new(a, &ar, over);
 		if (err)
 			goto out;
 	}
@@ -391,7 +407,7 @@ static void list_del(struct afm *a, uint32_t *head, uint32_t gpage)
 	p->next = p->prev = 0;
 }
 
-static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
+static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref, bool over)
 {
 	struct afm_class *k = &a->cls[c];
 	struct afm_page *p;
@@ -400,7 +416,7 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref)
 
 	pthread_mutex_lock(&k->lock);
 	if (!k->partial) {
-		err = page_get(a, &gpage);
+		err = page_get(a, &gpage, over);
 		if (err) {
 			pthread_mutex_unlock(&k->lock);
 			return err;
@@ -487,7 +503,7 @@ static unsigned object_refs(struct afm *a, uint32_t size, const struct afm_handl
 	return k;
 }
 
-int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
+static int alloc(struct afm *a, uint32_t size, struct afm_handle *h, bool over)
 {
 	uint8_t cls[MAX_CHUNKS];
 	uint32_t refs[MAX_CHUNKS], ext;
@@ -498,7 +514,7 @@ int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
 		return -EINVAL;
 	k = split(size, cls);
 	for (i = 0; i < k; i++) {
-		err = chunk_alloc(a, cls[i], &refs[i]);
+		err = chunk_alloc(a, cls[i], &refs[i], over);
 		if (err)
 			goto undo;
 	}
@@ -506,7 +522,7 @@ int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
 	if (k <= AFM_INLINE_REFS) {
 		memcpy(h->ref, refs, k * sizeof(uint32_t));
 	} else {
-		err = chunk_alloc(a, ext_class(k), &ext);
+		err = chunk_alloc(a, ext_class(k), &ext, over);
 		if (err)
 			goto undo;
 		memcpy(chunk_addr(a, ext, ext_class(k)), refs + 2, (k - 2) * sizeof(uint32_t));
@@ -523,6 +539,16 @@ undo:
 	while (i-- > 0)
 		chunk_free(a, cls[i], refs[i]);
 	return err;
+}
+
+int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h)
+{
+	return alloc(a, size, h, false);
+}
+
+int afm_alloc_over(struct afm *a, uint32_t size, struct afm_handle *h)
+{
+	return alloc(a, size, h, true);
 }
 
 void afm_free(struct afm *a, uint32_t size, const struct afm_handle *h)
@@ -772,7 +798,7 @@ int afm_move(struct afm *a, uint32_t size, struct afm_handle *h)
 {
 	uint8_t buf[AFM_MAX_OBJECT];
 	struct afm_handle nh;
-	int err = afm_alloc(a, size, &nh);
+	int err = afm_alloc_over(a, size, &nh); /* the old chunks are freed below */
 
 	if (err)
 		return err;

@@ -107,9 +107,18 @@ void afm_destroy(struct afm *a);
 uint32_t afm_footprint(uint32_t size);
 
 /* Allocates chunks for an object of size bytes (1..AFM_MAX_OBJECT).
- * Returns 0, -EINVAL for a bad size, -ENOSPC when the memory limit would
- * be passed, or -ENOMEM when an arena could not be mapped. */
+ * Returns 0, -EINVAL for a bad size, -ENOSPC when the memory limit less
+ * its reserve (see afm_alloc_over()) would be passed, or -ENOMEM when an
+ * arena could not be mapped. */
 int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h);
+
+/* As afm_alloc(), for an object that replaces one about to be freed (an
+ * overwritten page, a move): it may use the part of the memory limit kept
+ * back from other allocations (1/32 of the limit, at least two arenas, at
+ * most 64 MiB, at most a quarter), so that overwrites of stored data go on
+ * when new data no longer fits.  mem_used_total still never passes the
+ * limit. */
+int afm_alloc_over(struct afm *a, uint32_t size, struct afm_handle *h);
 
 /* Frees an object; size must be the one it was allocated with. */
 void afm_free(struct afm *a, uint32_t size, const struct afm_handle *h);

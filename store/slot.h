@@ -16,12 +16,14 @@
 #include <stdint.h>
 
 /* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
+ * bit 27 zeroed (an empty page that a zero range left allocated),
  * bits 13-24 the access time (see store.c: 30-second ticks, modulo 4096),
- * bits 0-12 object size; bits 25-27 are free. */
+ * bits 0-12 object size; bits 25-26 are free. */
 #define SLOT_LOCK (1u << 31)
 #define SLOT_TYPE_SHIFT 29
 #define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
 #define SLOT_IDLE (1u << 28)
+#define SLOT_ZEROED (1u << 27)
 #define SLOT_ATIME_SHIFT 13
 #define SLOT_ATIME_BITS 12
 #define SLOT_ATIME_MASK (((1u << SLOT_ATIME_BITS) - 1) << SLOT_ATIME_SHIFT)

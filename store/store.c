@@ -149,7 +149,7 @@ static void release(struct afm *e, const struct slot_val *v)
 
 /* Turns a page into a slot value, allocating and filling its chunks.
  * Uses tls_cbuf.  Returns 0 or the engine's negative errno. */
-static int encode(struct afm *e, const void *page, struct slot_val *v)
+static int encode(struct afm *e, const void *page, struct slot_val *v, bool over)
 {
 	struct afm_handle h;
 	uint64_t word;
@@ -164,14 +164,14 @@ static int encode(struct afm *e, const void *page, struct slot_val *v)
 	clen = uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
 	/* afm_footprint() is 0 for sizes beyond a page: test the size first. */
 	if (clen > 0 && clen < (int)UZ_PAGE_SIZE && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
-		err = afm_alloc(e, (uint32_t)clen, &h);
+		err = over ? afm_alloc_over(e, (uint32_t)clen, &h) : afm_alloc(e, (uint32_t)clen, &h);
 		if (err)
 			return err;
 		afm_store(e, (uint32_t)clen, &h, tls_cbuf);
 		v->meta = slot_meta(SLOT_COMP, (uint32_t)clen);
 	} else {
 		/* Compressed, it would cost as much as the page itself. */
-		err = afm_alloc(e, UZ_PAGE_SIZE, &h);
+		err = over ? afm_alloc_over(e, UZ_PAGE_SIZE, &h) : afm_alloc(e, UZ_PAGE_SIZE, &h);
 		if (err)
 			return err;
 		afm_store(e, UZ_PAGE_SIZE, &h, page);
@@ -268,8 +268,14 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		return -ENOMEM;
 	if (len == UZ_PAGE_SIZE) {
 		/* Compress outside the lock: pages being written at once by
-		 * different threads do not wait on each other. */
-		err = encode(e, src, &new);
+		 * different threads do not wait on each other.  A page that
+		 * holds data is replaced, not added: it may use the memory
+		 * limit's reserve (a racing discard only makes that wrong
+		 * for one page). */
+		uint32_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+		bool over = slot_type(m) != SLOT_EMPTY || (m & SLOT_ZEROED);
+
+		err = encode(e, src, &new, over);
 		if (err)
 			return err;
 		slot_read(s, uz_slot_lock(s), &old);
@@ -278,7 +284,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		err = decode(e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
-			err = encode(e, tls_page, &new);
+			err = encode(e, tls_page, &new, slot_type(old.meta) != SLOT_EMPTY || (old.meta & SLOT_ZEROED));
 		}
 		if (err) {
 			uz_slot_unlock(s, old.meta);
@@ -362,23 +368,27 @@ int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t of
 	return 0;
 }
 
-static void discard_page(struct uz_store *st, uint64_t idx)
+/* Empties a page; keep: marks it SLOT_ZEROED (a zero range, which
+ * stays allocated), creating its leaf if needed.  Returns 0 or -ENOMEM
+ * (no leaf for the mark: the page is left as it was). */
+static int discard_page(struct uz_store *st, uint64_t idx, bool keep)
 {
-	struct uz_slot *s = uz_slots_get(st->slots, idx, false);
+	struct uz_slot *s = uz_slots_get(st->slots, idx, keep);
 	struct slot_val old;
 
 	if (!s)
-		return;
+		return keep ? -ENOMEM : 0;
 	slot_read(s, uz_slot_lock(s), &old);
-	uz_slot_unlock(s, slot_meta(SLOT_EMPTY, 0));
+	uz_slot_unlock(s, slot_meta(SLOT_EMPTY, 0) | (keep ? SLOT_ZEROED : 0));
 	if (slot_type(old.meta) == SLOT_EMPTY)
-		return;
+		return 0;
 	account(st, &old, -1);
 	release(engine_of(st, idx), &old);
 	UZ_SHARD_ADD(st->cnt, notify_free, 1);
+	return 0;
 }
 
-int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
+static int discard_range(struct uz_store *st, uint64_t off, uint64_t len, bool keep)
 {
 	int err;
 
@@ -389,7 +399,9 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 		uint32_t poff, n = page_span(off, len, &poff);
 
 		if (n == UZ_PAGE_SIZE) {
-			discard_page(st, idx);
+			err = discard_page(st, idx, keep);
+			if (err)
+				return err;
 		} else if (uz_slots_get(st->slots, idx, false)) {
 			err = write_page(st, idx, zero_page, poff, n);
 			if (err)
@@ -399,6 +411,16 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len)
+{
+	return discard_range(st, off, len, false);
+}
+
+int uz_store_zero(struct uz_store *st, uint64_t off, uint64_t len)
+{
+	return discard_range(st, off, len, len <= UZ_ZERO_KEEP_MAX);
 }
 
 /* The sum of the engines' counters; *engines (if not NULL) gets their

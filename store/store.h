@@ -95,13 +95,29 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off);
 
 /* Writes len bytes at off.  Returns 0, -EINVAL (outside the device),
  * -ENOSPC (memory limit reached), -ENOMEM (no memory for an arena or a
- * table leaf); on error the pages not yet written keep their old data. */
+ * table leaf); on error the pages not yet written keep their old data.
+ * A page that holds data (or was zeroed by uz_store_zero()) is rewritten
+ * within the whole memory limit; new pages stop short of it by the
+ * limit's reserve (afm_alloc_over()), so that rewrites of stored data,
+ * such as a file system's journal and metadata, go on when new data no
+ * longer fits. */
 int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off);
 
 /* Makes [off, off+len) read as zeros and frees the whole pages in it
  * (punch hole, zero range).  Returns 0 or -EINVAL; -ENOSPC/-ENOMEM only
  * when a partial page at an edge must be rewritten and cannot be. */
 int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len);
+
+/* A zero range (fallocate FALLOC_FL_ZERO_RANGE, the block layer's write
+ * zeroes without unmap): as uz_store_discard(), except that whole pages
+ * stay allocated, as a file system expects: they read as zeros and hold
+ * no memory but their slot, and writing them later counts as rewriting
+ * stored data (see uz_store_write(): the memory limit's reserve).  mkfs
+ * zeroes ext4's journal so.  Ranges beyond UZ_ZERO_KEEP_MAX (wiping a
+ * whole device) are discarded, so as not to build the slot table for
+ * them. */
+#define UZ_ZERO_KEEP_MAX (1ull << 30)
+int uz_store_zero(struct uz_store *st, uint64_t off, uint64_t len);
 
 /* Fills *s with the current counters. */
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);

@@ -8,7 +8,9 @@
 #     intact, e2fsck clean;
 #  3. a full memory limit: fsync fails with ENOSPC, the failure is counted,
 #     what was stored reads back intact, and after deleting files and
-#     fstrim, writes succeed again; the daemon never exits.
+#     fstrim, writes succeed again; the daemon never exits;
+#  4. the same with the journal inside the device, four times over: ext4
+#     is never aborted to read-only (overwrites use the limit's reserve).
 source "$(dirname "$0")/lib.sh"
 need_root
 TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
@@ -121,5 +123,39 @@ umount "$T/fm" && mount -o discard "$LOOP" "$T/fm"
 check "... and read back" cmp "$T/new" "$T/fm/new"
 umount "$T/fm"
 check "e2fsck -fn clean after the limit" silent e2fsck -fn -j "$JLOOP" "$LOOP"
+check "the daemon never exited" kill -0 "$DPID"
+stop_daemon "$DPID"
+
+# 4. The same with ext4's journal inside the device, as mkfs makes it by
+# default: pages already stored (the journal, bitmaps, inode tables, the
+# superblock) may use the limit's reserve when rewritten, so ext4 is never
+# aborted; only new data gets ENOSPC.  Four rounds of filling up.
+SOCK=$T/j.sock
+start_daemon "$T/j" --size 256M --mem-limit 24M --socket "$SOCK" || { fail "uzramd with a limit"; finish; }
+attach_loop "$T/j"
+mkfs.ext4 -q -b 4096 "$LOOP" && mount_dev "$LOOP" "$T/jm" || { fail "mkfs and mount"; finish; }
+aborted=0 enospc=0
+# An aborted ext4 refuses new files (EROFS), whatever /proc/mounts says.
+writable() { echo probe 2>/dev/null >"$T/jm/probe" && sync "$T/jm/probe" 2>/dev/null && rm -f "$T/jm/probe"; }
+for round in 1 2 3 4; do
+	for i in 1 2 3 4 5 6; do
+		head -c 8M /dev/urandom >"$T/jm/r$round-$i" 2>/dev/null
+		if ! sync "$T/jm/r$round-$i" 2>"$T/jfull.err"; then
+			grep -q "No space left on device" "$T/jfull.err" && enospc=$((enospc + 1))
+			break
+		fi
+	done
+	rm -f "$T"/jm/r*
+	sync
+	fstrim "$T/jm" 2>/dev/null
+	settle "$SOCK"
+	writable || aborted=1
+done
+check "journal inside: every round ran into the limit (ENOSPC)" test "$enospc" = 4
+check "journal inside: ext4 never went read-only" test "$aborted" = 0
+check "journal inside: a file written after the rounds" bash -c "echo ok >'$T/jm/after' && sync '$T/jm/after'"
+check "journal inside: clean unmount (the superblock written at the limit's edge)" umount "$T/jm"
+check "journal inside: e2fsck -fn clean" silent e2fsck -fn "$LOOP"
+check "mem_used_total never above the limit" test "$(stat_of "$SOCK" mem_used_max)" -le $((24 << 20))
 check "the daemon never exited" kill -0 "$DPID"
 finish
