@@ -77,7 +77,12 @@ check "--instance: name in the table" bash -c "'$UZRAMCTL' --socket '$T/i0.sock'
 # Reload outside systemd: SIGHUP and uzramctl reload.
 printf 'size = 16M\npath = %s\nmem-limit = 24M\ncompaction = off\n' "$T/inst/dev" >"$T/inst/i0.conf"
 kill -HUP "$I0PID"
-for _ in $(seq 20); do [ "$(stat_of "$T/i0.sock" mem_limit)" = 25165824 ] && break; sleep 0.1; done
+# (the daemon applies one key after the other: wait for both)
+for _ in $(seq 50); do
+	[ "$(stat_of "$T/i0.sock" mem_limit)" = 25165824 ] &&
+		[ "$(stat_of "$T/i0.sock" compaction_threshold_ppm)" = 0 ] && break
+	sleep 0.1
+done
 check "SIGHUP applies a new mem-limit" test "$(stat_of "$T/i0.sock" mem_limit)" = 25165824
 check "SIGHUP applies a new compaction threshold" test "$(stat_of "$T/i0.sock" compaction_threshold_ppm)" = 0
 check "SIGHUP does not stop the daemon" kill -0 "$I0PID"
