@@ -23,7 +23,7 @@ endif
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/arena.c store/afmalloc.c store/slot.c store/store.c
+STORE := store/arena.c store/afmalloc.c store/slot.c store/backing.c store/store.c
 COMPRESS := compress/page.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c

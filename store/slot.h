@@ -17,13 +17,16 @@
 
 /* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
  * bit 27 zeroed (an empty page that a zero range left allocated),
+ * bit 26 written back (a COMP or RAW page whose object is in the backing
+ * store: w[0..1] hold its byte offset there, not an afmalloc handle),
  * bits 13-24 the access time (see store.c: 30-second ticks, modulo 4096),
- * bits 0-12 object size; bits 25-26 are free. */
+ * bits 0-12 object size; bit 25 is free. */
 #define SLOT_LOCK (1u << 31)
 #define SLOT_TYPE_SHIFT 29
 #define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
 #define SLOT_IDLE (1u << 28)
 #define SLOT_ZEROED (1u << 27)
+#define SLOT_WB (1u << 26)
 #define SLOT_ATIME_SHIFT 13
 #define SLOT_ATIME_BITS 12
 #define SLOT_ATIME_MASK (((1u << SLOT_ATIME_BITS) - 1) << SLOT_ATIME_SHIFT)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../compress/page.h"
+#include "backing.h"
 #include "shard.h"
 #include "slot.h"
 
@@ -23,6 +24,8 @@ struct store_counters {
 	_Atomic int64_t huge_pages_since;
 	_Atomic int64_t notify_free;
 	_Atomic int64_t idle_pages;
+	_Atomic int64_t wb_pages; /* pages whose object is in the backing store */
+	_Atomic int64_t bd_reads; /* pages read back from it */
 } __attribute__((aligned(64)));
 
 /* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
@@ -60,6 +63,19 @@ struct uz_store {
 	struct timespec born;
 	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
 	pthread_mutex_t sweep_lock;
+	/* Writeback: the backing store (NULL: none), one writeback at a
+	 * time, and what it did in total. */
+	struct uz_backing *backing;
+	pthread_mutex_t wb_lock;
+	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
+	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
+	_Atomic uint64_t wb_stale; /* pages changed while their copy was written */
+	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
+	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
+	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
+	uint32_t wb_day_start, wb_last_run; /* ticks */
+	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
+	void *on_writeback_ctx;
 };
 
 /* Ages beyond this many ticks are held at it by the age sweep, so that
@@ -89,6 +105,10 @@ static void account(struct uz_store *st, const struct slot_val *v, int sign)
 {
 	uint64_t bytes = 0;
 
+	if (v->meta & SLOT_WB) { /* counted out of memory when written back */
+		UZ_SHARD_ADD(st->cnt, wb_pages, sign);
+		return;
+	}
 	if (v->meta & SLOT_IDLE)
 		UZ_SHARD_ADD(st->cnt, idle_pages, sign);
 	switch (slot_type(v->meta)) {
@@ -137,10 +157,19 @@ static struct afm *engine_for_write(struct uz_store *st, uint64_t idx)
 	return e;
 }
 
-static void release(struct afm *e, const struct slot_val *v)
+static inline uint64_t wb_off(const struct slot_val *v)
+{
+	return (uint64_t)v->w[1] << 32 | v->w[0];
+}
+
+static void release(struct uz_store *st, struct afm *e, const struct slot_val *v)
 {
 	struct afm_handle h;
 
+	if (v->meta & SLOT_WB) {
+		uz_backing_free(st->backing, wb_off(v), slot_size(v->meta));
+		return;
+	}
 	if (slot_type(v->meta) == SLOT_COMP || slot_type(v->meta) == SLOT_RAW) {
 		handle_of(v, &h);
 		afm_free(e, slot_size(v->meta), &h);
@@ -181,11 +210,25 @@ static int encode(struct afm *e, const void *page, struct slot_val *v, bool over
 	return 0;
 }
 
-/* Turns a slot value back into a page; e is the slot's engine.  Caller
- * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
-static int decode(struct afm *e, const struct slot_val *v, void *page)
+/* Copies a page's object (size bytes) into dst, from memory or from the
+ * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+static int load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst)
 {
 	struct afm_handle h;
+
+	if (v->meta & SLOT_WB) {
+		UZ_SHARD_ADD(st->cnt, bd_reads, 1);
+		return uz_backing_read(st->backing, wb_off(v), size, dst) ? -EIO : 0;
+	}
+	handle_of(v, &h);
+	afm_load(e, size, &h, dst);
+	return 0;
+}
+
+/* Turns a slot value back into a page; e is the slot's engine.  Caller
+ * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
+static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page)
+{
 	uint64_t word;
 
 	switch (slot_type(v->meta)) {
@@ -197,14 +240,12 @@ static int decode(struct afm *e, const struct slot_val *v, void *page)
 		uz_page_fill(page, word);
 		return 0;
 	case SLOT_RAW:
-		handle_of(v, &h);
-		afm_load(e, UZ_PAGE_SIZE, &h, page);
-		return 0;
+		return load_object(st, e, v, UZ_PAGE_SIZE, page);
 	case SLOT_COMP:
 		break;
 	}
-	handle_of(v, &h);
-	afm_load(e, slot_size(v->meta), &h, tls_cbuf);
+	if (load_object(st, e, v, slot_size(v->meta), tls_cbuf))
+		return -EIO;
 	return uz_page_decompress(tls_cbuf, (int)slot_size(v->meta), page);
 }
 
@@ -244,8 +285,10 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 		return 0;
 	}
 	slot_read(s, uz_slot_lock(s), &v);
-	if (slot_type(v.meta) != SLOT_COMP) {
-		err = decode(engine_of(st, idx), &v, dst);
+	if (slot_type(v.meta) != SLOT_COMP || (v.meta & SLOT_WB)) {
+		/* (a written-back page is read under its lock: its blocks
+		 * cannot be freed and reused meanwhile) */
+		err = decode(st, engine_of(st, idx), &v, dst);
 		uz_slot_unlock(s, slot_type(v.meta) == SLOT_EMPTY ? v.meta : read_touch(st, v.meta));
 		return err;
 	}
@@ -281,7 +324,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		slot_read(s, uz_slot_lock(s), &old);
 	} else {
 		slot_read(s, uz_slot_lock(s), &old);
-		err = decode(e, &old, tls_page);
+		err = decode(st, e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
 			err = encode(e, tls_page, &new, slot_type(old.meta) != SLOT_EMPTY || (old.meta & SLOT_ZEROED));
@@ -296,7 +339,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 	uz_slot_unlock(s, new.meta);
 	account(st, &old, -1);
 	account(st, &new, +1);
-	release(e, &old);
+	release(st, e, &old);
 	return 0;
 }
 
@@ -345,10 +388,12 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static bool spill(struct uz_store *st);
+
 int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *s = buf;
-	int err;
+	int err, tries = 0;
 
 	if (!in_range(st, len, off))
 		return -EINVAL;
@@ -357,10 +402,18 @@ int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t of
 		uint32_t poff, n = page_span(off, len, &poff);
 
 		err = write_page(st, idx, s, poff, n);
+		/* At the memory limit with a backing store: write the coldest
+		 * pages back and try again (a few times: others may take the
+		 * room first). */
+		if (err == -ENOSPC && st->backing && tries < 4 && spill(st)) {
+			tries++;
+			continue;
+		}
 		if (err) {
 			atomic_fetch_add_explicit(&st->failed_writes, 1, memory_order_relaxed);
 			return err;
 		}
+		tries = 0;
 		s += n;
 		off += n;
 		len -= n;
@@ -383,7 +436,7 @@ static int discard_page(struct uz_store *st, uint64_t idx, bool keep)
 	if (slot_type(old.meta) == SLOT_EMPTY)
 		return 0;
 	account(st, &old, -1);
-	release(engine_of(st, idx), &old);
+	release(st, engine_of(st, idx), &old);
 	UZ_SHARD_ADD(st->cnt, notify_free, 1);
 	return 0;
 }
@@ -467,7 +520,7 @@ static void compact_engine(struct uz_store *st, struct afm *e, uint64_t first, u
 			continue;
 		slot_read(s, uz_slot_lock(s), &v);
 		t = slot_type(v.meta);
-		if ((t == SLOT_COMP || t == SLOT_RAW)) {
+		if ((t == SLOT_COMP || t == SLOT_RAW) && !(v.meta & SLOT_WB)) {
 			handle_of(&v, &h);
 			if (afm_needs_move(e, slot_size(v.meta), &h)) {
 				if (afm_move(e, slot_size(v.meta), &h) == 0) {
@@ -582,8 +635,8 @@ static uint32_t mark_one(struct uz_store *st, struct uz_slot *s, uint32_t meta, 
 
 	(void)st;
 	(void)s;
-	/* As zram: same-filled pages are never idle. */
-	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & SLOT_IDLE) || age_of(meta, arg->now) < arg->min_age)
+	/* As zram: same-filled and written-back pages are never idle. */
+	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & (SLOT_IDLE | SLOT_WB)) || age_of(meta, arg->now) < arg->min_age)
 		return meta;
 	arg->marked++;
 	return meta | SLOT_IDLE;
@@ -616,6 +669,263 @@ void uz_store_clock_advance(struct uz_store *st, uint64_t seconds)
 		age_sweep(st);
 		seconds -= step;
 	}
+}
+
+/* --- writeback --------------------------------------------------------- */
+
+/* Which pages a writeback takes. */
+struct wb_filter {
+	enum uz_writeback_type type;
+	uint32_t min_age; /* UZ_WB_AGED: ticks */
+	uint32_t now;
+};
+
+static bool wb_wanted(const struct wb_filter *f, uint32_t meta)
+{
+	enum slot_type t = slot_type(meta);
+
+	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & SLOT_WB))
+		return false;
+	switch (f->type) {
+	case UZ_WB_IDLE:
+		return meta & SLOT_IDLE;
+	case UZ_WB_HUGE:
+		return t == SLOT_RAW;
+	case UZ_WB_HUGE_IDLE:
+		return t == SLOT_RAW && (meta & SLOT_IDLE);
+	case UZ_WB_ALL:
+		return true;
+	case UZ_WB_AGED:
+		return age_of(meta, f->now) >= f->min_age;
+	}
+	return false;
+}
+
+/* A page copied into the run being filled. */
+struct wb_rec {
+	uint64_t idx;
+	uint64_t off;
+	struct slot_val v;
+};
+
+/* Writes the run, then points each page whose copy is in it there (if
+ * the page did not change meanwhile) and frees its memory.  Returns 0 or
+ * the backing store's negative errno (the pages stay in memory). */
+static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_rec *rec, unsigned n,
+		    struct uz_writeback_result *res)
+{
+	int err = uz_backing_commit(st->backing, run);
+
+	if (err) {
+		atomic_fetch_add(&st->wb_failed, n);
+		res->failed += n;
+		return err;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, rec[i].idx, false);
+		struct slot_val cur, wb = rec[i].v;
+		uint32_t size = slot_size(rec[i].v.meta);
+
+		slot_read(s, uz_slot_lock(s), &cur);
+		if ((cur.meta & ~(SLOT_IDLE | SLOT_ATIME_MASK)) != (rec[i].v.meta & ~(SLOT_IDLE | SLOT_ATIME_MASK)) ||
+		    memcmp(cur.w, rec[i].v.w, sizeof(cur.w))) {
+			/* rewritten, discarded or moved meanwhile: the copy is stale */
+			uz_slot_unlock(s, cur.meta);
+			uz_backing_free(st->backing, rec[i].off, size);
+			atomic_fetch_add(&st->wb_stale, 1);
+			continue;
+		}
+		wb.meta = (cur.meta & ~SLOT_IDLE) | SLOT_WB;
+		wb.w[0] = (uint32_t)rec[i].off;
+		wb.w[1] = (uint32_t)(rec[i].off >> 32);
+		wb.w[2] = 0;
+		slot_write(s, &wb);
+		uz_slot_unlock(s, wb.meta);
+		account(st, &cur, -1);
+		account(st, &wb, +1);
+		release(st, engine_of(st, rec[i].idx), &cur);
+		atomic_fetch_add(&st->wb_bytes, size);
+		res->pages++;
+		res->bytes += size;
+	}
+	return 0;
+}
+
+/* Writes back the pages f wants, up to limit compressed bytes (0: no
+ * limit), in runs.  Caller holds wb_lock. */
+static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
+			    struct uz_writeback_result *res)
+{
+	struct wb_rec *rec = malloc(UZ_BACKING_RUN / 16 * sizeof(*rec));
+	struct uz_backing_run run;
+	bool open = false;
+	unsigned n = 0;
+	uint64_t pending = 0; /* compressed bytes in the open run */
+	int err = 0;
+
+	if (!rec)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < uz_slots_count(st->slots) && !err; i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+		struct slot_val v;
+		uint32_t size;
+		uint64_t off;
+
+		if (!s) {
+			i |= 4095; /* the whole leaf is absent */
+			continue;
+		}
+		if (limit && res->bytes + pending >= limit)
+			break;
+		if (!wb_wanted(f, atomic_load_explicit(&s->meta, memory_order_relaxed)))
+			continue;
+		if (!open) {
+			err = uz_backing_reserve(st->backing, &run);
+			if (err)
+				break;
+			open = true;
+		}
+		slot_read(s, uz_slot_lock(s), &v);
+		if (!wb_wanted(f, v.meta)) {
+			uz_slot_unlock(s, v.meta);
+			continue;
+		}
+		size = slot_type(v.meta) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(v.meta);
+		load_object(st, engine_of(st, i), &v, size, tls_cbuf);
+		off = uz_backing_pack(st->backing, &run, tls_cbuf, size);
+		uz_slot_unlock(s, v.meta);
+		if (off == UINT64_MAX) { /* the run is full: write it, go on in a new one */
+			err = wb_flush(st, &run, rec, n, res);
+			open = false;
+			n = 0;
+			pending = 0;
+			i--; /* this page again */
+			continue;
+		}
+		rec[n++] = (struct wb_rec){ i, off, v };
+		pending += size;
+	}
+	if (open)
+		err = wb_flush(st, &run, rec, n, res) ?: err;
+	free(rec);
+	if (err == -ENOSPC && res->pages)
+		err = 0; /* the backing store is full: what fitted is written */
+	res->error = err;
+	return err;
+}
+
+/* Gives the memory that writeback freed back: it is scattered over slab
+ * pages, so compact. */
+static void wb_compact(struct uz_store *st, struct uz_writeback_result *res)
+{
+	struct uz_compact_result c;
+
+	if (res->pages) {
+		uz_store_compact(st, &c);
+		res->bytes_freed = c.bytes_freed;
+	}
+}
+
+int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
+		       struct uz_writeback_result *res)
+{
+	struct wb_filter f = { .type = type };
+
+	memset(res, 0, sizeof(*res));
+	if (!st->backing)
+		return res->error = -ENODEV;
+	if (type > UZ_WB_ALL)
+		return res->error = -EINVAL;
+	pthread_mutex_lock(&st->wb_lock);
+	writeback_locked(st, &f, limit, res);
+	pthread_mutex_unlock(&st->wb_lock);
+	wb_compact(st, res);
+	return res->error;
+}
+
+/* The pages not touched for the longest time, about target compressed
+ * bytes of them: the youngest age a writeback of them takes. */
+static uint32_t cold_cutoff(struct uz_store *st, uint64_t target, uint32_t now)
+{
+	uint64_t *bytes = calloc(1u << SLOT_ATIME_BITS, sizeof(*bytes)), sum = 0;
+	uint32_t age;
+
+	if (!bytes)
+		return 0;
+	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+		uint32_t m;
+
+		if (!s) {
+			i |= 4095;
+			continue;
+		}
+		m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+		if ((slot_type(m) == SLOT_COMP || slot_type(m) == SLOT_RAW) && !(m & SLOT_WB))
+			bytes[age_of(m, now)] += slot_type(m) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(m);
+	}
+	for (age = (1u << SLOT_ATIME_BITS) - 1; age > 0; age--) {
+		sum += bytes[age];
+		if (sum >= target)
+			break;
+	}
+	free(bytes);
+	return age;
+}
+
+/* Spill: makes room under the memory limit by writing back the coldest
+ * pages.  Returns true if it wrote any. */
+static bool spill(struct uz_store *st)
+{
+	struct uz_writeback_result res = { 0 };
+	uint64_t limit = atomic_load(&st->budget.limit), target = limit / 16;
+	struct wb_filter f = { .type = UZ_WB_AGED };
+
+	if (!st->backing || !limit)
+		return false;
+	if (target < (4u << 20))
+		target = 4u << 20;
+	pthread_mutex_lock(&st->wb_lock);
+	f.now = clock_now(st);
+	f.min_age = cold_cutoff(st, target, f.now);
+	writeback_locked(st, &f, target, &res);
+	if (!res.pages && f.min_age) { /* all as young: take any */
+		f.min_age = 0;
+		writeback_locked(st, &f, target, &res);
+	}
+	pthread_mutex_unlock(&st->wb_lock);
+	wb_compact(st, &res);
+	atomic_fetch_add(&st->spills, 1);
+	return res.pages > 0;
+}
+
+/* The policy's run (housekeeping thread): pages idle for wb_after_s,
+ * within what is left of the day's budget. */
+static void wb_policy(struct uz_store *st)
+{
+	struct uz_writeback_result res = { 0 };
+	struct wb_filter f = { .type = UZ_WB_AGED };
+	uint32_t now = clock_now(st);
+
+	if (!st->backing || !st->wb_after_s || now - st->wb_last_run < 60 / UZ_IDLE_TICK_S)
+		return;
+	st->wb_last_run = now;
+	if (now - st->wb_day_start >= 86400 / UZ_IDLE_TICK_S) {
+		st->wb_day_start = now;
+		st->wb_day_left = st->wb_day_limit;
+	}
+	if (st->wb_day_limit && !st->wb_day_left)
+		return;
+	f.now = now;
+	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
+	pthread_mutex_lock(&st->wb_lock);
+	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
+	pthread_mutex_unlock(&st->wb_lock);
+	wb_compact(st, &res);
+	if (st->wb_day_limit)
+		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
+	if ((res.pages || res.error) && st->on_writeback)
+		st->on_writeback(st->on_writeback_ctx, &res);
 }
 
 void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm)
@@ -657,6 +967,7 @@ static void *compactor(void *arg)
 		pthread_mutex_unlock(&st->stop_lock);
 		clock_update(st);
 		age_sweep(st);
+		wb_policy(st);
 		if (worth_compacting(st))
 			uz_store_compact(st, &res);
 		pthread_mutex_lock(&st->stop_lock);
@@ -688,6 +999,12 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->acfg.arena = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
 	st->acfg.budget = &st->budget;
 	st->acfg.first_arena = cfg->first_arena;
+	st->backing = cfg->backing;
+	st->wb_after_s = cfg->writeback_after_s;
+	st->wb_day_limit = st->wb_day_left = cfg->writeback_limit;
+	st->on_writeback = cfg->on_writeback;
+	st->on_writeback_ctx = cfg->on_writeback_ctx;
+	pthread_mutex_init(&st->wb_lock, NULL);
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	pthread_mutex_init(&st->engine_lock, NULL);
 	pthread_mutex_init(&st->sweep_lock, NULL);
@@ -740,6 +1057,8 @@ void uz_store_destroy(struct uz_store *st)
 	pthread_cond_destroy(&st->stop_cond);
 	pthread_mutex_destroy(&st->engine_lock);
 	pthread_mutex_destroy(&st->sweep_lock);
+	pthread_mutex_destroy(&st->wb_lock);
+	uz_backing_close(st->backing);
 	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
 		afm_destroy(atomic_load(&st->engines[i]));
 	free(st->engines);
@@ -771,6 +1090,21 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->invalid_io = atomic_load(&st->invalid_io);
 	s->notify_free = (uint64_t)UZ_SHARD_SUM(st->cnt, notify_free);
 	s->idle_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, idle_pages);
+	if (st->backing) {
+		struct uz_backing_stats b;
+
+		uz_backing_stats(st->backing, &b);
+		s->backing = true;
+		s->bd_count = (uint64_t)UZ_SHARD_SUM(st->cnt, wb_pages);
+		s->bd_reads = (uint64_t)UZ_SHARD_SUM(st->cnt, bd_reads);
+		s->bd_writes = b.blocks_written;
+		s->backing_bytes = b.blocks_used * UZ_BACKING_BLOCK;
+		s->backing_objects = b.objects;
+		s->backing_capacity = b.capacity;
+		s->writeback_bytes = atomic_load(&st->wb_bytes);
+		s->failed_writeback = atomic_load(&st->wb_failed);
+		s->spills = atomic_load(&st->spills);
+	}
 	s->table_bytes = uz_slots_bytes(st->slots);
 }
 
@@ -794,7 +1128,7 @@ int uz_store_check(struct uz_store *st, char *err, size_t errlen)
 /* Caller holds compact_lock. */
 static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
-	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0, idle = 0;
+	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0, idle = 0, wb = 0;
 	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
 	uint64_t engines_used = 0;
@@ -822,6 +1156,16 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		if ((slot_type(meta) == SLOT_COMP || slot_type(meta) == SLOT_RAW) && !engine_of(st, i)) {
 			snprintf(err, errlen, "slot %llu holds an object, its span has no engine", (unsigned long long)i);
 			return -EUCLEAN;
+		}
+		if (meta & SLOT_WB) {
+			if ((slot_type(meta) != SLOT_COMP && slot_type(meta) != SLOT_RAW) || !st->backing ||
+			    (meta & SLOT_IDLE)) {
+				snprintf(err, errlen, "slot %llu: written-back mark on meta %#x", (unsigned long long)i,
+					 meta);
+				return -EUCLEAN;
+			}
+			wb++;
+			continue;
 		}
 		if (meta & SLOT_IDLE) {
 			if (slot_type(meta) != SLOT_COMP && slot_type(meta) != SLOT_RAW) {
@@ -855,6 +1199,17 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		stored++;
 	}
 	engines_stats(st, &as, NULL);
+	if (st->backing) {
+		struct uz_backing_stats b;
+
+		uz_backing_stats(st->backing, &b);
+		if (wb != (uint64_t)UZ_SHARD_SUM(st->cnt, wb_pages) || wb != b.objects) {
+			snprintf(err, errlen, "%llu slots written back; wb_pages says %lld, the backing store %llu",
+				 (unsigned long long)wb, (long long)UZ_SHARD_SUM(st->cnt, wb_pages),
+				 (unsigned long long)b.objects);
+			return -EUCLEAN;
+		}
+	}
 	if (idle != (uint64_t)UZ_SHARD_SUM(st->cnt, idle_pages)) {
 		snprintf(err, errlen, "%llu slots marked idle, idle_pages says %lld", (unsigned long long)idle,
 			 (long long)UZ_SHARD_SUM(st->cnt, idle_pages));

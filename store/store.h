@@ -25,6 +25,9 @@ struct uz_store;
 #define UZ_ENGINE_SPAN_SHIFT 35
 #define UZ_ENGINE_SPAN (1ull << UZ_ENGINE_SPAN_SHIFT)
 
+struct uz_writeback_result;
+struct uz_backing;
+
 struct uz_store_config {
 	enum uz_arena_kind arena;
 	uint64_t mem_limit; /* 0: none; for all engines together */
@@ -36,6 +39,17 @@ struct uz_store_config {
 	/* Tests only: every engine's arena ids start here (afm_config), so
 	 * that references at the top of each page space are exercised. */
 	uint32_t first_arena;
+	/* The backing store (store/backing.h), taken over by the store and
+	 * closed with it; NULL: none.  With it, writes that hit the memory
+	 * limit first write the coldest pages back (spill). */
+	struct uz_backing *backing;
+	/* The housekeeping thread's writeback: pages not touched for this
+	 * long (0: off), at most writeback_limit bytes a day (0: no limit);
+	 * on_writeback (if set) hears of each run that did something. */
+	uint64_t writeback_after_s;
+	uint64_t writeback_limit;
+	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
+	void *on_writeback_ctx;
 };
 
 #define UZ_COMPACT_MIN_BYTES (64u << 10)
@@ -45,6 +59,23 @@ struct uz_store_config {
  * UZ_IDLE_MAX_AGE_S are told apart, older pages all count as that old. */
 #define UZ_IDLE_TICK_S 30
 #define UZ_IDLE_MAX_AGE_S (30 * 3600)
+
+/* zram's writeback types, and the policy's own (by age). */
+enum uz_writeback_type {
+	UZ_WB_IDLE, /* pages marked idle */
+	UZ_WB_HUGE, /* pages stored raw (incompressible) */
+	UZ_WB_HUGE_IDLE,
+	UZ_WB_ALL,
+	UZ_WB_AGED, /* internal: not touched for an age */
+};
+
+struct uz_writeback_result {
+	uint64_t pages; /* written back (their memory freed) */
+	uint64_t bytes; /* compressed bytes written */
+	uint64_t failed; /* pages a failed backing write left in memory */
+	uint64_t bytes_freed; /* fall of mem_used_total (after a compaction) */
+	int error; /* 0, or the backing store's negative errno */
+};
 
 struct uz_compact_result {
 	uint64_t bytes_freed; /* fall of mem_used_total */
@@ -70,6 +101,17 @@ struct uz_store_stats {
 	uint64_t invalid_io;
 	uint64_t notify_free;
 	uint64_t idle_pages; /* pages marked idle (uz_store_mark_idle) and not touched since */
+	/* With a backing store (backing true): */
+	bool backing;
+	uint64_t bd_count; /* pages written back, held there now (zram's bd_stat) */
+	uint64_t bd_reads; /* pages read back */
+	uint64_t bd_writes; /* 4 KiB blocks written */
+	uint64_t backing_bytes; /* space it uses now (blocks holding data) */
+	uint64_t backing_objects;
+	uint64_t backing_capacity;
+	uint64_t writeback_bytes; /* compressed bytes written back, in total */
+	uint64_t failed_writeback; /* pages a failed backing write left in memory */
+	uint64_t spills; /* writebacks that a full memory limit caused */
 	uint64_t table_bytes;
 	uint64_t compactions; /* runs, automatic or asked for */
 	uint64_t engines; /* afmalloc engines made (one per UZ_ENGINE_SPAN written to) */
@@ -137,6 +179,15 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res);
  * pages are never marked.  Any read or write of a page clears its mark.
  * Returns the pages newly marked, or -EINVAL for an age beyond the most. */
 int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s);
+
+/* Writes back the pages of a type (zram's writeback file), at most limit
+ * compressed bytes of them (0: no limit), packed densely; their memory is
+ * freed and compacted.  A page changed while it was being written stays
+ * in memory.  Returns 0, -ENODEV without a backing store, or the backing
+ * store's negative errno (-EIO, -ENOSPC when nothing fitted; the pages it
+ * could not take stay in memory).  *res says what was done. */
+int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
+		       struct uz_writeback_result *res);
 
 /* Tests: moves the store's clock forward by seconds. */
 void uz_store_clock_advance(struct uz_store *st, uint64_t seconds);

@@ -3,11 +3,14 @@
 #include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../compress/page.h"
+#include "../store/backing.h"
 #include "../store/slot.h"
 #include "../store/store.h"
 
@@ -514,6 +517,166 @@ START_TEST(idle_marks_and_ages)
 }
 END_TEST
 
+/* A backing file in a fresh temp folder; its path in path. */
+static struct uz_backing *backing_file(char *path, size_t len, uint64_t capacity)
+{
+	char dir[] = "/tmp/uzram-backing.XXXXXX", err[256];
+	struct uz_backing *b;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, len, "%s/backing", dir);
+	b = uz_backing_open(path, capacity, err, sizeof(err));
+	ck_assert_msg(b != NULL, "backing: %s", err);
+	return b;
+}
+
+static void backing_gone(const char *path)
+{
+	char dir[256];
+
+	unlink(path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
+static uint64_t allocated(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return (uint64_t)sb.st_blocks * 512;
+}
+
+/* Writeback by type, dense in the file, read back, freed and punched out
+ * as pages are rewritten or discarded. */
+START_TEST(writeback_round_trip)
+{
+	enum { TEXT = 2000, RAW = 100 };
+	char path[256];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct uz_store *st;
+	struct uz_store_stats s;
+	struct uz_writeback_result r;
+	static uint8_t page[UZ_PAGE_SIZE], back[UZ_PAGE_SIZE];
+	uint64_t compr;
+
+	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	for (unsigned i = 0; i < TEXT + RAW; i++) {
+		if (i < TEXT)
+			text(page, sizeof(page), i * 7);
+		else
+			noise(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	memset(page, 0, sizeof(page));
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)(TEXT + RAW) * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	compr = s.compr_data_size;
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_HUGE, 0, &r), 0);
+	ck_assert_uint_eq(r.pages, RAW);
+	ck_assert_uint_eq(r.bytes, RAW * UZ_PAGE_SIZE);
+	check_ok(st);
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.pages, 0); /* nothing idle yet */
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), TEXT); /* written-back pages are not marked */
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.pages, TEXT);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.bd_count, TEXT + RAW);
+	ck_assert_uint_eq(s.backing_objects, TEXT + RAW);
+	ck_assert_uint_eq(s.writeback_bytes, compr);
+	ck_assert_uint_eq(s.compr_data_size, 0);
+	ck_assert_uint_eq(s.same_pages, 1);
+	ck_assert_uint_eq(s.idle_pages, 0);
+	ck_assert_uint_eq(s.afm.arenas, 0); /* all memory given back */
+	/* dense: the file holds about the compressed bytes, not 4 KiB a page */
+	ck_assert_uint_le(allocated(path), compr + compr / 10);
+	ck_assert_uint_le(s.backing_bytes, compr + compr / 10);
+	check_ok(st);
+	for (unsigned i = 0; i < TEXT + RAW; i++) {
+		if (i < TEXT)
+			text(page, sizeof(page), i * 7);
+		else
+			noise(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_read(st, back, sizeof(back), (uint64_t)i * UZ_PAGE_SIZE), 0);
+		ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "page %u read back from the backing file", i);
+	}
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.bd_reads, TEXT + RAW);
+	ck_assert_uint_eq(s.bd_count, TEXT + RAW); /* a page read back stays there, as in zram */
+	/* a partial write of a written-back page: read, modified, in memory */
+	ck_assert_int_eq(uz_store_write(st, "x", 1, 5 * UZ_PAGE_SIZE + 9), 0);
+	ck_assert_int_eq(uz_store_read(st, back, sizeof(back), 5 * UZ_PAGE_SIZE), 0);
+	text(page, sizeof(page), 5 * 7);
+	page[9] = 'x';
+	ck_assert_mem_eq(page, back, sizeof(page));
+	/* discarding everything frees the file's blocks: holes punched */
+	ck_assert_int_eq(uz_store_discard(st, 0, 64 * MiB), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.bd_count, 0);
+	ck_assert_uint_eq(s.backing_objects, 0);
+	ck_assert_uint_eq(s.backing_bytes, 0);
+	ck_assert_uint_eq(allocated(path), 0);
+	check_ok(st);
+	/* the space is reused, and a limit is kept to */
+	for (unsigned i = 0; i < TEXT; i++) {
+		text(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_ALL, 100000, &r), 0);
+	ck_assert_uint_ge(r.bytes, 100000);
+	ck_assert_uint_lt(r.bytes, 100000 + UZ_PAGE_SIZE); /* the last page passes it */
+	check_ok(st);
+	uz_store_destroy(st);
+	backing_gone(path);
+}
+END_TEST
+
+/* With a backing file, a write that would pass the memory limit writes
+ * the coldest pages back first: everything fits, nothing is lost, the
+ * limit holds. */
+START_TEST(spill_at_the_limit)
+{
+	const uint64_t limit = 8 * MiB;
+	char path[256];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .mem_limit = limit };
+	struct uz_store *st;
+	struct uz_store_stats s;
+	static uint8_t page[UZ_PAGE_SIZE], back[UZ_PAGE_SIZE];
+	const unsigned n = 48 * MiB / UZ_PAGE_SIZE;
+
+	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	for (unsigned i = 0; i < n; i++) {
+		if (i % 3)
+			text(page, sizeof(page), i);
+		else
+			noise(page, sizeof(page), i);
+		ck_assert_msg(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE) == 0, "page %u", i);
+	}
+	uz_store_stats(st, &s);
+	ck_assert_uint_le(s.mem_used_max, limit);
+	ck_assert_uint_gt(s.spills, 0);
+	ck_assert_uint_gt(s.bd_count, 0);
+	ck_assert_uint_eq(s.failed_writes, 0);
+	check_ok(st);
+	for (unsigned i = 0; i < n; i++) {
+		if (i % 3)
+			text(page, sizeof(page), i);
+		else
+			noise(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_read(st, back, sizeof(back), (uint64_t)i * UZ_PAGE_SIZE), 0);
+		ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "page %u after spills", i);
+	}
+	uz_store_destroy(st);
+	backing_gone(path);
+}
+END_TEST
+
 /* Compressed data far beyond what one 24-bit page space (64 GiB) holds:
  * a 1.25 TiB device has 40 engines, each with its own page space.  Every
  * engine starts its arena ids at the top of its space (the test hook), so
@@ -685,6 +848,8 @@ int main(void)
 	tcase_add_test(tc, idle_marks_and_ages);
 	tcase_add_test(tc, memory_limit_spans_engines);
 	tcase_add_test(tc, overwrites_succeed_at_the_limit);
+	tcase_add_test(tc, writeback_round_trip);
+	tcase_add_test(tc, spill_at_the_limit);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }
