@@ -1,5 +1,6 @@
 /* daemon/config.c - sizes, keys and config files (parsed by inih). */
 #include "config.h"
+#include "../store/store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -420,6 +421,27 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 		cfg->mem_limit = v;
+	} else if (strcmp(key, "backing-file") == 0) {
+		return set_path(cfg->backing_file, sizeof(cfg->backing_file), value, err, errlen);
+	} else if (strcmp(key, "backing-size") == 0 || strcmp(key, "writeback-limit") == 0) {
+		r = uz_parse_size(value, &v);
+		if (r || (key[0] == 'b' && v && v < 4096)) {
+			snprintf(err, errlen, "'%s' is not a size%s", value,
+				 r == -ERANGE ? " (too large)" : r ? " (use digits with K, M, G or T; 0 for the default)"
+								   : " (at least 4K)");
+			return -EINVAL;
+		}
+		*(key[0] == 'b' ? &cfg->backing_size : &cfg->writeback_limit) = v;
+	} else if (strcmp(key, "writeback-after") == 0) {
+		if (strcmp(value, "off") == 0) {
+			cfg->writeback_after = 0;
+		} else if (uz_parse_age(value, &v) || v < UZ_IDLE_TICK_S || v > UZ_IDLE_MAX_AGE_S) {
+			snprintf(err, errlen, "'%s' is not an age from %us to %uh (such as 30min, 20h), or off", value,
+				 UZ_IDLE_TICK_S, UZ_IDLE_MAX_AGE_S / 3600);
+			return -EINVAL;
+		} else {
+			cfg->writeback_after = v;
+		}
 	} else if (strcmp(key, "arena") == 0) {
 		if (uz_arena_kind_parse(value, &cfg->arena)) {
 			snprintf(err, errlen, "'%s' is not an arena kind (hugetlb, thp, plain or auto)", value);

@@ -38,6 +38,10 @@ struct uz_config {
 	char mount_point[PATH_MAX]; /* "": none */
 	char options[256]; /* mount options */
 	char socket[PATH_MAX]; /* "": /run/uzram/NAME.sock */
+	char backing_file[PATH_MAX]; /* "": none */
+	uint64_t backing_size; /* bytes a backing file may use; 0: the device's size */
+	uint64_t writeback_after; /* seconds idle before the daemon writes a page back; 0: off */
+	uint64_t writeback_limit; /* bytes a day the daemon writes back by itself; 0: no limit */
 	char path[PATH_MAX]; /* block file; "": given on the command line */
 };
 

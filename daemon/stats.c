@@ -11,6 +11,8 @@ const char *const uz_mm_stat_keys[9] = {
 	"same_pages", "pages_compacted", "huge_pages", "huge_pages_since",
 };
 
+const char *const uz_bd_stat_keys[3] = { "bd_count", "bd_reads", "bd_writes" };
+
 const char *const uz_io_stat_keys[4] = { "failed_reads", "failed_writes", "invalid_io", "notify_free" };
 
 struct out {
@@ -66,6 +68,20 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	for (int i = 0; i < 4; i++)
 		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
 	put(&o, "idle_pages %llu\n", (unsigned long long)s->idle_pages);
+	if (s->backing) {
+		put(&o, "backing_file %s\n", info->backing_file ? info->backing_file : "");
+		put(&o, "bd_count %llu\n", (unsigned long long)s->bd_count);
+		put(&o, "bd_reads %llu\n", (unsigned long long)s->bd_reads);
+		put(&o, "bd_writes %llu\n", (unsigned long long)s->bd_writes);
+		put(&o, "writeback_pages %llu\n", (unsigned long long)s->wb_pages);
+		put(&o, "writeback_reads %llu\n", (unsigned long long)s->wb_reads);
+		put(&o, "backing_bytes %llu\n", (unsigned long long)s->backing_bytes);
+		put(&o, "backing_objects %llu\n", (unsigned long long)s->backing_objects);
+		put(&o, "backing_capacity %llu\n", (unsigned long long)s->backing_capacity);
+		put(&o, "writeback_bytes %llu\n", (unsigned long long)s->writeback_bytes);
+		put(&o, "failed_writeback %llu\n", (unsigned long long)s->failed_writeback);
+		put(&o, "spills %llu\n", (unsigned long long)s->spills);
+	}
 	put(&o, "arena_kind %s\n", uz_arena_kind_name(s->afm.kind));
 	put(&o, "arenas %llu\n", (unsigned long long)s->afm.arenas);
 	put(&o, "arenas_hugetlb %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_HUGETLB]);

@@ -20,7 +20,11 @@ struct uz_stats_info {
 	const char *transport; /* "io_uring" or "dev" */
 	unsigned io_uring_queues, io_uring_depth; /* 0 over /dev/fuse */
 	unsigned long long ring_bytes; /* io_uring buffers and rings */
+	const char *backing_file; /* NULL: none */
 };
+
+/* The keys of zram's bd_stat, in zram's order. */
+extern const char *const uz_bd_stat_keys[3];
 
 /* The keys of zram's mm_stat and io_stat, in zram's order. */
 extern const char *const uz_mm_stat_keys[9];

@@ -36,14 +36,18 @@ static void usage(FILE *out)
 		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
 		"             huge_pages_since\n"
 		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
+		"  bd_stat    zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes\n"
 		"  compact    compact the store now; prints the bytes freed\n"
 		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
 		"             prints what was applied and what needs a restart\n"
 		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
 		"             until the next reload or restart\n"
 		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
-		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n\n"
-		"compact, reload, mem-limit and idle change state: root or the daemon's admin-group only.\n\n"
+		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n"
+		"  writeback idle|huge|huge_idle|all [limit=SIZE]  write those pages (huge: stored\n"
+		"             raw) to the backing store, packed; prints what was written\n\n"
+		"compact, reload, mem-limit, idle and writeback change state: root or the daemon's\n"
+		"admin-group only.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -295,14 +299,34 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (cmd && strcmp(cmd, "writeback") == 0) {
+		static char both[160];
+
+		if (optind == argc) {
+			fprintf(stderr, "uzramctl: writeback needs a type: idle, huge, huge_idle or all "
+				"(and optionally limit=SIZE)\n");
+			return 2;
+		}
+		arg = argv[optind++];
+		if (optind < argc && strncmp(argv[optind], "limit=", 6) == 0) {
+			snprintf(both, sizeof(both), "%.64s %.64s", arg, argv[optind++]);
+			arg = both;
+		}
+		if (strlen(arg) > 140 || strpbrk(arg, "\t\r\n")) {
+			fprintf(stderr, "uzramctl: writeback: '%.64s' is not a type\n", arg);
+			return 2;
+		}
+	}
 	if (optind < argc) {
 		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
-	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle")) {
+	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle") && strcmp(cmd, "writeback") &&
+	    strcmp(cmd, "bd_stat")) {
 		fprintf(stderr,
-			"uzramctl: unknown command '%s' (mm_stat, io_stat, compact, reload, mem-limit, idle, or none)\n",
+			"uzramctl: unknown command '%s' (mm_stat, io_stat, bd_stat, compact, reload, mem-limit, idle, "
+			"writeback, or none)\n",
 			cmd);
 		return 2;
 	}
@@ -339,9 +363,10 @@ int main(int argc, char **argv)
 		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
 		goto out;
 	}
-	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0)) {
+	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0 ||
+		    strcmp(cmd, "writeback") == 0)) {
 		static char reply[UZ_CTL_MAX_REPLY + 1];
-		char req[128];
+		char req[192];
 
 		snprintf(req, sizeof(req), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
 		if (request(g.gl_pathv[0], req, reply, sizeof(reply), err, sizeof(err))) {
@@ -350,9 +375,24 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		/* reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit BYTES" */
-		if (strcmp(cmd, "idle") == 0 && strncmp(reply, "ok\nmarked ", 10) == 0)
+		if (strcmp(cmd, "idle") == 0 && strncmp(reply, "ok\nmarked ", 10) == 0) {
 			printf("%llu pages marked idle\n", strtoull(reply + 10, NULL, 10));
-		else
+		} else if (strcmp(cmd, "writeback") == 0) {
+			unsigned long long v[4] = { 0 };
+			const char *keys[4] = { "\npages ", "\nbytes ", "\nbytes_freed ", "\nfailed " };
+			char *p, *e = strstr(reply, "\nerror ");
+
+			for (int k = 0; k < 4; k++)
+				if ((p = strstr(reply, keys[k])))
+					v[k] = strtoull(p + strlen(keys[k]), NULL, 10);
+			printf("%llu pages written back (%llu compressed bytes), %llu bytes of memory freed\n", v[0], v[1],
+			       v[2]);
+			if (e && strncmp(e + 7, "none", 4)) {
+				fprintf(stderr, "uzramctl: the backing store failed: %.*s (%llu pages left in memory)\n",
+					(int)strcspn(e + 7, "\n"), e + 7, v[3]);
+				res = 1;
+			}
+		} else
 			fputs(reply + 3, stdout);
 		goto out;
 	}
@@ -378,9 +418,16 @@ int main(int argc, char **argv)
 	if (json) {
 		print_json(devs[0]);
 	} else if (cmd) {
-		const char *const *keys = strcmp(cmd, "mm_stat") == 0 ? uz_mm_stat_keys : uz_io_stat_keys;
-		int nk = strcmp(cmd, "mm_stat") == 0 ? 9 : 4;
+		const char *const *keys = strcmp(cmd, "mm_stat") == 0 ? uz_mm_stat_keys
+					  : strcmp(cmd, "bd_stat") == 0 ? uz_bd_stat_keys
+									: uz_io_stat_keys;
+		int nk = strcmp(cmd, "mm_stat") == 0 ? 9 : strcmp(cmd, "bd_stat") == 0 ? 3 : 4;
 
+		if (keys == uz_bd_stat_keys && strcmp(get(devs[0], "bd_count"), "-") == 0) {
+			fprintf(stderr, "uzramctl: this device has no backing store (backing-file)\n");
+			res = 1;
+			goto out;
+		}
 		for (int i = 0; i < nk; i++)
 			printf("%s%s", i ? " " : "", get(devs[0], keys[i]));
 		printf("\n");

@@ -26,6 +26,7 @@
 
 #include "../compress/page.h"
 #include "../fuse/uzfuse.h"
+#include "../store/backing.h"
 #include "../store/store.h"
 #include "config.h"
 #include "ctl.h"
@@ -111,7 +112,8 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .transport = t.io_uring ? "io_uring" : "dev",
 						    .io_uring_queues = t.queues,
 						    .io_uring_depth = t.depth,
-						    .ring_bytes = t.ring_bytes },
+						    .ring_bytes = t.ring_bytes,
+						    .backing_file = d->cfg.backing_file },
 			out, outlen);
 }
 
@@ -166,6 +168,58 @@ static void cmd_idle(struct daemon *d, const char *arg, char *out, size_t outlen
 	snprintf(out, outlen, "ok\nmarked %lld\n", (long long)n);
 }
 
+static const char *const wb_types[] = { "idle", "huge", "huge_idle", "all" };
+
+/* writeback TYPE [limit=SIZE]: zram's writeback file. */
+static void cmd_writeback(struct daemon *d, const char *arg, char *out, size_t outlen)
+{
+	struct uz_writeback_result r;
+	char type[32] = "";
+	const char *opt = strchr(arg, ' ');
+	uint64_t limit = 0;
+	int t;
+
+	snprintf(type, sizeof(type), "%.*s", opt ? (int)(opt - arg) : (int)strlen(arg), arg);
+	for (t = 0; t < 4 && strcmp(type, wb_types[t]); t++)
+		;
+	if (t == 4) {
+		snprintf(out, outlen, "error: writeback: '%.31s' is not idle, huge, huge_idle or all\n", type);
+		return;
+	}
+	if (opt && (strncmp(opt + 1, "limit=", 6) || uz_parse_size(opt + 7, &limit) || !limit)) {
+		snprintf(out, outlen, "error: writeback: '%.64s' is not limit=SIZE (such as limit=64M)\n", opt + 1);
+		return;
+	}
+	if (!d->cfg.backing_file[0]) {
+		snprintf(out, outlen, "error: writeback: no backing store (set backing-file in the config)\n");
+		return;
+	}
+	uz_store_writeback(d->st, (enum uz_writeback_type)t, limit, &r);
+	uz_log(r.error && !r.pages ? LOG_ERR : LOG_INFO,
+	       "writeback %s: %llu pages, %llu bytes written, %llu bytes of memory freed%s%s", arg,
+	       (unsigned long long)r.pages, (unsigned long long)r.bytes, (unsigned long long)r.bytes_freed,
+	       r.error ? "; the backing store: " : "", r.error ? strerror(-r.error) : "");
+	if (r.error && !r.pages) {
+		snprintf(out, outlen, "error: writeback: the backing store: %s (nothing written; %llu pages stay in "
+			 "memory)\n", strerror(-r.error), (unsigned long long)r.failed);
+		return;
+	}
+	snprintf(out, outlen, "ok\npages %llu\nbytes %llu\nbytes_freed %llu\nfailed %llu\nerror %s\n",
+		 (unsigned long long)r.pages, (unsigned long long)r.bytes, (unsigned long long)r.bytes_freed,
+		 (unsigned long long)r.failed, r.error ? strerror(-r.error) : "none");
+}
+
+static void on_writeback(void *ctx, const struct uz_writeback_result *r)
+{
+	struct daemon *d = ctx;
+
+	uz_log(r->error && !r->pages ? LOG_ERR : LOG_INFO,
+	       "writeback-after %llus: %llu pages, %llu bytes written, %llu bytes of memory freed%s%s",
+	       (unsigned long long)d->cfg.writeback_after, (unsigned long long)r->pages,
+	       (unsigned long long)r->bytes, (unsigned long long)r->bytes_freed,
+	       r->error ? "; the backing store: " : "", r->error ? strerror(-r->error) : "");
+}
+
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
 
 /* The control socket's commands.  Those marked admin change state: root
@@ -177,13 +231,16 @@ static const struct {
 	bool admin;
 	bool takes_arg;
 	const char *help;
+	bool takes_option; /* a second, optional argument (writeback's limit=SIZE) */
 } commands[] = {
-	{ "stats", cmd_stats, false, false, "every counter, one 'key value' per line" },
-	{ "help", cmd_help, false, false, "this list" },
-	{ "compact", cmd_compact, true, false, "compact now; answers the bytes freed" },
-	{ "reload", cmd_reload, true, false, "re-read the config file; apply mem-limit and compaction" },
-	{ "mem-limit", cmd_mem_limit, true, true, "SIZE: set the memory limit now (0: none)" },
-	{ "idle", cmd_idle, true, true, "all|AGE: mark every stored page, or those untouched for AGE, idle" },
+	{ "stats", cmd_stats, false, false, "every counter, one 'key value' per line", false },
+	{ "help", cmd_help, false, false, "this list", false },
+	{ "compact", cmd_compact, true, false, "compact now; answers the bytes freed", false },
+	{ "reload", cmd_reload, true, false, "re-read the config file; apply mem-limit and compaction", false },
+	{ "mem-limit", cmd_mem_limit, true, true, "SIZE: set the memory limit now (0: none)", false },
+	{ "idle", cmd_idle, true, true, "all|AGE: mark every stored page, or those untouched for AGE, idle", false },
+	{ "writeback", cmd_writeback, true, true,
+	  "idle|huge|huge_idle|all [limit=SIZE]: write those pages to the backing store", true },
 };
 
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)
@@ -208,9 +265,15 @@ static void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, cha
 			       argv[0], (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
 			snprintf(out, outlen, "error: permission denied: '%s' changes state (root or the admin-group "
 				 "only)\n", argv[0]);
-		} else if (argc != 1 + commands[i].takes_arg) {
-			snprintf(out, outlen, commands[i].takes_arg ? "error: '%s' takes one argument\n"
+		} else if (argc != 1 + commands[i].takes_arg && !(commands[i].takes_option && argc == 3)) {
+			snprintf(out, outlen, commands[i].takes_option ? "error: '%s' takes one or two arguments\n"
+				 : commands[i].takes_arg ? "error: '%s' takes one argument\n"
 				 : "error: '%s' takes no argument\n", argv[0]);
+		} else if (argc == 3) {
+			char both[160];
+
+			snprintf(both, sizeof(both), "%.64s %.64s", argv[1], argv[2]);
+			commands[i].run(ctx, both, out, outlen);
 		} else {
 			commands[i].run(ctx, argc > 1 ? argv[1] : NULL, out, outlen);
 		}
@@ -481,7 +544,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 static int reload(struct daemon *d, char *out, size_t outlen)
 {
 	struct uz_config n;
-	char err[PATH_MAX + 512], applied[128] = "", pending[256] = "";
+	char err[PATH_MAX + 512], applied[128] = "", pending[384] = "";
 	int ret = 0;
 
 	pthread_mutex_lock(&d->reload_lock);
@@ -526,6 +589,10 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(strcmp(n.fs_type, d->cfg.fs_type), "fs-type");
 	PENDING(strcmp(n.mount_point, d->cfg.mount_point), "mount-point");
 	PENDING(strcmp(n.options, d->cfg.options), "options");
+	PENDING(strcmp(n.backing_file, d->cfg.backing_file), "backing-file");
+	PENDING(n.backing_size != d->cfg.backing_size, "backing-size");
+	PENDING(n.writeback_after != d->cfg.writeback_after, "writeback-after");
+	PENDING(n.writeback_limit != d->cfg.writeback_limit, "writeback-limit");
 #undef PENDING
 	if (pending[0])
 		uz_log(LOG_WARNING, "reload: cannot change%s while running: restart the service to apply", pending);
@@ -685,8 +752,27 @@ int main(int argc, char **argv)
 		       "silences this)", strerror(errno));
 	scfg = (struct uz_store_config){ .arena = d.cfg.arena,
 					 .mem_limit = d.cfg.mem_limit,
-					 .compact_ppm = d.cfg.compact_ppm };
+					 .compact_ppm = d.cfg.compact_ppm,
+					 .writeback_after_s = d.cfg.writeback_after,
+					 .writeback_limit = d.cfg.writeback_limit,
+					 .on_writeback = on_writeback,
+					 .on_writeback_ctx = &d };
+	if (d.cfg.backing_file[0]) {
+		struct uz_backing_stats bs;
+
+		scfg.backing = uz_backing_open(d.cfg.backing_file, d.cfg.backing_size, d.cfg.size, err, sizeof(err));
+		if (!scfg.backing) {
+			uz_log(LOG_ERR, "backing-file: %s", err);
+			goto out;
+		}
+		uz_backing_stats(scfg.backing, &bs);
+		uz_log(LOG_INFO, "backing store: %s, %llu bytes%s", d.cfg.backing_file,
+		       (unsigned long long)bs.capacity,
+		       d.cfg.writeback_after ? "; pages idle for writeback-after are written back by themselves" : "");
+	}
 	d.st = uz_store_create(d.cfg.size, &scfg);
+	if (!d.st && scfg.backing)
+		uz_backing_close(scfg.backing);
 	if (!d.st) {
 		uz_log(LOG_ERR, "cannot create a store of %llu bytes: %s", (unsigned long long)d.cfg.size,
 		       strerror(errno));

@@ -56,7 +56,8 @@ static void reader_free(void *p)
 	free(r);
 }
 
-struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, char *err, size_t errlen)
+struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t file_default, char *err,
+				   size_t errlen)
 {
 	struct uz_backing *b = calloc(1, sizeof(*b));
 	struct stat sb;
@@ -89,10 +90,8 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, char *er
 			capacity = dev;
 	} else if (S_ISREG(sb.st_mode)) {
 		b->is_file = true;
-		if (!capacity) {
-			snprintf(err, errlen, "%s: a backing file needs a size (backing-size)", path);
-			goto fail;
-		}
+		if (!capacity)
+			capacity = file_default;
 	} else {
 		snprintf(err, errlen, "%s: neither a regular file nor a block device", path);
 		goto fail;

@@ -40,10 +40,11 @@ struct uz_backing_stats {
 };
 
 /* Opens (creating a missing regular file, mode 0600) the backing store at
- * path with O_DIRECT.  capacity: the bytes it may use (0: a block
- * device's size; required for a file).  Returns NULL with a message in err
- * (naming the path and what is wrong). */
-struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, char *err, size_t errlen);
+ * path with O_DIRECT.  capacity: the bytes it may use; 0: a block
+ * device's size, or file_default for a file.  Returns NULL with a message
+ * in err (naming the path and what is wrong). */
+struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t file_default, char *err,
+				   size_t errlen);
 
 void uz_backing_close(struct uz_backing *b);
 

@@ -1095,8 +1095,10 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 
 		uz_backing_stats(st->backing, &b);
 		s->backing = true;
-		s->bd_count = (uint64_t)UZ_SHARD_SUM(st->cnt, wb_pages);
-		s->bd_reads = (uint64_t)UZ_SHARD_SUM(st->cnt, bd_reads);
+		s->wb_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, wb_pages);
+		s->wb_reads = (uint64_t)UZ_SHARD_SUM(st->cnt, bd_reads);
+		s->bd_count = b.blocks_used;
+		s->bd_reads = b.blocks_read;
 		s->bd_writes = b.blocks_written;
 		s->backing_bytes = b.blocks_used * UZ_BACKING_BLOCK;
 		s->backing_objects = b.objects;

@@ -103,9 +103,10 @@ struct uz_store_stats {
 	uint64_t idle_pages; /* pages marked idle (uz_store_mark_idle) and not touched since */
 	/* With a backing store (backing true): */
 	bool backing;
-	uint64_t bd_count; /* pages written back, held there now (zram's bd_stat) */
-	uint64_t bd_reads; /* pages read back */
-	uint64_t bd_writes; /* 4 KiB blocks written */
+	/* zram's bd_stat, in 4 KiB blocks: held now, read, written */
+	uint64_t bd_count, bd_reads, bd_writes;
+	uint64_t wb_pages; /* pages whose object is in the backing store now */
+	uint64_t wb_reads; /* pages read back from it */
 	uint64_t backing_bytes; /* space it uses now (blocks holding data) */
 	uint64_t backing_objects;
 	uint64_t backing_capacity;
