@@ -125,7 +125,7 @@ stop:
 	daemon/uzram-down.sh $(NAME)
 
 check: deps
-	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock
+	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_CHECK_TIME)
 	UZ_BIN=$(CURDIR)/$(BIN) UZ_TOOLS=$(CURDIR)/$(B)/tests tests/integration/run.sh
 	$(if $(SANITIZE),,$(MAKE) valgrind)

@@ -200,8 +200,8 @@ static void cmd_writeback(struct daemon *d, const char *arg, char *out, size_t o
 	       (unsigned long long)r.pages, (unsigned long long)r.bytes, (unsigned long long)r.bytes_freed,
 	       r.error ? "; the backing store: " : "", r.error ? strerror(-r.error) : "");
 	if (r.error && !r.pages) {
-		snprintf(out, outlen, "error: writeback: the backing store: %s (nothing written; %llu pages stay in "
-			 "memory)\n", strerror(-r.error), (unsigned long long)r.failed);
+		snprintf(out, outlen, "error: writeback: the backing store: %s (nothing written; the pages stay in "
+			 "memory)\n", strerror(-r.error));
 		return;
 	}
 	snprintf(out, outlen, "ok\npages %llu\nbytes %llu\nbytes_freed %llu\nfailed %llu\nerror %s\n",

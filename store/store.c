@@ -814,22 +814,33 @@ static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint
 	return err;
 }
 
-/* Gives the memory that writeback freed back: it is scattered over slab
- * pages, so compact. */
-static void wb_compact(struct uz_store *st, struct uz_writeback_result *res)
+/* Gives the memory that writeback freed back (it is scattered over slab
+ * pages: compact); bytes_freed is the fall of mem_used_total since
+ * used_before. */
+static void wb_compact(struct uz_store *st, struct uz_writeback_result *res, uint64_t used_before)
 {
 	struct uz_compact_result c;
+	struct afm_stats a;
 
-	if (res->pages) {
+	if (res->pages)
 		uz_store_compact(st, &c);
-		res->bytes_freed = c.bytes_freed;
-	}
+	engines_stats(st, &a, NULL);
+	res->bytes_freed = used_before > a.mem_used_total ? used_before - a.mem_used_total : 0;
+}
+
+static uint64_t mem_used(struct uz_store *st)
+{
+	struct afm_stats a;
+
+	engines_stats(st, &a, NULL);
+	return a.mem_used_total;
 }
 
 int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
 		       struct uz_writeback_result *res)
 {
 	struct wb_filter f = { .type = type };
+	uint64_t used;
 
 	memset(res, 0, sizeof(*res));
 	if (!st->backing)
@@ -837,9 +848,10 @@ int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_
 	if (type > UZ_WB_ALL)
 		return res->error = -EINVAL;
 	pthread_mutex_lock(&st->wb_lock);
+	used = mem_used(st);
 	writeback_locked(st, &f, limit, res);
 	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, res);
+	wb_compact(st, res, used);
 	return res->error;
 }
 
@@ -878,7 +890,7 @@ static uint32_t cold_cutoff(struct uz_store *st, uint64_t target, uint32_t now)
 static bool spill(struct uz_store *st)
 {
 	struct uz_writeback_result res = { 0 };
-	uint64_t limit = atomic_load(&st->budget.limit), target = limit / 16;
+	uint64_t limit = atomic_load(&st->budget.limit), target = limit / 16, used;
 	struct wb_filter f = { .type = UZ_WB_AGED };
 
 	if (!st->backing || !limit)
@@ -886,6 +898,7 @@ static bool spill(struct uz_store *st)
 	if (target < (4u << 20))
 		target = 4u << 20;
 	pthread_mutex_lock(&st->wb_lock);
+	used = mem_used(st);
 	f.now = clock_now(st);
 	f.min_age = cold_cutoff(st, target, f.now);
 	writeback_locked(st, &f, target, &res);
@@ -894,7 +907,7 @@ static bool spill(struct uz_store *st)
 		writeback_locked(st, &f, target, &res);
 	}
 	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, &res);
+	wb_compact(st, &res, used);
 	atomic_fetch_add(&st->spills, 1);
 	return res.pages > 0;
 }
@@ -906,6 +919,7 @@ static void wb_policy(struct uz_store *st)
 	struct uz_writeback_result res = { 0 };
 	struct wb_filter f = { .type = UZ_WB_AGED };
 	uint32_t now = clock_now(st);
+	uint64_t used;
 
 	if (!st->backing || !st->wb_after_s || now - st->wb_last_run < 60 / UZ_IDLE_TICK_S)
 		return;
@@ -919,9 +933,10 @@ static void wb_policy(struct uz_store *st)
 	f.now = now;
 	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
 	pthread_mutex_lock(&st->wb_lock);
+	used = mem_used(st);
 	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
 	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, &res);
+	wb_compact(st, &res, used);
 	if (st->wb_day_limit)
 		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
 	if ((res.pages || res.error) && st->on_writeback)

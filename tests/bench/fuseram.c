@@ -4,24 +4,45 @@
  * direct_io, loop settings, threads and io_uring queues.  Anything uzram
  * does beyond this is its own cost.
  * Usage: fuseram SIZE_BYTES THREADS PATH [auto|yes|no]
- *   (foreground; SIGTERM stops it; the last argument is io-uring, default no) */
+ *   (foreground; SIGTERM stops it; the last argument is io-uring, default no)
+ *
+ * It also stands in for a failing disk in the backing-store tests: with
+ * FUSERAM_FAULTS=DIR in the environment, a write fails with EIO while
+ * DIR/write-eio exists, with ENOSPC while DIR/write-enospc exists, and a
+ * read with EIO while DIR/read-eio exists. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../../fuse/uzfuse.h"
 
 struct ram {
 	uint8_t *mem;
 	uint64_t size;
+	const char *faults; /* FUSERAM_FAULTS, or NULL */
 };
+
+/* True while the fault file DIR/name exists. */
+static int fault(const struct ram *r, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (!r->faults)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", r->faults, name);
+	return access(path, F_OK) == 0;
+}
 
 static int ram_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	struct ram *r = ctx;
 
+	if (fault(r, "read-eio"))
+		return -EIO;
 	memcpy(buf, r->mem + off, len);
 	return 0;
 }
@@ -30,6 +51,10 @@ static int ram_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
 	struct ram *r = ctx;
 
+	if (fault(r, "write-eio"))
+		return -EIO;
+	if (fault(r, "write-enospc"))
+		return -ENOSPC;
 	memcpy(r->mem + off, buf, len);
 	return 0;
 }
@@ -88,6 +113,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r.size = strtoull(argv[1], NULL, 0);
+	r.faults = getenv("FUSERAM_FAULTS");
 	p.disksize = r.size;
 	p.threads = (unsigned)atoi(argv[2]);
 	p.mountpoint = argv[3];
