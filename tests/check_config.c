@@ -222,9 +222,17 @@ START_TEST(good_file)
 					       "size = 2G\n"
 					       "mem-limit=1G ; inline comment\n"
 					       "  arena = thp\n"
-					       "threads = 4\n",
+					       "threads = 4\n"
+					       "backing-file = /var/lib/uzram/d.backing\n"
+					       "backing-size = 8G\n"
+					       "writeback-after = 20h\n"
+					       "writeback-limit = 1G\n",
 					       "t.conf", &c, err, sizeof(err)),
 			 0);
+	ck_assert_str_eq(c.backing_file, "/var/lib/uzram/d.backing");
+	ck_assert_uint_eq(c.backing_size, 8ull << 30);
+	ck_assert_uint_eq(c.writeback_after, 20 * 3600);
+	ck_assert_uint_eq(c.writeback_limit, 1ull << 30);
 	ck_assert_uint_eq(c.size, 2ull << 30);
 	ck_assert_uint_eq(c.mem_limit, 1ull << 30);
 	ck_assert_int_eq(c.arena, UZ_ARENA_THP);
@@ -254,6 +262,14 @@ START_TEST(bad_files_name_file_line_key)
 	bad("arena = giant\n",
 	    "/etc/uzram/disk0.conf:1: arena: 'giant' is not an arena kind (hugetlb, thp, plain or auto)");
 	bad("threads = -1\n", "/etc/uzram/disk0.conf:1: threads: '-1' is not a thread count (1 to 256)");
+	bad("backing-file = disk.img\n", "/etc/uzram/disk0.conf:1: backing-file: 'disk.img' is not an absolute path");
+	bad("backing-size = 100\n", "/etc/uzram/disk0.conf:1: backing-size: '100' is not a size (at least 4K)");
+	bad("writeback-after = 31h\n", "/etc/uzram/disk0.conf:1: writeback-after: '31h' is not an age from 30s to 30h "
+	    "(such as 30min, 20h), or off");
+	bad("writeback-after = soon\n", "/etc/uzram/disk0.conf:1: writeback-after: 'soon' is not an age from 30s to "
+	    "30h (such as 30min, 20h), or off");
+	bad("writeback-limit = lots\n", "/etc/uzram/disk0.conf:1: writeback-limit: 'lots' is not a size (use digits "
+	    "with K, M, G or T; 0 for the default)");
 	bad("compaction = sometimes\n",
 	    "/etc/uzram/disk0.conf:1: compaction: 'sometimes' is not a threshold (a percentage such as 0.25%, or off)");
 }
