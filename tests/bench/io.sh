@@ -12,7 +12,10 @@
 #      60 % compressible buffers): 1M write, 1M read, 4K randwrite, 4K
 #      randread, and 4K randread at iodepth 1 (p50/p99 latency);
 #   3. growth: 1, 2, 4, 8 GiB written to a 16 GiB uzram device; a 1 TiB
-#      device's start time and RSS.
+#      device's start time and RSS;
+#   4. writeback to a backing file on the machine's disk (the temp folder):
+#      2 GiB written, then `uzramctl writeback all` timed, then fio 4K
+#      randread and 1M read over the written-back data.
 # Prints tables of figures and ratios; writes bench-out/io/io.csv and a
 # chart, io.png (every figure relative to kernel zram; higher is better).
 # Usage: tests/bench/io.sh [--quick | --report-only]
@@ -163,6 +166,34 @@ measure() {
 	rec uzram tib_rss "$(( $(rss_kb "$TPID") * 1024 ))" B
 	rec uzram tib_table_bytes "$(stat_of "$T/tib.sock" table_bytes)" B
 	kill -TERM "$TPID"
+
+	# Writeback to a backing file on disk, and reading it back.
+	progress "writeback to a backing file on $(df --output=source "$T" | tail -n1) ..."
+	{ cat "$TOP/conf/uzram.conf"; echo "backing-file = $T/backing"; } >"$T/wb.conf"
+	start_daemon "$T/wb" --config "$T/wb.conf" --socket "$T/wb.sock" || exit 1
+	fio --name=w --filename="$T/wb" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m --size=2g \
+		--buffer_compress_percentage=60 --refill_buffers >/dev/null 2>&1
+	"$UZRAMCTL" --socket "$T/wb.sock" idle all >/dev/null
+	orig=$(stat_of "$T/wb.sock" orig_data_size)
+	t0=$(date +%s.%N)
+	"$UZRAMCTL" --socket "$T/wb.sock" writeback all >"$T/wb.out"
+	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	wb=$(stat_of "$T/wb.sock" writeback_bytes)
+	rec uzram writeback_s "$t" s
+	rec uzram writeback_MBps "$(echo "$wb / 1048576 / $t" | bc)" MB/s
+	rec uzram writeback_orig_MBps "$(echo "$orig / 1048576 / $t" | bc)" MB/s
+	rec uzram writeback_du_ratio "$(echo "scale=3; $(du -k "$T/backing" | cut -f1) * 1024 / $wb" | bc)" x
+	progress "writeback all: $(cat "$T/wb.out") in $t s"
+	for spec in "wb_randread_4k randread 4k 16" "wb_read_1m read 1m 16"; do
+		read -r name rw bs depth <<<"$spec"
+		r=$(fio --name=b --filename="$T/wb" --ioengine=libaio --direct=1 --iodepth="$depth" --numjobs=2 \
+			--rw="$rw" --bs="$bs" --size=2g --runtime="$RUNTIME" --time_based --group_reporting \
+			--output-format=terse --terse-version=3 2>/dev/null | tail -n1)
+		rec uzram "${name}_MBps" "$(cut -d';' -f7 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
+		rec uzram "${name}_IOPS" "$(cut -d';' -f8 <<<"$r")" IOPS
+		progress "read back $name: $(grep "^uzram,${name}_" "$CSV" | cut -d, -f3,4 | tr '\n' ' ')"
+	done
+	stop_daemon "$DPID"
 }
 
 # Tables and chart, from the CSV.
@@ -206,6 +237,12 @@ report() {
 		echo "  ${gib} GiB written: $(val uzram growth_${gib}G_MBps) MB/s, mem_used_total $(( $(val uzram growth_${gib}G_mem_used_total | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram growth_${gib}G_table_bytes | cut -d. -f1) >> 20 )) MiB, RSS $(( $(val uzram growth_${gib}G_rss | cut -d. -f1) >> 20 )) MiB"
 	done
 	echo "1 TiB device: ready in $(val uzram tib_start_s) s, RSS $(( $(val uzram tib_rss | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram tib_table_bytes | cut -d. -f1) >> 10 )) KiB"
+	if [ -n "$(val uzram writeback_MBps)" ]; then
+		echo "Writeback of 2 GiB (60 % compressible) to a backing file on disk: $(val uzram writeback_s) s," \
+			"$(val uzram writeback_MBps) MB/s compressed ($(val uzram writeback_orig_MBps) MB/s of pages), du $(val uzram writeback_du_ratio)x the bytes written"
+		echo "Read back from it: 4K randread $(val uzram wb_randread_4k_IOPS) IOPS ($(echo "scale=2; $(val uzram wb_randread_4k_IOPS) / $(val uzram randread_4k_IOPS)" | bc)x in memory)," \
+			"1M read $(val uzram wb_read_1m_MBps) MB/s ($(echo "scale=2; $(val uzram wb_read_1m_MBps) / $(val uzram read_1m_MBps)" | bc)x in memory)"
+	fi
 	echo "CSV: $CSV"
 }
 
