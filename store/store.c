@@ -751,10 +751,26 @@ static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_r
 	return 0;
 }
 
+static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
+			  struct uz_writeback_result *res);
+
 /* Writes back the pages f wants, up to limit compressed bytes (0: no
- * limit), in runs.  Caller holds wb_lock. */
+ * limit), in runs.  Caller holds wb_lock.  No compaction runs meanwhile:
+ * a page whose object moved between its copy and the run's commit would
+ * look rewritten (its handle changed) and stay in memory. */
 static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
 			    struct uz_writeback_result *res)
+{
+	int err;
+
+	pthread_mutex_lock(&st->compact_lock);
+	err = writeback_runs(st, f, limit, res);
+	pthread_mutex_unlock(&st->compact_lock);
+	return err;
+}
+
+static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
+			  struct uz_writeback_result *res)
 {
 	struct wb_rec *rec = malloc(UZ_BACKING_RUN / 16 * sizeof(*rec));
 	struct uz_backing_run run;

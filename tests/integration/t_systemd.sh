@@ -33,6 +33,7 @@ cat >"$T/etc/t0.conf" <<-CONF
 	size = 256M
 	mem-limit = 128M
 	mount-point = /mnt/t0
+	backing-file = /var/lib/uzram/t0.backing
 CONF
 printf 'size = 64M\nmem-limit = 12Q\n' >"$T/etc/t1.conf"
 cat >"$T/selftest.service" <<-UNIT
@@ -84,6 +85,12 @@ cat >>"$T/inside.sh" <<-'SH'
 	chk "data written there reads back" cmp /tmp/data /mnt/t0/data
 	# (no awk here: /etc/alternatives is empty under --volatile)
 	chk "uzramctl sees the data" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f1)" -gt 20000000
+	# The backing file in the unit's StateDirectory, under ProtectSystem=strict.
+	chk "the backing file is in /var/lib/uzram, mode 0600" test "$(stat -c %a /var/lib/uzram/t0.backing)" = 600
+	uzramctl --socket $S idle all >>/results/cmd.log 2>&1
+	chk "writeback all under the hardened unit" bash -c "uzramctl --socket $S writeback all | grep -q '^[1-9][0-9]* pages written back'"
+	chk "bd_stat counts the blocks written" test "$(uzramctl --socket $S bd_stat | cut -d' ' -f3)" -gt 4000
+	chk "the data reads back from the backing file (O_DIRECT)" bash -c "dd if=/mnt/t0/data iflag=direct bs=1M status=none | cmp - /tmp/data"
 	[ -z "$SANITIZE" ] && chk "memory locked (lock-memory = yes; VmLck)" bash -c \
 		"grep -q '^VmLck:[[:space:]]*[1-9]' /proc/\$(systemctl show -p MainPID --value uzram@t0)/status"
 	chk "mem-limit from the config" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f4)" = 134217728
