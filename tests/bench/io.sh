@@ -171,6 +171,7 @@ measure() {
 	progress "writeback to a backing file on $(df --output=source "$T" | tail -n1) ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "backing-file = $T/backing"; } >"$T/wb.conf"
 	start_daemon "$T/wb" --config "$T/wb.conf" --socket "$T/wb.sock" || exit 1
+	progress "uzram transport: $(stat_of "$T/wb.sock" transport)"
 	fio --name=w --filename="$T/wb" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m --size=2g \
 		--buffer_compress_percentage=60 --refill_buffers >/dev/null 2>&1
 	"$UZRAMCTL" --socket "$T/wb.sock" idle all >/dev/null
