@@ -53,6 +53,7 @@ struct uz_backing {
 struct reader {
 	struct io_uring ring;
 	uint8_t *buf;
+	uint8_t *span; /* UZ_BACKING_SPAN bytes, on the first span read */
 };
 
 static void reader_free(void *p)
@@ -61,6 +62,7 @@ static void reader_free(void *p)
 
 	io_uring_queue_exit(&r->ring);
 	free(r->buf);
+	free(r->span);
 	free(r);
 }
 
@@ -322,21 +324,15 @@ static struct reader *reader_of(struct uz_backing *b)
 	return r;
 }
 
-int uz_backing_read(struct uz_backing *b, uint64_t off, uint32_t size, void *dst)
+/* One read of len bytes at start into buf through r's ring.  Returns 0 or
+ * a negative errno (-EIO for a short read). */
+static int read_blocks(struct uz_backing *b, struct reader *r, uint8_t *buf, uint64_t start, uint32_t len)
 {
-	struct reader *r = reader_of(b);
-	uint64_t start = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
-	uint32_t len = (uint32_t)(((off + size + UZ_BACKING_BLOCK - 1) & ~(uint64_t)(UZ_BACKING_BLOCK - 1)) - start);
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 	struct io_uring_cqe *cqe;
 	int res;
 
-	if (!r)
-		return -ENOMEM;
-	if (len > 2 * UZ_BACKING_BLOCK || off + size > b->capacity)
-		return -EINVAL;
-	sqe = io_uring_get_sqe(&r->ring);
-	io_uring_prep_read(sqe, b->fd, r->buf, len, start);
+	io_uring_prep_read(sqe, b->fd, buf, len, start);
 	res = io_uring_submit_and_wait(&r->ring, 1);
 	if (res >= 0) {
 		res = io_uring_wait_cqe(&r->ring, &cqe);
@@ -352,9 +348,44 @@ int uz_backing_read(struct uz_backing *b, uint64_t off, uint32_t size, void *dst
 		return res;
 	}
 	atomic_fetch_add(&b->blocks_read, len / UZ_BACKING_BLOCK);
-	VALGRIND_MAKE_MEM_DEFINED(r->buf, len);
-	memcpy(dst, r->buf + (off - start), size);
+	VALGRIND_MAKE_MEM_DEFINED(buf, len);
 	return 0;
+}
+
+int uz_backing_read(struct uz_backing *b, uint64_t off, uint32_t size, void *dst)
+{
+	struct reader *r = reader_of(b);
+	uint64_t start = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
+	uint32_t len = (uint32_t)(((off + size + UZ_BACKING_BLOCK - 1) & ~(uint64_t)(UZ_BACKING_BLOCK - 1)) - start);
+	int res;
+
+	if (!r)
+		return -ENOMEM;
+	if (len > 2 * UZ_BACKING_BLOCK || off + size > b->capacity)
+		return -EINVAL;
+	res = read_blocks(b, r, r->buf, start, len);
+	if (!res)
+		memcpy(dst, r->buf + (off - start), size);
+	return res;
+}
+
+int uz_backing_read_span(struct uz_backing *b, uint64_t start, uint32_t len, const uint8_t **data)
+{
+	struct reader *r = reader_of(b);
+	int res;
+
+	if (!r)
+		return -ENOMEM;
+	if (start % UZ_BACKING_BLOCK || len % UZ_BACKING_BLOCK || !len || len > UZ_BACKING_SPAN ||
+	    start + len > b->capacity)
+		return -EINVAL;
+	if (!r->span && posix_memalign((void **)&r->span, UZ_BACKING_BLOCK, UZ_BACKING_SPAN)) {
+		r->span = NULL;
+		return -ENOMEM;
+	}
+	res = read_blocks(b, r, r->span, start, len);
+	*data = r->span;
+	return res;
 }
 
 void uz_backing_free(struct uz_backing *b, uint64_t off, uint32_t size)

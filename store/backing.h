@@ -79,6 +79,16 @@ void uz_backing_abandon(struct uz_backing *b, struct uz_backing_run *r);
  * negative errno (-EIO for a short read). */
 int uz_backing_read(struct uz_backing *b, uint64_t off, uint32_t size, void *dst);
 
+/* The most uz_backing_read_span() reads at once. */
+#define UZ_BACKING_SPAN (256u << 10)
+
+/* Reads the whole blocks [start, start + len) (start block-aligned, len a
+ * multiple of 4 KiB up to UZ_BACKING_SPAN) with one read through this
+ * thread's io_uring, into this thread's span buffer; *data points to it
+ * until the thread's next read.  For the objects of several pages written
+ * back side by side.  Returns 0 or a negative errno. */
+int uz_backing_read_span(struct uz_backing *b, uint64_t start, uint32_t len, const uint8_t **data);
+
 /* Forgets an object (its page was overwritten or discarded). */
 void uz_backing_free(struct uz_backing *b, uint64_t off, uint32_t size);
 

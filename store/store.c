@@ -360,6 +360,65 @@ static bool in_range(struct uz_store *st, uint64_t len, uint64_t off)
 	return true;
 }
 
+#define SPAN_PAGES 64
+
+/* Reads the whole pages from idx on (at most max, and SPAN_PAGES) whose
+ * objects are in the backing store within one span of it, as writeback
+ * leaves pages written side by side: their slots are locked in ascending
+ * order (so that two such readers never wait on each other in a circle),
+ * their blocks read with one read, their pages decoded into d.  Returns
+ * the pages read, 0 when fewer than two pages qualify (read them one by
+ * one), or -EIO. */
+static int read_wb_span(struct uz_store *st, uint64_t idx, uint64_t max, uint8_t *d)
+{
+	struct uz_slot *slot[SPAN_PAGES];
+	struct slot_val v[SPAN_PAGES];
+	uint64_t first = 0, end = 0;
+	const uint8_t *data = NULL;
+	unsigned n = 0;
+	int err;
+
+	while (n < max && n < SPAN_PAGES) {
+		struct uz_slot *s = uz_slots_get(st->slots, idx + n, false);
+		uint64_t o, lo, hi;
+		uint32_t size;
+
+		if (!s || !(atomic_load_explicit(&s->meta, memory_order_relaxed) & SLOT_WB))
+			break;
+		slot_read(s, uz_slot_lock(s), &v[n]);
+		size = slot_type(v[n].meta) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(v[n].meta);
+		o = wb_off(&v[n]);
+		lo = o & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
+		hi = (o + size + UZ_BACKING_BLOCK - 1) & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
+		if (n && (lo < first ? lo : first) + UZ_BACKING_SPAN < (hi > end ? hi : end))
+			lo = UINT64_MAX; /* too far from the others: not in this span */
+		if (!(v[n].meta & SLOT_WB) || lo == UINT64_MAX) {
+			uz_slot_unlock(s, v[n].meta);
+			break;
+		}
+		first = n && first < lo ? first : lo;
+		end = n && end > hi ? end : hi;
+		slot[n++] = s;
+	}
+	if (n < 2) {
+		if (n)
+			uz_slot_unlock(slot[0], v[0].meta);
+		return 0;
+	}
+	err = uz_backing_read_span(st->backing, first, (uint32_t)(end - first), &data) ? -EIO : 0;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *obj = data + (wb_off(&v[i]) - first);
+
+		if (!err && slot_type(v[i].meta) == SLOT_RAW)
+			memcpy(d + (size_t)i * UZ_PAGE_SIZE, obj, UZ_PAGE_SIZE);
+		else if (!err)
+			err = uz_page_decompress(obj, (int)slot_size(v[i].meta), d + (size_t)i * UZ_PAGE_SIZE);
+		UZ_SHARD_ADD(st->cnt, bd_reads, 1);
+		uz_slot_unlock(slot[i], err ? v[i].meta : read_touch(st, v[i].meta));
+	}
+	return err ? err : (int)n;
+}
+
 int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *d = buf;
@@ -371,7 +430,20 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
 		uint64_t idx = off >> UZ_PAGE_SHIFT;
 		uint32_t poff, n = page_span(off, len, &poff);
 
-		if (n == UZ_PAGE_SIZE) {
+		err = 0;
+		if (n == UZ_PAGE_SIZE && st->backing && len >= 2 * UZ_PAGE_SIZE) {
+			/* pages written back side by side: one read for all */
+			err = read_wb_span(st, idx, len / UZ_PAGE_SIZE, d);
+			if (err > 0) {
+				d += (size_t)err * UZ_PAGE_SIZE;
+				off += (uint64_t)err * UZ_PAGE_SIZE;
+				len -= (size_t)err * UZ_PAGE_SIZE;
+				continue;
+			}
+		}
+		if (err) {
+			/* the span's read failed */
+		} else if (n == UZ_PAGE_SIZE) {
 			err = read_page(st, idx, d);
 		} else {
 			err = read_page(st, idx, tls_page);

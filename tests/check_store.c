@@ -609,6 +609,28 @@ START_TEST(writeback_round_trip)
 	}
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.wb_reads, TEXT + RAW);
+	/* the same in large requests: pages written side by side come in one
+	 * read each span */
+	{
+		static uint8_t big[256 * UZ_PAGE_SIZE];
+
+		for (unsigned i = 0; i < TEXT + RAW; i += 256) {
+			unsigned k = TEXT + RAW - i < 256 ? TEXT + RAW - i : 256;
+
+			ck_assert_int_eq(uz_store_read(st, big, (size_t)k * UZ_PAGE_SIZE, (uint64_t)i * UZ_PAGE_SIZE), 0);
+			for (unsigned j = 0; j < k; j++) {
+				if (i + j < TEXT)
+					text(page, sizeof(page), (i + j) * 7);
+				else
+					noise(page, sizeof(page), i + j);
+				ck_assert_msg(memcmp(page, big + (size_t)j * UZ_PAGE_SIZE, sizeof(page)) == 0,
+					      "page %u in a large read from the backing file", i + j);
+			}
+		}
+		uz_store_stats(st, &s);
+		ck_assert_uint_eq(s.wb_reads, 2 * (TEXT + RAW));
+		ck_assert_uint_lt(s.bd_reads, 2 * (TEXT + RAW)); /* fewer blocks than one by one */
+	}
 	ck_assert_uint_ge(s.bd_reads, TEXT + RAW); /* one or two blocks each */
 	ck_assert_uint_eq(s.wb_pages, TEXT + RAW); /* a page read back stays there, as in zram */
 	/* a partial write of a written-back page: read, modified, in memory */
