@@ -7,7 +7,7 @@ pass=0 fail=0 skip=0 failed=()
 # Every test as it is (uzramd's default transport), then the data-path
 # tests and the service again with FUSE over io_uring (io-uring = yes: the daemon turns
 # the module parameter on; each test puts it back as it was).
-runs=(t_*.sh io_uring:t_io.sh io_uring:t_ext4.sh io_uring:t_verify.sh io_uring:t_systemd.sh)
+runs=(t_*.sh io_uring:t_io.sh io_uring:t_ext4.sh io_uring:t_verify.sh io_uring:t_backing.sh io_uring:t_systemd.sh)
 for t in "${runs[@]}"; do
 	echo "== $t"
 	if [[ $t == io_uring:* ]]; then
