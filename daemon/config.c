@@ -167,6 +167,17 @@ static double ram_mib(void)
 	return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
+/* The decimal number s starts with (it must start with a digit); *end
+ * points past it.  Returns 0, -EINVAL, or -ERANGE beyond 64 bits. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno == ERANGE ? -ERANGE : 0;
+}
+
 int uz_parse_age(const char *s, uint64_t *seconds)
 {
 	static const struct {
@@ -175,13 +186,10 @@ int uz_parse_age(const char *s, uint64_t *seconds)
 	} units[] = { { "", 1 }, { "s", 1 }, { "sec", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 } };
 	unsigned long long v;
 	char *end;
+	int r = leading_number(s, &v, &end);
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
+	if (r)
+		return r;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcmp(end, units[i].unit) == 0) {
 			if (v > (UINT32_MAX / units[i].mult))
@@ -198,13 +206,10 @@ int uz_parse_size(const char *s, uint64_t *out)
 	unsigned long long v;
 	unsigned shift = 0;
 	char *end;
+	int r = leading_number(s, &v, &end);
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
+	if (r)
+		return r;
 	switch (toupper((unsigned char)*end)) {
 	case 'K':
 		shift = 10;

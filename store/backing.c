@@ -261,11 +261,29 @@ void uz_backing_abandon(struct uz_backing *b, struct uz_backing_run *r)
 	run_end(b);
 }
 
+/* Submits the one request prepared in ring and waits for it.  Returns 0,
+ * its negative errno, or -EIO when it moved fewer than len bytes (a full
+ * or failing device or file system). */
+static int run_one(struct io_uring *ring, uint32_t len)
+{
+	struct io_uring_cqe *cqe;
+	int res = io_uring_submit_and_wait(ring, 1);
+
+	if (res >= 0) {
+		res = io_uring_wait_cqe(ring, &cqe);
+		if (!res) {
+			res = cqe->res;
+			io_uring_cqe_seen(ring, cqe);
+		}
+	}
+	if (res >= 0)
+		res = (uint32_t)res == len ? 0 : -EIO;
+	return res;
+}
+
 int uz_backing_commit(struct uz_backing *b, struct uz_backing_run *r)
 {
 	uint32_t len = (r->used + UZ_BACKING_BLOCK - 1) & ~(UZ_BACKING_BLOCK - 1);
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
 	int res;
 
 	if (!r->used) {
@@ -273,18 +291,8 @@ int uz_backing_commit(struct uz_backing *b, struct uz_backing_run *r)
 		return 0;
 	}
 	memset(r->buf + r->used, 0, len - r->used);
-	sqe = io_uring_get_sqe(&b->ring);
-	io_uring_prep_write(sqe, b->fd, r->buf, len, r->start);
-	res = io_uring_submit_and_wait(&b->ring, 1);
-	if (res >= 0) {
-		res = io_uring_wait_cqe(&b->ring, &cqe);
-		if (!res) {
-			res = cqe->res;
-			io_uring_cqe_seen(&b->ring, cqe);
-		}
-	}
-	if (res >= 0 && (uint32_t)res != len)
-		res = -EIO; /* short: the device or file system is full or failing */
+	io_uring_prep_write(io_uring_get_sqe(&b->ring), b->fd, r->buf, len, r->start);
+	res = run_one(&b->ring, len);
 	if (res < 0) {
 		atomic_fetch_add(&b->write_errors, 1);
 		run_end(b);
@@ -328,21 +336,10 @@ static struct reader *reader_of(struct uz_backing *b)
  * a negative errno (-EIO for a short read). */
 static int read_blocks(struct uz_backing *b, struct reader *r, uint8_t *buf, uint64_t start, uint32_t len)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-	struct io_uring_cqe *cqe;
 	int res;
 
-	io_uring_prep_read(sqe, b->fd, buf, len, start);
-	res = io_uring_submit_and_wait(&r->ring, 1);
-	if (res >= 0) {
-		res = io_uring_wait_cqe(&r->ring, &cqe);
-		if (!res) {
-			res = cqe->res;
-			io_uring_cqe_seen(&r->ring, cqe);
-		}
-	}
-	if (res >= 0 && (uint32_t)res != len)
-		res = -EIO;
+	io_uring_prep_read(io_uring_get_sqe(&r->ring), b->fd, buf, len, start);
+	res = run_one(&r->ring, len);
 	if (res < 0) {
 		atomic_fetch_add(&b->read_errors, 1);
 		return res;

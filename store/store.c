@@ -25,7 +25,7 @@ struct store_counters {
 	_Atomic int64_t notify_free;
 	_Atomic int64_t idle_pages;
 	_Atomic int64_t wb_pages; /* pages whose object is in the backing store */
-	_Atomic int64_t bd_reads; /* pages read back from it */
+	_Atomic int64_t wb_reads; /* pages read back from it */
 } __attribute__((aligned(64)));
 
 /* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
@@ -69,7 +69,6 @@ struct uz_store {
 	pthread_mutex_t wb_lock;
 	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
 	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
-	_Atomic uint64_t wb_stale; /* pages changed while their copy was written */
 	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
 	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
 	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
@@ -217,7 +216,7 @@ static int load_object(struct uz_store *st, struct afm *e, const struct slot_val
 	struct afm_handle h;
 
 	if (v->meta & SLOT_WB) {
-		UZ_SHARD_ADD(st->cnt, bd_reads, 1);
+		UZ_SHARD_ADD(st->cnt, wb_reads, 1);
 		return uz_backing_read(st->backing, wb_off(v), size, dst) ? -EIO : 0;
 	}
 	handle_of(v, &h);
@@ -299,6 +298,14 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 	return uz_page_decompress(tls_cbuf, (int)slot_size(v.meta), dst);
 }
 
+/* Whether a page's write replaces data rather than adds it (the page
+ * holds some, or a zero range left it allocated): it may then use the
+ * memory limit's reserve (afm_alloc_over()). */
+static inline bool holds_data(uint32_t meta)
+{
+	return slot_type(meta) != SLOT_EMPTY || (meta & SLOT_ZEROED);
+}
+
 /* Writes part of a page (or all of it: off 0, len 4096). */
 static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32_t off, uint32_t len)
 {
@@ -315,10 +322,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		 * holds data is replaced, not added: it may use the memory
 		 * limit's reserve (a racing discard only makes that wrong
 		 * for one page). */
-		uint32_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
-		bool over = slot_type(m) != SLOT_EMPTY || (m & SLOT_ZEROED);
-
-		err = encode(e, src, &new, over);
+		err = encode(e, src, &new, holds_data(atomic_load_explicit(&s->meta, memory_order_relaxed)));
 		if (err)
 			return err;
 		slot_read(s, uz_slot_lock(s), &old);
@@ -327,7 +331,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		err = decode(st, e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
-			err = encode(e, tls_page, &new, slot_type(old.meta) != SLOT_EMPTY || (old.meta & SLOT_ZEROED));
+			err = encode(e, tls_page, &new, holds_data(old.meta));
 		}
 		if (err) {
 			uz_slot_unlock(s, old.meta);
@@ -386,7 +390,7 @@ static int read_wb_span(struct uz_store *st, uint64_t idx, uint64_t max, uint8_t
 		if (!s || !(atomic_load_explicit(&s->meta, memory_order_relaxed) & SLOT_WB))
 			break;
 		slot_read(s, uz_slot_lock(s), &v[n]);
-		size = slot_type(v[n].meta) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(v[n].meta);
+		size = slot_size(v[n].meta);
 		o = wb_off(&v[n]);
 		lo = o & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 		hi = (o + size + UZ_BACKING_BLOCK - 1) & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
@@ -413,7 +417,7 @@ static int read_wb_span(struct uz_store *st, uint64_t idx, uint64_t max, uint8_t
 			memcpy(d + (size_t)i * UZ_PAGE_SIZE, obj, UZ_PAGE_SIZE);
 		else if (!err)
 			err = uz_page_decompress(obj, (int)slot_size(v[i].meta), d + (size_t)i * UZ_PAGE_SIZE);
-		UZ_SHARD_ADD(st->cnt, bd_reads, 1);
+		UZ_SHARD_ADD(st->cnt, wb_reads, 1);
 		uz_slot_unlock(slot[i], err ? v[i].meta : read_touch(st, v[i].meta));
 	}
 	return err ? err : (int)n;
@@ -804,7 +808,6 @@ static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_r
 			/* rewritten, discarded or moved meanwhile: the copy is stale */
 			uz_slot_unlock(s, cur.meta);
 			uz_backing_free(st->backing, rec[i].off, size);
-			atomic_fetch_add(&st->wb_stale, 1);
 			continue;
 		}
 		wb.meta = (cur.meta & ~SLOT_IDLE) | SLOT_WB;
@@ -878,7 +881,7 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 			uz_slot_unlock(s, v.meta);
 			continue;
 		}
-		size = slot_type(v.meta) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(v.meta);
+		size = slot_size(v.meta);
 		load_object(st, engine_of(st, i), &v, size, tls_cbuf);
 		off = uz_backing_pack(st->backing, &run, tls_cbuf, size);
 		uz_slot_unlock(s, v.meta);
@@ -962,7 +965,7 @@ static uint32_t cold_cutoff(struct uz_store *st, uint64_t target, uint32_t now)
 		}
 		m = atomic_load_explicit(&s->meta, memory_order_relaxed);
 		if ((slot_type(m) == SLOT_COMP || slot_type(m) == SLOT_RAW) && !(m & SLOT_WB))
-			bytes[age_of(m, now)] += slot_type(m) == SLOT_RAW ? UZ_PAGE_SIZE : slot_size(m);
+			bytes[age_of(m, now)] += slot_size(m);
 	}
 	for (age = (1u << SLOT_ATIME_BITS) - 1; age > 0; age--) {
 		sum += bytes[age];
@@ -1199,7 +1202,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 		uz_backing_stats(st->backing, &b);
 		s->backing = true;
 		s->wb_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, wb_pages);
-		s->wb_reads = (uint64_t)UZ_SHARD_SUM(st->cnt, bd_reads);
+		s->wb_reads = (uint64_t)UZ_SHARD_SUM(st->cnt, wb_reads);
 		s->bd_count = b.blocks_used;
 		s->bd_reads = b.blocks_read;
 		s->bd_writes = b.blocks_written;
