@@ -16,17 +16,32 @@
 #include <stdint.h>
 
 /* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
- * bit 27 zeroed (an empty page that a zero range left allocated),
- * bit 26 written back (a COMP or RAW page whose object is in the backing
+ * bit 27 written back (a COMP or RAW page whose object is in the backing
  * store: w[0..1] hold its byte offset there, not an afmalloc handle),
+ * bits 25-26 the codec (COMP and RAW pages: enum slot_codec) or, for an
+ * EMPTY page, bit 25 zeroed (a page that a zero range left allocated),
  * bits 13-24 the access time (see store.c: 30-second ticks, modulo 4096),
- * bits 0-12 object size; bit 25 is free. */
+ * bits 0-12 object size. */
 #define SLOT_LOCK (1u << 31)
 #define SLOT_TYPE_SHIFT 29
 #define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
 #define SLOT_IDLE (1u << 28)
-#define SLOT_ZEROED (1u << 27)
-#define SLOT_WB (1u << 26)
+#define SLOT_WB (1u << 27)
+#define SLOT_CODEC_SHIFT 25
+#define SLOT_CODEC_MASK (3u << SLOT_CODEC_SHIFT)
+#define SLOT_ZEROED (1u << 25) /* EMPTY pages only */
+
+/* How a COMP page's object is encoded; the first three are enum uz_algo
+ * (compress/codec.h).  RAW pages are SLOT_LZ4 or SLOT_LZ4_TRIED. */
+enum slot_codec {
+	SLOT_LZ4 = 0,
+	SLOT_ZSTD = 1,
+	SLOT_LZ4HC = 2,
+	/* LZ4 (or raw), and recompression did not make it smaller: not tried
+	 * again until the page is rewritten (zram's incompressible mark). */
+	SLOT_LZ4_TRIED = 3,
+};
+
 #define SLOT_ATIME_SHIFT 13
 #define SLOT_ATIME_BITS 12
 #define SLOT_ATIME_MASK (((1u << SLOT_ATIME_BITS) - 1) << SLOT_ATIME_SHIFT)
@@ -86,6 +101,12 @@ static inline uint32_t slot_size(uint32_t meta)
 static inline uint32_t slot_meta(enum slot_type type, uint32_t size)
 {
 	return (uint32_t)type << SLOT_TYPE_SHIFT | (size & SLOT_SIZE_MASK);
+}
+
+/* The codec of a COMP or RAW page. */
+static inline enum slot_codec slot_codec(uint32_t meta)
+{
+	return (enum slot_codec)((meta & SLOT_CODEC_MASK) >> SLOT_CODEC_SHIFT);
 }
 
 /* The access time recorded in meta, in ticks modulo 2^SLOT_ATIME_BITS. */

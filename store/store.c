@@ -12,82 +12,9 @@
 
 #include "../compress/page.h"
 #include "backing.h"
+#include "internal.h"
 #include "shard.h"
 #include "slot.h"
-
-/* What every write updates, per shard (see shard.h). */
-struct store_counters {
-	_Atomic int64_t pages_stored;
-	_Atomic int64_t compr_bytes;
-	_Atomic int64_t same_pages;
-	_Atomic int64_t huge_pages;
-	_Atomic int64_t huge_pages_since;
-	_Atomic int64_t notify_free;
-	_Atomic int64_t idle_pages;
-	_Atomic int64_t wb_pages; /* pages whose object is in the backing store */
-	_Atomic int64_t wb_reads; /* pages read back from it */
-} __attribute__((aligned(64)));
-
-/* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
-#define ENGINE_SLOT_SHIFT (UZ_ENGINE_SPAN_SHIFT - UZ_PAGE_SHIFT)
-
-struct uz_store {
-	uint64_t disksize;
-	struct uz_slots *slots;
-	/* One afmalloc engine per span of the device, each with its own page
-	 * space (64 GiB of chunks: twice its span, room for fragmentation);
-	 * engine 0 is made with the store, the others on the first write
-	 * into their span.  They share one memory limit through budget. */
-	struct afm *_Atomic *engines;
-	uint64_t nengines;
-	pthread_mutex_t engine_lock; /* making an engine */
-	struct afm_config acfg; /* every engine's; the arena kind resolved once */
-	struct afm_budget budget;
-	struct store_counters cnt[UZ_SHARDS];
-	_Atomic uint64_t failed_reads;
-	_Atomic uint64_t failed_writes;
-	_Atomic uint64_t invalid_io;
-	_Atomic uint64_t compactions;
-	_Atomic uint32_t compact_ppm;
-	pthread_t compactor;
-	bool compactor_running;
-	bool stopping; /* under stop_lock */
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
-	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
-	/* The clock of access times: UZ_IDLE_TICK_S-second ticks since the
-	 * store was made (plus what tests add), updated by the housekeeping
-	 * thread; slots keep its low SLOT_ATIME_BITS bits. */
-	_Atomic uint32_t ticks;
-	_Atomic uint64_t clock_skew_s; /* tests: seconds added */
-	struct timespec born;
-	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
-	pthread_mutex_t sweep_lock;
-	/* Writeback: the backing store (NULL: none), one writeback at a
-	 * time, and what it did in total. */
-	struct uz_backing *backing;
-	pthread_mutex_t wb_lock;
-	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
-	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
-	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
-	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
-	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
-	uint32_t wb_day_start, wb_last_run; /* ticks */
-	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
-	void *on_writeback_ctx;
-};
-
-/* Ages beyond this many ticks are held at it by the age sweep, so that
- * ages never wrap around the slots' 12-bit access time. */
-#define MAX_AGE_TICKS (UZ_IDLE_MAX_AGE_S / UZ_IDLE_TICK_S)
-#define SWEEP_TICKS 60 /* 30 minutes */
-_Static_assert(MAX_AGE_TICKS + 2 * SWEEP_TICKS < (1u << SLOT_ATIME_BITS), "ages fit the access time");
-
-/* What a slot holds, copied out under its lock. */
-struct slot_val {
-	uint32_t meta;
-	uint32_t w[3];
-};
 
 /* Per-thread scratch: no allocation on the I/O path. */
 static __thread uint8_t tls_cbuf[UZ_COMPRESS_BOUND] __attribute__((aligned(64)));
@@ -95,15 +22,14 @@ static __thread uint8_t tls_page[UZ_PAGE_SIZE] __attribute__((aligned(64)));
 
 static const uint8_t zero_page[UZ_PAGE_SIZE];
 
-static inline void handle_of(const struct slot_val *v, struct afm_handle *h)
-{
-	memcpy(h->ref, v->w, sizeof(h->ref));
-}
-
-static void account(struct uz_store *st, const struct slot_val *v, int sign)
+void store_account(struct uz_store *st, const struct slot_val *v, int sign)
 {
 	uint64_t bytes = 0;
 
+	if (slot_type(v->meta) == SLOT_COMP) {
+		UZ_SHARD_ADD(st->cnt, algo_pages[algo_of(v->meta)], sign);
+		UZ_SHARD_ADD(st->cnt, algo_bytes[algo_of(v->meta)], (int64_t)sign * slot_size(v->meta));
+	}
 	if (v->meta & SLOT_WB) { /* counted out of memory when written back */
 		UZ_SHARD_ADD(st->cnt, wb_pages, sign);
 		return;
@@ -130,13 +56,6 @@ static void account(struct uz_store *st, const struct slot_val *v, int sign)
 	UZ_SHARD_ADD(st->cnt, compr_bytes, (int64_t)sign * (int64_t)bytes);
 }
 
-/* The engine holding slot idx's object; NULL if none was made yet, and
- * then the slot holds no object. */
-static inline struct afm *engine_of(struct uz_store *st, uint64_t idx)
-{
-	return atomic_load_explicit(&st->engines[idx >> ENGINE_SLOT_SHIFT], memory_order_acquire);
-}
-
 /* The engine for a write into slot idx, made if needed.  Returns NULL
  * when it cannot be made (out of memory). */
 static struct afm *engine_for_write(struct uz_store *st, uint64_t idx)
@@ -156,12 +75,7 @@ static struct afm *engine_for_write(struct uz_store *st, uint64_t idx)
 	return e;
 }
 
-static inline uint64_t wb_off(const struct slot_val *v)
-{
-	return (uint64_t)v->w[1] << 32 | v->w[0];
-}
-
-static void release(struct uz_store *st, struct afm *e, const struct slot_val *v)
+void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v)
 {
 	struct afm_handle h;
 
@@ -211,7 +125,7 @@ static int encode(struct afm *e, const void *page, struct slot_val *v, bool over
 
 /* Copies a page's object (size bytes) into dst, from memory or from the
  * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
-static int load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst)
+int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst)
 {
 	struct afm_handle h;
 
@@ -239,29 +153,13 @@ static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, 
 		uz_page_fill(page, word);
 		return 0;
 	case SLOT_RAW:
-		return load_object(st, e, v, UZ_PAGE_SIZE, page);
+		return store_load_object(st, e, v, UZ_PAGE_SIZE, page);
 	case SLOT_COMP:
 		break;
 	}
-	if (load_object(st, e, v, slot_size(v->meta), tls_cbuf))
+	if (store_load_object(st, e, v, slot_size(v->meta), tls_cbuf))
 		return -EIO;
-	return uz_page_decompress(tls_cbuf, (int)slot_size(v->meta), page);
-}
-
-static inline void slot_read(struct uz_slot *s, uint32_t meta, struct slot_val *v)
-{
-	v->meta = meta;
-	memcpy(v->w, s->w, sizeof(v->w));
-}
-
-static inline void slot_write(struct uz_slot *s, const struct slot_val *v)
-{
-	memcpy(s->w, v->w, sizeof(v->w));
-}
-
-static inline uint32_t clock_now(struct uz_store *st)
-{
-	return atomic_load_explicit(&st->ticks, memory_order_relaxed);
+	return uz_codec_decompress(algo_of(v->meta), tls_cbuf, (int)slot_size(v->meta), page);
 }
 
 /* The meta a read leaves: touched now, no longer idle. */
@@ -295,7 +193,7 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 	handle_of(&v, &h);
 	afm_load(engine_of(st, idx), slot_size(v.meta), &h, tls_cbuf);
 	uz_slot_unlock(s, read_touch(st, v.meta));
-	return uz_page_decompress(tls_cbuf, (int)slot_size(v.meta), dst);
+	return uz_codec_decompress(algo_of(v.meta), tls_cbuf, (int)slot_size(v.meta), dst);
 }
 
 /* Whether a page's write replaces data rather than adds it (the page
@@ -341,9 +239,9 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 	new.meta = slot_touch(new.meta, clock_now(st));
 	slot_write(s, &new);
 	uz_slot_unlock(s, new.meta);
-	account(st, &old, -1);
-	account(st, &new, +1);
-	release(st, e, &old);
+	store_account(st, &old, -1);
+	store_account(st, &new, +1);
+	store_release(st, e, &old);
 	return 0;
 }
 
@@ -416,7 +314,8 @@ static int read_wb_span(struct uz_store *st, uint64_t idx, uint64_t max, uint8_t
 		if (!err && slot_type(v[i].meta) == SLOT_RAW)
 			memcpy(d + (size_t)i * UZ_PAGE_SIZE, obj, UZ_PAGE_SIZE);
 		else if (!err)
-			err = uz_page_decompress(obj, (int)slot_size(v[i].meta), d + (size_t)i * UZ_PAGE_SIZE);
+			err = uz_codec_decompress(algo_of(v[i].meta), obj, (int)slot_size(v[i].meta),
+						  d + (size_t)i * UZ_PAGE_SIZE);
 		UZ_SHARD_ADD(st->cnt, wb_reads, 1);
 		uz_slot_unlock(slot[i], err ? v[i].meta : read_touch(st, v[i].meta));
 	}
@@ -464,8 +363,6 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static bool spill(struct uz_store *st);
-
 int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *s = buf;
@@ -481,7 +378,7 @@ int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t of
 		/* At the memory limit with a backing store: write the coldest
 		 * pages back and try again (a few times: others may take the
 		 * room first). */
-		if (err == -ENOSPC && st->backing && tries < 4 && spill(st)) {
+		if (err == -ENOSPC && st->backing && tries < 4 && store_spill(st)) {
 			tries++;
 			continue;
 		}
@@ -511,8 +408,8 @@ static int discard_page(struct uz_store *st, uint64_t idx, bool keep)
 	uz_slot_unlock(s, slot_meta(SLOT_EMPTY, 0) | (keep ? SLOT_ZEROED : 0));
 	if (slot_type(old.meta) == SLOT_EMPTY)
 		return 0;
-	account(st, &old, -1);
-	release(st, engine_of(st, idx), &old);
+	store_account(st, &old, -1);
+	store_release(st, engine_of(st, idx), &old);
 	UZ_SHARD_ADD(st->cnt, notify_free, 1);
 	return 0;
 }
@@ -554,7 +451,7 @@ int uz_store_zero(struct uz_store *st, uint64_t off, uint64_t len)
 
 /* The sum of the engines' counters; *engines (if not NULL) gets their
  * number added. */
-static void engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *engines)
+void store_engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *engines)
 {
 	struct afm_stats one;
 
@@ -620,7 +517,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 
 	memset(res, 0, sizeof(*res));
 	pthread_mutex_lock(&st->compact_lock);
-	engines_stats(st, &before, NULL);
+	store_engines_stats(st, &before, NULL);
 	for (uint64_t i = 0; i < st->nengines; i++) {
 		struct afm *e = atomic_load_explicit(&st->engines[i], memory_order_acquire);
 		uint64_t first = i << ENGINE_SLOT_SHIFT, end = (i + 1) << ENGINE_SLOT_SHIFT;
@@ -628,7 +525,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 		if (e)
 			compact_engine(st, e, first, end < nslots ? end : nslots, res);
 	}
-	engines_stats(st, &after, NULL);
+	store_engines_stats(st, &after, NULL);
 	atomic_fetch_add(&st->compactions, 1);
 	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
 	res->pages_compacted = after.pages_compacted - before.pages_compacted;
@@ -637,11 +534,6 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 }
 
 /* --- access times and idle marks ---------------------------------------- */
-
-static inline uint32_t age_of(uint32_t meta, uint32_t now)
-{
-	return (now - slot_atime(meta)) & ((1u << SLOT_ATIME_BITS) - 1);
-}
 
 /* Sets the clock from the monotonic time since the store was made. */
 static void clock_update(struct uz_store *st)
@@ -656,7 +548,7 @@ static void clock_update(struct uz_store *st)
 
 /* Calls fn on every slot that may hold a page, with its lock held; fn
  * returns the meta to unlock with.  Leaves never written are skipped. */
-static void for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
+void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
 			  void *arg)
 {
 	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
@@ -692,7 +584,7 @@ static void age_sweep(struct uz_store *st)
 	pthread_mutex_lock(&st->sweep_lock);
 	now = clock_now(st);
 	if (now - st->swept >= SWEEP_TICKS) {
-		for_each_slot(st, sweep_one, &now);
+		store_for_each_slot(st, sweep_one, &now);
 		st->swept = now;
 	}
 	pthread_mutex_unlock(&st->sweep_lock);
@@ -729,7 +621,7 @@ int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s)
 	/* A page touched within the last tick is younger than any age asked
 	 * for: round up. */
 	arg.min_age = (uint32_t)((age_s + UZ_IDLE_TICK_S - 1) / UZ_IDLE_TICK_S);
-	for_each_slot(st, mark_one, &arg);
+	store_for_each_slot(st, mark_one, &arg);
 	UZ_SHARD_ADD(st->cnt, idle_pages, arg.marked);
 	return arg.marked;
 }
@@ -747,291 +639,25 @@ void uz_store_clock_advance(struct uz_store *st, uint64_t seconds)
 	}
 }
 
-/* --- writeback --------------------------------------------------------- */
-
-/* Which pages a writeback takes. */
-struct wb_filter {
-	enum uz_writeback_type type;
-	uint32_t min_age; /* UZ_WB_AGED: ticks */
-	uint32_t now;
-};
-
-static bool wb_wanted(const struct wb_filter *f, uint32_t meta)
-{
-	enum slot_type t = slot_type(meta);
-
-	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & SLOT_WB))
-		return false;
-	switch (f->type) {
-	case UZ_WB_IDLE:
-		return meta & SLOT_IDLE;
-	case UZ_WB_HUGE:
-		return t == SLOT_RAW;
-	case UZ_WB_HUGE_IDLE:
-		return t == SLOT_RAW && (meta & SLOT_IDLE);
-	case UZ_WB_ALL:
-		return true;
-	case UZ_WB_AGED:
-		return age_of(meta, f->now) >= f->min_age;
-	}
-	return false;
-}
-
-/* A page copied into the run being filled. */
-struct wb_rec {
-	uint64_t idx;
-	uint64_t off;
-	struct slot_val v;
-};
-
-/* Writes the run, then points each page whose copy is in it there (if
- * the page did not change meanwhile) and frees its memory.  Returns 0 or
- * the backing store's negative errno (the pages stay in memory). */
-static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_rec *rec, unsigned n,
-		    struct uz_writeback_result *res)
-{
-	int err = uz_backing_commit(st->backing, run);
-
-	if (err) {
-		atomic_fetch_add(&st->wb_failed, n);
-		res->failed += n;
-		return err;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, rec[i].idx, false);
-		struct slot_val cur, wb = rec[i].v;
-		uint32_t size = slot_size(rec[i].v.meta);
-
-		slot_read(s, uz_slot_lock(s), &cur);
-		if ((cur.meta & ~(SLOT_IDLE | SLOT_ATIME_MASK)) != (rec[i].v.meta & ~(SLOT_IDLE | SLOT_ATIME_MASK)) ||
-		    memcmp(cur.w, rec[i].v.w, sizeof(cur.w))) {
-			/* rewritten, discarded or moved meanwhile: the copy is stale */
-			uz_slot_unlock(s, cur.meta);
-			uz_backing_free(st->backing, rec[i].off, size);
-			continue;
-		}
-		wb.meta = (cur.meta & ~SLOT_IDLE) | SLOT_WB;
-		wb.w[0] = (uint32_t)rec[i].off;
-		wb.w[1] = (uint32_t)(rec[i].off >> 32);
-		wb.w[2] = 0;
-		slot_write(s, &wb);
-		uz_slot_unlock(s, wb.meta);
-		account(st, &cur, -1);
-		account(st, &wb, +1);
-		release(st, engine_of(st, rec[i].idx), &cur);
-		atomic_fetch_add(&st->wb_bytes, size);
-		res->pages++;
-		res->bytes += size;
-	}
-	return 0;
-}
-
-static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
-			  struct uz_writeback_result *res);
-
-/* Writes back the pages f wants, up to limit compressed bytes (0: no
- * limit), in runs.  Caller holds wb_lock.  No compaction runs meanwhile:
- * a page whose object moved between its copy and the run's commit would
- * look rewritten (its handle changed) and stay in memory. */
-static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
-			    struct uz_writeback_result *res)
-{
-	int err;
-
-	pthread_mutex_lock(&st->compact_lock);
-	err = writeback_runs(st, f, limit, res);
-	pthread_mutex_unlock(&st->compact_lock);
-	return err;
-}
-
-static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64_t limit,
-			  struct uz_writeback_result *res)
-{
-	struct wb_rec *rec = malloc(UZ_BACKING_RUN / 16 * sizeof(*rec));
-	struct uz_backing_run run;
-	bool open = false;
-	unsigned n = 0;
-	uint64_t pending = 0; /* compressed bytes in the open run */
-	int err = 0;
-
-	if (!rec)
-		return -ENOMEM;
-	for (uint64_t i = 0; i < uz_slots_count(st->slots) && !err; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-		struct slot_val v;
-		uint32_t size;
-		uint64_t off;
-
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
-		if (limit && res->bytes + pending >= limit)
-			break;
-		if (!wb_wanted(f, atomic_load_explicit(&s->meta, memory_order_relaxed)))
-			continue;
-		if (!open) {
-			err = uz_backing_reserve(st->backing, &run);
-			if (err)
-				break;
-			open = true;
-		}
-		slot_read(s, uz_slot_lock(s), &v);
-		if (!wb_wanted(f, v.meta)) {
-			uz_slot_unlock(s, v.meta);
-			continue;
-		}
-		size = slot_size(v.meta);
-		load_object(st, engine_of(st, i), &v, size, tls_cbuf);
-		off = uz_backing_pack(st->backing, &run, tls_cbuf, size);
-		uz_slot_unlock(s, v.meta);
-		if (off == UINT64_MAX) { /* the run is full: write it, go on in a new one */
-			err = wb_flush(st, &run, rec, n, res);
-			open = false;
-			n = 0;
-			pending = 0;
-			i--; /* this page again */
-			continue;
-		}
-		rec[n++] = (struct wb_rec){ i, off, v };
-		pending += size;
-	}
-	if (open)
-		err = wb_flush(st, &run, rec, n, res) ?: err;
-	free(rec);
-	if (err == -ENOSPC && res->pages)
-		err = 0; /* the backing store is full: what fitted is written */
-	res->error = err;
-	return err;
-}
-
-/* Gives the memory that writeback freed back (it is scattered over slab
- * pages: compact); bytes_freed is the fall of mem_used_total since
- * used_before. */
-static void wb_compact(struct uz_store *st, struct uz_writeback_result *res, uint64_t used_before)
-{
-	struct uz_compact_result c;
-	struct afm_stats a;
-
-	if (res->pages)
-		uz_store_compact(st, &c);
-	engines_stats(st, &a, NULL);
-	res->bytes_freed = used_before > a.mem_used_total ? used_before - a.mem_used_total : 0;
-}
-
-static uint64_t mem_used(struct uz_store *st)
+uint64_t store_mem_used(struct uz_store *st)
 {
 	struct afm_stats a;
 
-	engines_stats(st, &a, NULL);
+	store_engines_stats(st, &a, NULL);
 	return a.mem_used_total;
 }
 
-int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
-		       struct uz_writeback_result *res)
+/* The memory that writeback or recompression freed is scattered over slab
+ * pages: compact to give it back. */
+void store_compact_after(struct uz_store *st, uint64_t pages, uint64_t used_before, uint64_t *bytes_freed)
 {
-	struct wb_filter f = { .type = type };
+	struct uz_compact_result c;
 	uint64_t used;
 
-	memset(res, 0, sizeof(*res));
-	if (!st->backing)
-		return res->error = -ENODEV;
-	if (type > UZ_WB_ALL)
-		return res->error = -EINVAL;
-	pthread_mutex_lock(&st->wb_lock);
-	used = mem_used(st);
-	writeback_locked(st, &f, limit, res);
-	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, res, used);
-	return res->error;
-}
-
-/* The pages not touched for the longest time, about target compressed
- * bytes of them: the youngest age a writeback of them takes. */
-static uint32_t cold_cutoff(struct uz_store *st, uint64_t target, uint32_t now)
-{
-	uint64_t *bytes = calloc(1u << SLOT_ATIME_BITS, sizeof(*bytes)), sum = 0;
-	uint32_t age;
-
-	if (!bytes)
-		return 0;
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-		uint32_t m;
-
-		if (!s) {
-			i |= 4095;
-			continue;
-		}
-		m = atomic_load_explicit(&s->meta, memory_order_relaxed);
-		if ((slot_type(m) == SLOT_COMP || slot_type(m) == SLOT_RAW) && !(m & SLOT_WB))
-			bytes[age_of(m, now)] += slot_size(m);
-	}
-	for (age = (1u << SLOT_ATIME_BITS) - 1; age > 0; age--) {
-		sum += bytes[age];
-		if (sum >= target)
-			break;
-	}
-	free(bytes);
-	return age;
-}
-
-/* Spill: makes room under the memory limit by writing back the coldest
- * pages.  Returns true if it wrote any. */
-static bool spill(struct uz_store *st)
-{
-	struct uz_writeback_result res = { 0 };
-	uint64_t limit = atomic_load(&st->budget.limit), target = limit / 16, used;
-	struct wb_filter f = { .type = UZ_WB_AGED };
-
-	if (!st->backing || !limit)
-		return false;
-	if (target < (4u << 20))
-		target = 4u << 20;
-	pthread_mutex_lock(&st->wb_lock);
-	used = mem_used(st);
-	f.now = clock_now(st);
-	f.min_age = cold_cutoff(st, target, f.now);
-	writeback_locked(st, &f, target, &res);
-	if (!res.pages && f.min_age) { /* all as young: take any */
-		f.min_age = 0;
-		writeback_locked(st, &f, target, &res);
-	}
-	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, &res, used);
-	atomic_fetch_add(&st->spills, 1);
-	return res.pages > 0;
-}
-
-/* The policy's run (housekeeping thread): pages idle for wb_after_s,
- * within what is left of the day's budget. */
-static void wb_policy(struct uz_store *st)
-{
-	struct uz_writeback_result res = { 0 };
-	struct wb_filter f = { .type = UZ_WB_AGED };
-	uint32_t now = clock_now(st);
-	uint64_t used;
-
-	if (!st->backing || !st->wb_after_s || now - st->wb_last_run < 60 / UZ_IDLE_TICK_S)
-		return;
-	st->wb_last_run = now;
-	if (now - st->wb_day_start >= 86400 / UZ_IDLE_TICK_S) {
-		st->wb_day_start = now;
-		st->wb_day_left = st->wb_day_limit;
-	}
-	if (st->wb_day_limit && !st->wb_day_left)
-		return;
-	f.now = now;
-	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
-	pthread_mutex_lock(&st->wb_lock);
-	used = mem_used(st);
-	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
-	pthread_mutex_unlock(&st->wb_lock);
-	wb_compact(st, &res, used);
-	if (st->wb_day_limit)
-		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
-	if ((res.pages || res.error) && st->on_writeback)
-		st->on_writeback(st->on_writeback_ctx, &res);
+	if (pages)
+		uz_store_compact(st, &c);
+	used = store_mem_used(st);
+	*bytes_freed = used_before > used ? used_before - used : 0;
 }
 
 void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm)
@@ -1048,7 +674,7 @@ static bool worth_compacting(struct uz_store *st)
 
 	if (!ppm)
 		return false;
-	engines_stats(st, &s, NULL);
+	store_engines_stats(st, &s, NULL);
 	limit = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes) / 1000000 * ppm;
 	if (limit < UZ_COMPACT_MIN_BYTES)
 		limit = UZ_COMPACT_MIN_BYTES;
@@ -1073,7 +699,8 @@ static void *compactor(void *arg)
 		pthread_mutex_unlock(&st->stop_lock);
 		clock_update(st);
 		age_sweep(st);
-		wb_policy(st);
+		store_rc_policy(st); /* first, so that what is written back is the smaller form */
+		store_wb_policy(st);
 		if (worth_compacting(st))
 			uz_store_compact(st, &res);
 		pthread_mutex_lock(&st->stop_lock);
@@ -1111,6 +738,12 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->on_writeback = cfg->on_writeback;
 	st->on_writeback_ctx = cfg->on_writeback_ctx;
 	pthread_mutex_init(&st->wb_lock, NULL);
+	pthread_mutex_init(&st->rc_lock, NULL);
+	pthread_mutex_init(&st->rc_cfg_lock, NULL);
+	st->recomp = cfg->recomp;
+	st->rc_after_s = cfg->recompress_after_s;
+	st->on_recompress = cfg->on_recompress;
+	st->on_recompress_ctx = cfg->on_recompress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	pthread_mutex_init(&st->engine_lock, NULL);
 	pthread_mutex_init(&st->sweep_lock, NULL);
@@ -1164,6 +797,8 @@ void uz_store_destroy(struct uz_store *st)
 	pthread_mutex_destroy(&st->engine_lock);
 	pthread_mutex_destroy(&st->sweep_lock);
 	pthread_mutex_destroy(&st->wb_lock);
+	pthread_mutex_destroy(&st->rc_lock);
+	pthread_mutex_destroy(&st->rc_cfg_lock);
 	uz_backing_close(st->backing);
 	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
 		afm_destroy(atomic_load(&st->engines[i]));
@@ -1175,7 +810,7 @@ void uz_store_destroy(struct uz_store *st)
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 {
 	memset(s, 0, sizeof(*s));
-	engines_stats(st, &s->afm, &s->engines);
+	store_engines_stats(st, &s->afm, &s->engines);
 	s->hugetlb_pool_free = -1;
 	if (s->afm.kind == UZ_ARENA_HUGETLB || s->afm.arenas_by_kind[UZ_ARENA_HUGETLB])
 		s->hugetlb_pool_free = uz_arena_hugetlb_free();
@@ -1196,6 +831,18 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->invalid_io = atomic_load(&st->invalid_io);
 	s->notify_free = (uint64_t)UZ_SHARD_SUM(st->cnt, notify_free);
 	s->idle_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, idle_pages);
+	for (int a = 0; a < UZ_ALGO_COUNT; a++) {
+		s->algo_pages[a] = (uint64_t)UZ_SHARD_SUM(st->cnt, algo_pages[a]);
+		s->algo_bytes[a] = (uint64_t)UZ_SHARD_SUM(st->cnt, algo_bytes[a]);
+		if (a != UZ_ALGO_LZ4)
+			s->recomp_pages += s->algo_pages[a];
+	}
+	s->recomp_saved_bytes = atomic_load(&st->rc_saved);
+	s->recomp_tried = atomic_load(&st->rc_tried);
+	pthread_mutex_lock(&st->rc_cfg_lock);
+	s->recomp = st->recomp;
+	s->recompress_after_s = st->rc_after_s;
+	pthread_mutex_unlock(&st->rc_cfg_lock);
 	if (st->backing) {
 		struct uz_backing_stats b;
 
@@ -1237,6 +884,7 @@ int uz_store_check(struct uz_store *st, char *err, size_t errlen)
 static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
 	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0, idle = 0, wb = 0;
+	uint64_t algo_pages[UZ_ALGO_COUNT] = { 0 }, algo_bytes[UZ_ALGO_COUNT] = { 0 };
 	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
 	uint64_t engines_used = 0;
@@ -1263,6 +911,20 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		}
 		if ((slot_type(meta) == SLOT_COMP || slot_type(meta) == SLOT_RAW) && !engine_of(st, i)) {
 			snprintf(err, errlen, "slot %llu holds an object, its span has no engine", (unsigned long long)i);
+			return -EUCLEAN;
+		}
+		if (slot_type(meta) == SLOT_COMP) {
+			algo_pages[algo_of(meta)]++;
+			algo_bytes[algo_of(meta)] += slot_size(meta);
+		}
+		/* The codec field: any codec on COMP pages; raw pages are only
+		 * LZ4 or found incompressible; same-filled pages none; empty
+		 * pages only the zeroed mark. */
+		if ((slot_type(meta) == SLOT_RAW && slot_codec(meta) != SLOT_LZ4 && slot_codec(meta) != SLOT_LZ4_TRIED) ||
+		    (slot_type(meta) == SLOT_SAME && slot_codec(meta) != SLOT_LZ4) ||
+		    (slot_type(meta) == SLOT_EMPTY && (meta & SLOT_CODEC_MASK & ~SLOT_ZEROED))) {
+			snprintf(err, errlen, "slot %llu: codec %d on a page of type %d", (unsigned long long)i,
+				 slot_codec(meta), slot_type(meta));
 			return -EUCLEAN;
 		}
 		if (meta & SLOT_WB) {
@@ -1306,7 +968,7 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		}
 		stored++;
 	}
-	engines_stats(st, &as, NULL);
+	store_engines_stats(st, &as, NULL);
 	if (st->backing) {
 		struct uz_backing_stats b;
 
@@ -1322,6 +984,16 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%llu slots marked idle, idle_pages says %lld", (unsigned long long)idle,
 			 (long long)UZ_SHARD_SUM(st->cnt, idle_pages));
 		return -EUCLEAN;
+	}
+	for (int a = 0; a < UZ_ALGO_COUNT; a++) {
+		if (algo_pages[a] != (uint64_t)UZ_SHARD_SUM(st->cnt, algo_pages[a]) ||
+		    algo_bytes[a] != (uint64_t)UZ_SHARD_SUM(st->cnt, algo_bytes[a])) {
+			snprintf(err, errlen, "%llu %s pages of %llu bytes; the counters say %lld of %lld",
+				 (unsigned long long)algo_pages[a], uz_algo_name((enum uz_algo)a),
+				 (unsigned long long)algo_bytes[a], (long long)UZ_SHARD_SUM(st->cnt, algo_pages[a]),
+				 (long long)UZ_SHARD_SUM(st->cnt, algo_bytes[a]));
+			return -EUCLEAN;
+		}
 	}
 	engines_used = as.mem_used_total;
 	if (engines_used != atomic_load(&st->budget.used)) {

@@ -2,7 +2,9 @@
  *
  * Byte-addressed reads, writes and discards over a device of disksize
  * bytes.  Every 4 KiB page is kept same-filled in its slot, LZ4-compressed
- * in afmalloc chunks, or raw when compression would not save memory.
+ * in afmalloc chunks, or raw when compression would not save memory; pages
+ * that went cold may be recompressed with a stronger algorithm (zstd,
+ * LZ4HC: recompress.c), or written back to a backing store (writeback.c).
  * Sub-page I/O is read-modify-write under that page's lock.
  *
  * Knows nothing of FUSE or sockets.  Every function may be called from
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../compress/codec.h"
 #include "afmalloc.h"
 
 struct uz_store;
@@ -26,6 +29,7 @@ struct uz_store;
 #define UZ_ENGINE_SPAN (1ull << UZ_ENGINE_SPAN_SHIFT)
 
 struct uz_writeback_result;
+struct uz_recompress_result;
 struct uz_backing;
 
 struct uz_store_config {
@@ -50,6 +54,15 @@ struct uz_store_config {
 	uint64_t writeback_limit;
 	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
 	void *on_writeback_ctx;
+	/* Recompression: the secondary algorithm (UZ_ALGO_LZ4: off), and
+	 * the housekeeping thread's policy: pages not touched for
+	 * recompress_after_s (0: off) are recompressed, in small batches,
+	 * before its writeback; on_recompress (if set) hears of each pass
+	 * that did something. */
+	struct uz_codec recomp;
+	uint64_t recompress_after_s;
+	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
+	void *on_recompress_ctx;
 };
 
 #define UZ_COMPACT_MIN_BYTES (64u << 10)
@@ -60,7 +73,8 @@ struct uz_store_config {
 #define UZ_IDLE_TICK_S 30
 #define UZ_IDLE_MAX_AGE_S (30 * 3600)
 
-/* zram's writeback types, and the policy's own (by age). */
+/* zram's writeback types, and the policy's own (by age); recompression
+ * picks its pages the same way. */
 enum uz_writeback_type {
 	UZ_WB_IDLE, /* pages marked idle */
 	UZ_WB_HUGE, /* pages stored raw (incompressible) */
@@ -75,6 +89,15 @@ struct uz_writeback_result {
 	uint64_t failed; /* pages a failed backing write left in memory */
 	uint64_t bytes_freed; /* fall of mem_used_total (after a compaction) */
 	int error; /* 0, or the backing store's negative errno */
+};
+
+struct uz_recompress_result {
+	uint64_t tried; /* pages recompressed */
+	uint64_t kept; /* pages kept in the new form: smaller after afmalloc's rounding */
+	uint64_t orig_bytes; /* bytes of the pages tried (4096 each): the work done */
+	uint64_t bytes_saved; /* fall of compr_data_size */
+	uint64_t bytes_freed; /* fall of mem_used_total (after a compaction) */
+	int error; /* 0, or why it stopped early (-ENOMEM, -ENOSPC) */
 };
 
 struct uz_compact_result {
@@ -113,6 +136,15 @@ struct uz_store_stats {
 	uint64_t writeback_bytes; /* compressed bytes written back, in total */
 	uint64_t failed_writeback; /* pages a failed backing write left in memory */
 	uint64_t spills; /* writebacks that a full memory limit caused */
+	/* Per algorithm (enum uz_algo): the compressed pages each holds and
+	 * their compressed bytes, in memory or written back. */
+	uint64_t algo_pages[UZ_ALGO_COUNT];
+	uint64_t algo_bytes[UZ_ALGO_COUNT];
+	uint64_t recomp_pages; /* held in a secondary algorithm now */
+	uint64_t recomp_saved_bytes; /* compressed bytes recompression saved, in total */
+	uint64_t recomp_tried; /* pages recompressed, in total (kept or not) */
+	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
+	uint64_t recompress_after_s;
 	uint64_t table_bytes;
 	uint64_t compactions; /* runs, automatic or asked for */
 	uint64_t engines; /* afmalloc engines made (one per UZ_ENGINE_SPAN written to) */
@@ -189,6 +221,22 @@ int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s);
  * could not take stay in memory).  *res says what was done. */
 int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
 		       struct uz_writeback_result *res);
+
+/* Recompresses the pages of a type (zram's recompress file) whose object
+ * is at least threshold bytes (raw pages count 4096), are LZ4 now, in
+ * memory, and were not found incompressible before, with the secondary
+ * algorithm; a page keeps its new form only if that takes less memory
+ * after afmalloc's rounding, else it is marked not to be tried again until
+ * rewritten.  Idle marks and access times stay as they are.  Then
+ * compacts.  Returns 0, -ENODEV when recompression is off, -EINVAL for a
+ * bad type, or -ENOMEM/-ENOSPC when memory for a new object ran out (the
+ * pages not done keep their form).  *res says what was done. */
+int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32_t threshold,
+			struct uz_recompress_result *res);
+
+/* Changes the secondary algorithm (UZ_ALGO_LZ4: off) and the policy's
+ * age (0: off).  Pages already recompressed keep their algorithm. */
+void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s);
 
 /* Tests: moves the store's clock forward by seconds. */
 void uz_store_clock_advance(struct uz_store *st, uint64_t seconds);

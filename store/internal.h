@@ -1,0 +1,225 @@
+/* store/internal.h - what the store's rooms share: store.c (pages in and
+ * out, compaction, idle marks), writeback.c and recompress.c.  Not for use
+ * outside store/. */
+#ifndef UZ_STORE_INTERNAL_H
+#define UZ_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "../compress/codec.h"
+#include "afmalloc.h"
+#include "shard.h"
+#include "slot.h"
+#include "store.h"
+
+/* What every write updates, per shard (see shard.h). */
+struct store_counters {
+	_Atomic int64_t pages_stored;
+	_Atomic int64_t compr_bytes;
+	_Atomic int64_t same_pages;
+	_Atomic int64_t huge_pages;
+	_Atomic int64_t huge_pages_since;
+	_Atomic int64_t notify_free;
+	_Atomic int64_t idle_pages;
+	_Atomic int64_t wb_pages; /* pages whose object is in the backing store */
+	_Atomic int64_t wb_reads; /* pages read back from it */
+	/* COMP pages (in memory or written back) by algorithm */
+	_Atomic int64_t algo_pages[UZ_ALGO_COUNT];
+	_Atomic int64_t algo_bytes[UZ_ALGO_COUNT];
+} __attribute__((aligned(64)));
+
+/* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
+#define ENGINE_SLOT_SHIFT (UZ_ENGINE_SPAN_SHIFT - UZ_PAGE_SHIFT)
+
+struct uz_store {
+	uint64_t disksize;
+	struct uz_slots *slots;
+	/* One afmalloc engine per span of the device, each with its own page
+	 * space (64 GiB of chunks: twice its span, room for fragmentation);
+	 * engine 0 is made with the store, the others on the first write
+	 * into their span.  They share one memory limit through budget. */
+	struct afm *_Atomic *engines;
+	uint64_t nengines;
+	pthread_mutex_t engine_lock; /* making an engine */
+	struct afm_config acfg; /* every engine's; the arena kind resolved once */
+	struct afm_budget budget;
+	struct store_counters cnt[UZ_SHARDS];
+	_Atomic uint64_t failed_reads;
+	_Atomic uint64_t failed_writes;
+	_Atomic uint64_t invalid_io;
+	_Atomic uint64_t compactions;
+	_Atomic uint32_t compact_ppm;
+	pthread_t compactor;
+	bool compactor_running;
+	bool stopping; /* under stop_lock */
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
+	/* The clock of access times: UZ_IDLE_TICK_S-second ticks since the
+	 * store was made (plus what tests add), updated by the housekeeping
+	 * thread; slots keep its low SLOT_ATIME_BITS bits. */
+	_Atomic uint32_t ticks;
+	_Atomic uint64_t clock_skew_s; /* tests: seconds added */
+	struct timespec born;
+	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
+	pthread_mutex_t sweep_lock;
+	/* Writeback: the backing store (NULL: none), one writeback at a
+	 * time, and what it did in total. */
+	struct uz_backing *backing;
+	pthread_mutex_t wb_lock;
+	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
+	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
+	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
+	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
+	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
+	uint32_t wb_day_start, wb_last_run; /* ticks */
+	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
+	void *on_writeback_ctx;
+	/* Recompression: one run at a time (rc_lock), its settings (under
+	 * rc_cfg_lock, read once per run), and the policy's place in its
+	 * pass over the slots. */
+	pthread_mutex_t rc_lock, rc_cfg_lock;
+	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
+	uint64_t rc_after_s; /* the policy; 0: off */
+	_Atomic uint64_t rc_saved, rc_tried;
+	uint64_t rc_cursor; /* next slot the policy looks at */
+	uint32_t rc_pass_start; /* ticks when the policy's pass began */
+	struct uz_recompress_result rc_pass; /* what the policy's pass did so far */
+	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
+	void *on_recompress_ctx;
+};
+
+/* Ages beyond this many ticks are held at it by the age sweep, so that
+ * ages never wrap around the slots' 12-bit access time. */
+#define MAX_AGE_TICKS (UZ_IDLE_MAX_AGE_S / UZ_IDLE_TICK_S)
+#define SWEEP_TICKS 60 /* 30 minutes */
+_Static_assert(MAX_AGE_TICKS + 2 * SWEEP_TICKS < (1u << SLOT_ATIME_BITS), "ages fit the access time");
+
+/* What a slot holds, copied out under its lock. */
+struct slot_val {
+	uint32_t meta;
+	uint32_t w[3];
+};
+
+static inline void handle_of(const struct slot_val *v, struct afm_handle *h)
+{
+	memcpy(h->ref, v->w, sizeof(h->ref));
+}
+
+/* The engine holding slot idx's object; NULL if none was made yet, and
+ * then the slot holds no object. */
+static inline struct afm *engine_of(struct uz_store *st, uint64_t idx)
+{
+	return atomic_load_explicit(&st->engines[idx >> ENGINE_SLOT_SHIFT], memory_order_acquire);
+}
+
+static inline uint64_t wb_off(const struct slot_val *v)
+{
+	return (uint64_t)v->w[1] << 32 | v->w[0];
+}
+
+static inline void slot_read(struct uz_slot *s, uint32_t meta, struct slot_val *v)
+{
+	v->meta = meta;
+	memcpy(v->w, s->w, sizeof(v->w));
+}
+
+static inline void slot_write(struct uz_slot *s, const struct slot_val *v)
+{
+	memcpy(s->w, v->w, sizeof(v->w));
+}
+
+static inline uint32_t clock_now(struct uz_store *st)
+{
+	return atomic_load_explicit(&st->ticks, memory_order_relaxed);
+}
+
+static inline uint32_t age_of(uint32_t meta, uint32_t now)
+{
+	return (now - slot_atime(meta)) & ((1u << SLOT_ATIME_BITS) - 1);
+}
+
+/* Whether meta is a page in memory (COMP or RAW, not written back) of
+ * a type (UZ_WB_AGED: not touched for min_age ticks at now). */
+static inline bool store_page_of_type(enum uz_writeback_type type, uint32_t meta, uint32_t min_age, uint32_t now)
+{
+	enum slot_type t = slot_type(meta);
+
+	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & SLOT_WB))
+		return false;
+	switch (type) {
+	case UZ_WB_IDLE:
+		return meta & SLOT_IDLE;
+	case UZ_WB_HUGE:
+		return t == SLOT_RAW;
+	case UZ_WB_HUGE_IDLE:
+		return t == SLOT_RAW && (meta & SLOT_IDLE);
+	case UZ_WB_ALL:
+		return true;
+	case UZ_WB_AGED:
+		return age_of(meta, now) >= min_age;
+	}
+	return false;
+}
+
+/* Whether two copies of a slot hold the same object: neither rewritten,
+ * discarded nor moved between them (reads may have touched it). */
+static inline bool slot_same_object(const struct slot_val *a, const struct slot_val *b)
+{
+	const uint32_t mask = ~(SLOT_IDLE | SLOT_ATIME_MASK);
+
+	return (a->meta & mask) == (b->meta & mask) && !memcmp(a->w, b->w, sizeof(a->w));
+}
+
+/* Adds (sign +1) or removes (-1) a slot value's page to the counters. */
+void store_account(struct uz_store *st, const struct slot_val *v, int sign);
+
+/* Frees what a slot value references (chunks in e, or blocks of the
+ * backing store).  Call after the slot no longer points at it. */
+void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v);
+
+/* Copies a page's object (size bytes) into dst, from memory or from the
+ * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst);
+
+/* The sum of the engines' counters; *engines (if not NULL) gets their
+ * number added. */
+void store_engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *engines);
+
+/* Calls fn on every slot that may hold a page, with its lock held; fn
+ * returns the meta to unlock with.  Leaves never written are skipped. */
+void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
+			 void *arg);
+
+/* writeback.c: makes room under the memory limit by writing back the
+ * coldest pages; true if it wrote any. */
+bool store_spill(struct uz_store *st);
+
+/* writeback.c: the housekeeping thread's writeback policy run. */
+void store_wb_policy(struct uz_store *st);
+
+/* recompress.c: the housekeeping thread's recompression policy: one
+ * batch of its pass over the slots. */
+void store_rc_policy(struct uz_store *st);
+
+/* The algorithm that decodes a COMP page's object. */
+static inline enum uz_algo algo_of(uint32_t meta)
+{
+	enum slot_codec c = slot_codec(meta);
+
+	return c == SLOT_LZ4_TRIED ? UZ_ALGO_LZ4 : (enum uz_algo)c;
+}
+
+/* mem_used_total now. */
+uint64_t store_mem_used(struct uz_store *st);
+
+/* Compacts if pages were taken out of memory, and sets *bytes_freed to
+ * the fall of mem_used_total since used_before. */
+void store_compact_after(struct uz_store *st, uint64_t pages, uint64_t used_before, uint64_t *bytes_freed);
+
+#endif

@@ -1,0 +1,219 @@
+/* store/recompress.c - recompressing cold pages with a stronger algorithm
+ * (zram's recomp_algorithm and recompress): by hand, and by the
+ * housekeeping thread's policy in small batches.
+ *
+ * A page's object is copied out under its slot's lock, decoded and
+ * recompressed without it (readers and writers of the page never wait on
+ * the compressor), and swapped in under the lock only if the page did not
+ * change meanwhile; otherwise the new object is dropped. */
+#include <errno.h>
+
+#include "internal.h"
+
+/* Per-thread scratch: the object, the page, the new object. */
+static __thread uint8_t tls_obj[UZ_PAGE_SIZE] __attribute__((aligned(64)));
+static __thread uint8_t tls_page[UZ_PAGE_SIZE] __attribute__((aligned(64)));
+static __thread uint8_t tls_out[UZ_PAGE_SIZE] __attribute__((aligned(64)));
+
+/* The policy's batch: 4096 pages (16 MiB) per housekeeping round (every
+ * UZ_COMPACT_INTERVAL_MS), about 40 ms of one core with zstd level 3
+ * (tests/bench/io.sh prints the rate): at most a tenth of a core, so that
+ * the I/O path keeps its CPU; and a new pass over the slots at most every
+ * RC_PASS_TICKS. */
+#define RC_BATCH_PAGES 4096
+#define RC_PASS_TICKS 2
+
+struct rc_filter {
+	enum uz_writeback_type type;
+	uint32_t threshold; /* bytes */
+	uint32_t min_age, now; /* UZ_WB_AGED: ticks */
+};
+
+static bool rc_wanted(const struct rc_filter *f, uint32_t meta)
+{
+	uint32_t size = slot_size(meta);
+
+	/* LZ4 now, in memory, not found incompressible before. */
+	if (!store_page_of_type(f->type, meta, f->min_age, f->now) || slot_codec(meta) != SLOT_LZ4)
+		return false;
+	return size >= f->threshold;
+}
+
+/* Recompresses slot idx if f wants it.  Returns 0, or the negative errno
+ * of a failed allocation (the page is left as it was). */
+static int recompress_one(struct uz_store *st, const struct uz_codec *c, const struct rc_filter *f, uint64_t idx,
+			  struct uz_slot *s, struct uz_recompress_result *res)
+{
+	struct afm *e = engine_of(st, idx);
+	struct slot_val v, cur, nv;
+	struct afm_handle h, nh;
+	uint32_t size, old_fp;
+	const uint8_t *src;
+	bool keep;
+	int clen, err;
+
+	slot_read(s, uz_slot_lock(s), &v);
+	if (!rc_wanted(f, v.meta)) {
+		uz_slot_unlock(s, v.meta);
+		return 0;
+	}
+	size = slot_size(v.meta);
+	handle_of(&v, &h);
+	afm_load(e, size, &h, tls_obj);
+	uz_slot_unlock(s, v.meta);
+
+	if (slot_type(v.meta) == SLOT_RAW) {
+		src = tls_obj;
+		old_fp = UZ_PAGE_SIZE;
+	} else {
+		/* A corrupt object is left for reads to report. */
+		if (uz_codec_decompress(UZ_ALGO_LZ4, tls_obj, (int)size, tls_page))
+			return 0;
+		src = tls_page;
+		old_fp = afm_footprint(size);
+	}
+	clen = uz_codec_compress(c, src, tls_out, (int)UZ_PAGE_SIZE - 1);
+	if (clen < 0)
+		return clen;
+	res->tried++;
+	res->orig_bytes += UZ_PAGE_SIZE;
+	atomic_fetch_add_explicit(&st->rc_tried, 1, memory_order_relaxed);
+	/* Kept only if it takes less memory after afmalloc's rounding. */
+	keep = clen > 0 && afm_footprint((uint32_t)clen) < old_fp;
+	if (keep) {
+		/* It frees more than it takes: the limit's reserve may serve. */
+		err = afm_alloc_over(e, (uint32_t)clen, &nh);
+		if (err)
+			return err;
+		afm_store(e, (uint32_t)clen, &nh, tls_out);
+	}
+
+	slot_read(s, uz_slot_lock(s), &cur);
+	if (!slot_same_object(&cur, &v) || slot_codec(cur.meta) != SLOT_LZ4) {
+		/* rewritten, discarded, moved or written back meanwhile */
+		uz_slot_unlock(s, cur.meta);
+		if (keep)
+			afm_free(e, (uint32_t)clen, &nh);
+		return 0;
+	}
+	if (!keep) {
+		uz_slot_unlock(s, (cur.meta & ~SLOT_CODEC_MASK) | (uint32_t)SLOT_LZ4_TRIED << SLOT_CODEC_SHIFT);
+		return 0;
+	}
+	/* The idle mark and the access time stay: the page was not used. */
+	nv.meta = (cur.meta & (SLOT_IDLE | SLOT_ATIME_MASK)) | slot_meta(SLOT_COMP, (uint32_t)clen) |
+		  (uint32_t)c->algo << SLOT_CODEC_SHIFT;
+	memcpy(nv.w, nh.ref, sizeof(nh.ref));
+	slot_write(s, &nv);
+	uz_slot_unlock(s, nv.meta);
+	store_account(st, &cur, -1);
+	store_account(st, &nv, +1);
+	store_release(st, e, &cur);
+	res->kept++;
+	res->bytes_saved += size - (uint32_t)clen;
+	atomic_fetch_add_explicit(&st->rc_saved, size - (uint32_t)clen, memory_order_relaxed);
+	return 0;
+}
+
+/* Recompresses the pages f wants in slots [first, end), until max pages
+ * were tried; *next gets the slot to go on from.  Caller holds rc_lock.
+ * Returns 0 or the negative errno that stopped it. */
+static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct rc_filter *f, uint64_t first,
+		    uint64_t end, uint64_t max, struct uz_recompress_result *res, uint64_t *next)
+{
+	uint64_t i;
+	int err = 0;
+
+	for (i = first; i < end && res->tried < max && !err; i++) {
+		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+
+		if (!s) {
+			i |= 4095; /* the whole leaf is absent */
+			continue;
+		}
+		if (rc_wanted(f, atomic_load_explicit(&s->meta, memory_order_relaxed)))
+			err = recompress_one(st, c, f, i, s, res);
+	}
+	*next = i < end ? i : end;
+	return err;
+}
+
+static struct uz_codec rc_settings(struct uz_store *st, uint64_t *after_s)
+{
+	struct uz_codec c;
+
+	pthread_mutex_lock(&st->rc_cfg_lock);
+	c = st->recomp;
+	if (after_s)
+		*after_s = st->rc_after_s;
+	pthread_mutex_unlock(&st->rc_cfg_lock);
+	return c;
+}
+
+int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32_t threshold,
+			struct uz_recompress_result *res)
+{
+	struct rc_filter f = { .type = type, .threshold = threshold };
+	struct uz_codec c = rc_settings(st, NULL);
+	uint64_t used, next;
+
+	memset(res, 0, sizeof(*res));
+	if (type > UZ_WB_ALL)
+		return res->error = -EINVAL;
+	if (c.algo == UZ_ALGO_LZ4)
+		return res->error = -ENODEV;
+	pthread_mutex_lock(&st->rc_lock);
+	used = store_mem_used(st);
+	res->error = rc_range(st, &c, &f, 0, uz_slots_count(st->slots), UINT64_MAX, res, &next);
+	pthread_mutex_unlock(&st->rc_lock);
+	store_compact_after(st, res->kept, used, &res->bytes_freed);
+	return res->error;
+}
+
+void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s)
+{
+	pthread_mutex_lock(&st->rc_cfg_lock);
+	st->recomp = *c;
+	st->rc_after_s = after_s;
+	pthread_mutex_unlock(&st->rc_cfg_lock);
+}
+
+void store_rc_policy(struct uz_store *st)
+{
+	uint64_t after_s, nslots = uz_slots_count(st->slots), next;
+	struct uz_codec c = rc_settings(st, &after_s);
+	struct uz_recompress_result batch = { 0 };
+	struct rc_filter f = { .type = UZ_WB_AGED };
+	struct uz_recompress_result *pass = &st->rc_pass;
+	int err;
+
+	if (c.algo == UZ_ALGO_LZ4 || !after_s)
+		return;
+	f.now = clock_now(st);
+	f.min_age = (uint32_t)(after_s / UZ_IDLE_TICK_S);
+	if (st->rc_cursor == 0) {
+		if (f.now - st->rc_pass_start < RC_PASS_TICKS)
+			return;
+		st->rc_pass_start = f.now;
+		memset(pass, 0, sizeof(*pass));
+	}
+	pthread_mutex_lock(&st->rc_lock);
+	err = rc_range(st, &c, &f, st->rc_cursor, nslots, RC_BATCH_PAGES, &batch, &next);
+	pthread_mutex_unlock(&st->rc_lock);
+	pass->tried += batch.tried;
+	pass->kept += batch.kept;
+	pass->orig_bytes += batch.orig_bytes;
+	pass->bytes_saved += batch.bytes_saved;
+	st->rc_cursor = next;
+	if (err) { /* out of memory for new objects: end the pass here */
+		pass->error = err;
+		st->rc_cursor = nslots;
+	}
+	if (st->rc_cursor < nslots)
+		return;
+	st->rc_cursor = 0;
+	/* The pass is over: give back what it freed, and say what it did. */
+	store_compact_after(st, pass->kept, store_mem_used(st), &pass->bytes_freed);
+	if ((pass->tried || pass->error) && st->on_recompress)
+		st->on_recompress(st->on_recompress_ctx, pass);
+}
