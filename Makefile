@@ -62,7 +62,7 @@ $(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets (clang), with ASan and UBSan, in build-fuzz/.
-FUZZ_TARGETS := fuzz_ctl fuzz_config fuzz_afm
+FUZZ_TARGETS := fuzz_ctl fuzz_config fuzz_afm fuzz_store
 FZ := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_CHECK_TIME ?= 10
@@ -71,6 +71,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,addres
 $(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
 $(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c
 $(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c
+$(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
 $(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h)
 	@mkdir -p $(FZ)
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)

@@ -1,9 +1,11 @@
-/* tests/check_compress.c - compress/page.c */
+/* tests/check_compress.c - compress/page.c and compress/codec.c */
 #include "check_util.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../compress/codec.h"
 #include "../compress/page.h"
 
 static uint8_t page[UZ_PAGE_SIZE], out[UZ_PAGE_SIZE], cbuf[UZ_COMPRESS_BOUND];
@@ -92,6 +94,177 @@ START_TEST(same_filled)
 }
 END_TEST
 
+/* Every kind of page a device holds: zeros, a repeated word, text,
+ * noise, 4-bit noise (which only an entropy coder shrinks), half noise
+ * and half zeros, a few bytes in zeros, a short repeated pattern. */
+enum { KINDS = 8 };
+
+static void page_of_kind(uint8_t *p, int kind)
+{
+	unsigned s = 7u + (unsigned)kind;
+
+	for (size_t i = 0; i < UZ_PAGE_SIZE; i++) {
+		s = s * 1103515245u + 12345u;
+		switch (kind) {
+		case 0: p[i] = 0; break;
+		case 1: p[i] = (uint8_t)(0xa5 ^ (i % 8)); break;
+		case 2: p[i] = (uint8_t)"int main(void) { return uz_run(); }\n"[(i * 5 + i / 100) % 36]; break;
+		case 3: p[i] = (uint8_t)(s >> 16); break;
+		case 4: p[i] = (uint8_t)(s >> 28); break;
+		case 5: p[i] = i < UZ_PAGE_SIZE / 2 ? (uint8_t)(s >> 16) : 0; break;
+		case 6: p[i] = i % 997 == 0 ? (uint8_t)(s >> 16) : 0; break;
+		default: p[i] = (uint8_t)"uzram!"[i % 6]; break;
+		}
+	}
+}
+
+static const struct uz_codec codecs[] = {
+	{ UZ_ALGO_LZ4, 0 },   { UZ_ALGO_ZSTD, 0 }, { UZ_ALGO_ZSTD, 1 },  { UZ_ALGO_ZSTD, 19 },
+	{ UZ_ALGO_LZ4HC, 0 }, { UZ_ALGO_LZ4HC, 3 }, { UZ_ALGO_LZ4HC, 12 },
+};
+
+/* Each algorithm, at several levels, round-trips every kind of page; a
+ * page that does not fit the buffer given is reported as 0, not overrun. */
+START_TEST(every_algorithm_round_trips_every_page)
+{
+	const struct uz_codec *c = &codecs[_i];
+
+	for (int kind = 0; kind < KINDS; kind++) {
+		int n;
+
+		page_of_kind(page, kind);
+		n = uz_codec_compress(c, page, cbuf, sizeof(cbuf));
+		ck_assert_msg(n > 0, "%s level %d, kind %d: %d", uz_algo_name(c->algo), c->level, kind, n);
+		memset(out, 0x33, sizeof(out));
+		ck_assert_int_eq(uz_codec_decompress(c->algo, cbuf, n, out), 0);
+		ck_assert_msg(memcmp(page, out, UZ_PAGE_SIZE) == 0, "%s, kind %d", uz_algo_name(c->algo), kind);
+		if (n > 2)
+			ck_assert_int_eq(uz_codec_compress(c, page, cbuf, n - 1 > 1 ? n - 2 : 1), 0);
+		/* truncated input is an error */
+		ck_assert_int_eq(uz_codec_decompress(c->algo, cbuf, n > 1 ? n - 1 : 0, out), -EIO);
+	}
+}
+END_TEST
+
+/* The secondary algorithms do what they are there for: smaller than LZ4
+ * on text; zstd shrinks 4-bit noise that LZ4 cannot. */
+START_TEST(secondary_algorithms_are_smaller)
+{
+	const struct uz_codec lz4 = { UZ_ALGO_LZ4, 0 }, zstd = { UZ_ALGO_ZSTD, 0 }, hc = { UZ_ALGO_LZ4HC, 0 };
+	int a, b, c;
+
+	page_of_kind(page, 2);
+	a = uz_codec_compress(&lz4, page, cbuf, sizeof(cbuf));
+	b = uz_codec_compress(&zstd, page, cbuf, sizeof(cbuf));
+	c = uz_codec_compress(&hc, page, cbuf, sizeof(cbuf));
+	ck_assert_int_lt(b, a);
+	ck_assert_int_le(c, a);
+	page_of_kind(page, 4);
+	ck_assert_int_ge(uz_codec_compress(&lz4, page, cbuf, sizeof(cbuf)), (int)UZ_PAGE_SIZE); /* stored raw */
+	ck_assert_int_lt(uz_codec_compress(&zstd, page, cbuf, sizeof(cbuf)), (int)UZ_PAGE_SIZE * 6 / 10);
+}
+END_TEST
+
+/* Bytes written by one algorithm never decode as a page by the other:
+ * zstd's output is no LZ4 block of 4096 bytes, LZ4's is no zstd frame. */
+START_TEST(wrong_algorithm_is_an_error)
+{
+	const struct uz_codec lz4 = { UZ_ALGO_LZ4, 0 }, zstd = { UZ_ALGO_ZSTD, 0 };
+
+	for (int kind = 1; kind < KINDS; kind++) {
+		int n;
+
+		page_of_kind(page, kind);
+		n = uz_codec_compress(&zstd, page, cbuf, sizeof(cbuf));
+		ck_assert_int_eq(uz_codec_decompress(UZ_ALGO_LZ4, cbuf, n, out), -EIO);
+		n = uz_codec_compress(&lz4, page, cbuf, sizeof(cbuf));
+		ck_assert_int_eq(uz_codec_decompress(UZ_ALGO_ZSTD, cbuf, n, out), -EIO);
+	}
+	memset(cbuf, 0xff, 64);
+	ck_assert_int_eq(uz_codec_decompress(UZ_ALGO_ZSTD, cbuf, 64, out), -EIO);
+	ck_assert_int_eq(uz_codec_decompress(UZ_ALGO_ZSTD, cbuf, 0, out), -EIO);
+	ck_assert_int_eq(uz_codec_decompress((enum uz_algo)7, cbuf, 64, out), -EIO);
+}
+END_TEST
+
+START_TEST(codec_names_and_levels)
+{
+	static const struct {
+		const char *s;
+		int ok;
+		enum uz_algo algo;
+		int level;
+		const char *formatted;
+	} cases[] = {
+		{ "lz4", 1, UZ_ALGO_LZ4, 0, "lz4" },
+		{ "zstd", 1, UZ_ALGO_ZSTD, 0, "zstd:3" },
+		{ "zstd:1", 1, UZ_ALGO_ZSTD, 1, "zstd:1" },
+		{ "zstd:22", 1, UZ_ALGO_ZSTD, 22, "zstd:22" },
+		{ "zstd(level=5)", 1, UZ_ALGO_ZSTD, 5, "zstd:5" },
+		{ "lz4hc", 1, UZ_ALGO_LZ4HC, 0, "lz4hc:9" },
+		{ "lz4hc:12", 1, UZ_ALGO_LZ4HC, 12, "lz4hc:12" },
+		{ "lz4hc(level=4)", 1, UZ_ALGO_LZ4HC, 4, "lz4hc:4" },
+		{ "zstd:0", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd:23", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd:", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd:x", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd:-1", 0, UZ_ALGO_LZ4, 0, NULL },
+		{ "zstd:003", 0, UZ_ALGO_LZ4, 0, NULL }, { "lz4:3", 0, UZ_ALGO_LZ4, 0, NULL }, { "lz4hc:2", 0, UZ_ALGO_LZ4, 0, NULL }, { "lz4hc:13", 0, UZ_ALGO_LZ4, 0, NULL }, { "gzip", 0, UZ_ALGO_LZ4, 0, NULL },
+		{ "", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd(level=3", 0, UZ_ALGO_LZ4, 0, NULL }, { "zstd(level=)", 0, UZ_ALGO_LZ4, 0, NULL }, { "lz4hcx", 0, UZ_ALGO_LZ4, 0, NULL }, { "ZSTD", 0, UZ_ALGO_LZ4, 0, NULL },
+		{ "zstd ", 0, UZ_ALGO_LZ4, 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct uz_codec c = { UZ_ALGO_LZ4HC, 11 };
+		char buf[32];
+		int r = uz_codec_parse(cases[i].s, &c);
+
+		ck_assert_msg(cases[i].ok ? r == 0 : r == -EINVAL, "'%s': %d", cases[i].s, r);
+		if (!cases[i].ok) {
+			ck_assert_int_eq(c.algo, UZ_ALGO_LZ4HC); /* unchanged */
+			ck_assert_int_eq(c.level, 11);
+			continue;
+		}
+		ck_assert_int_eq(c.algo, cases[i].algo);
+		ck_assert_int_eq(c.level, cases[i].level);
+		uz_codec_format(&c, buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].formatted);
+	}
+	ck_assert_str_eq(uz_algo_name(UZ_ALGO_ZSTD), "zstd");
+	ck_assert_ptr_null(uz_algo_name(UZ_ALGO_COUNT));
+}
+END_TEST
+
+/* Each thread its own contexts: threads compressing and decompressing at
+ * once all get the right pages. */
+static void *codec_thread(void *arg)
+{
+	static const struct uz_codec zstd = { UZ_ALGO_ZSTD, 0 }, hc = { UZ_ALGO_LZ4HC, 0 };
+	uint8_t p[UZ_PAGE_SIZE], o[UZ_PAGE_SIZE], c[UZ_COMPRESS_BOUND];
+	long bad = 0;
+
+	for (int i = 0; i < 300; i++) {
+		int kind = (int)((i + (intptr_t)arg) % KINDS), n;
+		const struct uz_codec *k = i % 2 ? &zstd : &hc;
+
+		page_of_kind(p, kind);
+		n = uz_codec_compress(k, p, c, sizeof(c));
+		if (n <= 0 || uz_codec_decompress(k->algo, c, n, o) || memcmp(p, o, sizeof(p)))
+			bad++;
+	}
+	return (void *)bad;
+}
+
+START_TEST(contexts_are_per_thread)
+{
+	pthread_t t[4];
+	void *bad;
+
+	for (intptr_t i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, codec_thread, (void *)i), 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &bad), 0);
+		ck_assert_ptr_null(bad);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compress");
@@ -101,6 +274,11 @@ int main(void)
 	tcase_add_test(tc, incompressible_is_bigger_than_a_page);
 	tcase_add_test(tc, corrupt_input_is_an_error);
 	tcase_add_test(tc, same_filled);
+	tcase_add_loop_test(tc, every_algorithm_round_trips_every_page, 0, (int)(sizeof(codecs) / sizeof(codecs[0])));
+	tcase_add_test(tc, secondary_algorithms_are_smaller);
+	tcase_add_test(tc, wrong_algorithm_is_an_error);
+	tcase_add_test(tc, codec_names_and_levels);
+	tcase_add_test(tc, contexts_are_per_thread);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -915,6 +915,319 @@ START_TEST(memory_limit_spans_engines)
 }
 END_TEST
 
+/* A page that LZ4 cannot shrink (stored raw) but an entropy coder can:
+ * noise in 16 values. */
+static void nibbles(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(rnd(&seed) >> 27);
+}
+
+static void expect_pages(struct uz_store *st, unsigned n, void (*fill)(uint8_t *, size_t, unsigned), uint64_t first)
+{
+	static uint8_t want[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		fill(want, sizeof(want), i);
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (first + i) * UZ_PAGE_SIZE), 0);
+		ck_assert_msg(memcmp(want, got, sizeof(got)) == 0, "page %llu", (unsigned long long)(first + i));
+	}
+}
+
+static void write_pages(struct uz_store *st, unsigned n, void (*fill)(uint8_t *, size_t, unsigned), uint64_t first)
+{
+	static uint8_t page[UZ_PAGE_SIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		fill(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (first + i) * UZ_PAGE_SIZE), 0);
+	}
+}
+
+static void text_a(uint8_t *p, size_t n, unsigned seed)
+{
+	text(p, n, seed);
+	p[seed % n] ^= (uint8_t)seed; /* no two pages alike */
+}
+
+/* recompress idle: the idle LZ4 pages take zstd's form when it is
+ * smaller, read back exactly, keep their idle mark; the counters and the
+ * invariants agree; a page read stays zstd, a page rewritten is LZ4. */
+START_TEST(recompress_idle_pages)
+{
+	enum { TEXT = 600, RAW = 40, HOT = 100 };
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 } };
+	struct uz_recompress_result r;
+	struct uz_store_stats a, b;
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+	static uint8_t page[UZ_PAGE_SIZE];
+
+	ck_assert_ptr_nonnull(st);
+	write_pages(st, TEXT, text_a, 0);
+	write_pages(st, RAW, nibbles, 1000);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), TEXT + RAW);
+	write_pages(st, HOT, noise, 2000); /* not idle */
+	uz_store_stats(st, &a);
+	ck_assert_uint_eq(a.algo_pages[UZ_ALGO_LZ4], TEXT);
+	ck_assert_uint_eq(a.huge_pages, RAW + HOT);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, TEXT + RAW);
+	ck_assert_uint_eq(r.kept, TEXT + RAW);
+	ck_assert_uint_eq(r.orig_bytes, (uint64_t)(TEXT + RAW) * UZ_PAGE_SIZE);
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.recomp_pages, TEXT + RAW);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], TEXT + RAW);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_LZ4], 0);
+	ck_assert_uint_eq(b.huge_pages, HOT); /* the nibble pages are compressed now */
+	ck_assert_uint_eq(b.idle_pages, TEXT + RAW); /* marks kept */
+	ck_assert_uint_eq(a.compr_data_size - b.compr_data_size, r.bytes_saved);
+	ck_assert_uint_eq(b.recomp_saved_bytes, r.bytes_saved);
+	ck_assert_uint_lt(b.mem_used_total, a.mem_used_total);
+	ck_assert_uint_eq(r.bytes_freed, a.mem_used_total - b.mem_used_total);
+	check_ok(st);
+	expect_pages(st, TEXT, text_a, 0);
+	expect_pages(st, RAW, nibbles, 1000);
+	expect_pages(st, HOT, noise, 2000);
+	/* read: stays zstd, no longer idle; nothing left to do */
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], TEXT + RAW);
+	ck_assert_uint_eq(b.idle_pages, 0);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), TEXT + RAW + HOT);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, HOT); /* noise: tried, not kept */
+	ck_assert_uint_eq(r.kept, 0);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 0); /* marked: not tried again */
+	/* rewritten: LZ4 again, and tried again */
+	text(page, sizeof(page), 5);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 5 * UZ_PAGE_SIZE), 0);
+	noise(page, sizeof(page), 0);
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 2000 * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], TEXT + RAW - 1);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_LZ4], 1);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 2);
+	ck_assert_uint_eq(r.kept, 1);
+	check_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* Pages in zstd and in LZ4HC side by side, and LZ4: each decodes with
+ * its own algorithm (a wrong one would fail or differ); huge and
+ * threshold pick what they say; off is an error. */
+START_TEST(recompress_types_and_algorithms)
+{
+	enum { N = 300 };
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	const struct uz_codec hc = { UZ_ALGO_LZ4HC, 12 }, zstd = { UZ_ALGO_ZSTD, 1 };
+	struct uz_recompress_result r;
+	struct uz_store_stats s;
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	write_pages(st, N, text_a, 0);
+	write_pages(st, N, nibbles, 1000);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), -ENODEV); /* off */
+	ck_assert_int_eq(r.error, -ENODEV);
+	uz_store_set_recompress(st, &zstd, 0);
+	ck_assert_int_eq(uz_store_recompress(st, (enum uz_writeback_type)UZ_WB_AGED, 0, &r), -EINVAL);
+	/* huge: the raw pages only */
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_HUGE, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, N);
+	ck_assert_uint_eq(r.kept, N);
+	/* huge_idle: none idle */
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_HUGE_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 0);
+	/* the first half of the text in LZ4HC: a threshold above every
+	 * object first (nothing), then all of them */
+	uz_store_set_recompress(st, &hc, 0);
+	uz_store_stats(st, &s);
+	ck_assert_int_eq(s.recomp.algo, UZ_ALGO_LZ4HC);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 4000, &r), 0);
+	ck_assert_uint_eq(r.tried, 0);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), 2 * N);
+	{
+		static uint8_t p[UZ_PAGE_SIZE];
+
+		for (unsigned i = N / 2; i < N; i++) /* a read clears the mark */
+			ck_assert_int_eq(uz_store_read(st, p, sizeof(p), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, N / 2);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_LZ4HC], r.kept);
+	ck_assert_uint_gt(r.kept, 0);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_ZSTD], N);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_LZ4], N - r.kept);
+	ck_assert_uint_eq(s.recomp_pages, N + r.kept);
+	check_ok(st);
+	expect_pages(st, N, text_a, 0);
+	expect_pages(st, N, nibbles, 1000);
+	/* a compaction moves recompressed objects like any other */
+	write_pages(st, N, noise, 3000);
+	ck_assert_int_eq(uz_store_discard(st, 3000 * UZ_PAGE_SIZE, N * UZ_PAGE_SIZE), 0);
+	{
+		struct uz_compact_result c;
+
+		ck_assert_int_eq(uz_store_compact(st, &c), 0);
+	}
+	check_ok(st);
+	expect_pages(st, N, text_a, 0);
+	expect_pages(st, N, nibbles, 1000);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* Written back, a recompressed page keeps its algorithm, and reads back
+ * from the backing store (one by one and in spans). */
+START_TEST(recompressed_pages_write_back)
+{
+	enum { N = 400 };
+	char path[256];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 } };
+	struct uz_recompress_result r;
+	struct uz_writeback_result w;
+	struct uz_store_stats a, b;
+	struct uz_store *st;
+	static uint8_t big[64 * UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
+
+	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	write_pages(st, N, text_a, 0);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), N);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_uint_eq(r.kept, N);
+	uz_store_stats(st, &a);
+	/* the idle marks stayed: writeback of idle pages takes the small form */
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &w), 0);
+	ck_assert_uint_eq(w.pages, N);
+	ck_assert_uint_eq(w.bytes, a.algo_bytes[UZ_ALGO_ZSTD]);
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], N);
+	ck_assert_uint_eq(b.recomp_pages, N);
+	ck_assert_uint_eq(b.wb_pages, N);
+	check_ok(st);
+	/* spans */
+	ck_assert_int_eq(uz_store_read(st, big, sizeof(big), 0), 0);
+	for (unsigned i = 0; i < 64; i++) {
+		text_a(want, sizeof(want), i);
+		ck_assert_msg(memcmp(want, big + (size_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE) == 0, "page %u", i);
+	}
+	expect_pages(st, N, text_a, 0);
+	/* written-back pages are not recompressed (they are not in memory) */
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 0);
+	check_ok(st);
+	uz_store_destroy(st);
+	backing_gone(path);
+}
+END_TEST
+
+static _Atomic int rc_runs;
+
+static void count_rc_run(void *ctx, const struct uz_recompress_result *r)
+{
+	(void)ctx;
+	if (r->kept)
+		rc_runs++;
+}
+
+/* recompress-after: the housekeeping thread recompresses pages idle that
+ * long by itself, and says so; younger pages stay LZ4. */
+START_TEST(recompress_after_policy)
+{
+	enum { N = 5000 }; /* more than one batch */
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 1 },
+				       .recompress_after_s = 3600, .on_recompress = count_rc_run };
+	struct uz_store_stats s;
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	write_pages(st, N, text_a, 0);
+	sleep(2);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.recomp_pages, 0); /* not idle long enough */
+	uz_store_clock_advance(st, 2 * 3600);
+	write_pages(st, 10, text_a, N); /* young */
+	for (int i = 0; i < 100; i++) {
+		uz_store_stats(st, &s);
+		if (s.recomp_pages >= N)
+			break;
+		usleep(100000);
+	}
+	ck_assert_uint_eq(s.recomp_pages, N);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_LZ4], 10);
+	for (int i = 0; i < 50 && !rc_runs; i++)
+		usleep(100000);
+	ck_assert_int_gt(rc_runs, 0);
+	check_ok(st);
+	expect_pages(st, N, text_a, 0);
+	expect_pages(st, 10, text_a, N);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* Recompression while other threads rewrite, read and discard the same
+ * pages: nobody sees a torn or stale page, the counters stay true. */
+struct rc_race {
+	struct uz_store *st;
+	_Atomic bool stop;
+	_Atomic long bad;
+};
+
+static void *rc_writer(void *arg)
+{
+	struct rc_race *r = arg;
+	static __thread uint8_t p[UZ_PAGE_SIZE], q[UZ_PAGE_SIZE];
+	unsigned seed = 1;
+
+	while (!r->stop) {
+		unsigned i = rnd(&seed) % 512;
+
+		/* page i holds text_a(i) or is discarded */
+		if (rnd(&seed) % 4 == 0) {
+			uz_store_discard(r->st, (uint64_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE);
+		} else if (rnd(&seed) % 2) {
+			text_a(p, sizeof(p), i);
+			uz_store_write(r->st, p, sizeof(p), (uint64_t)i * UZ_PAGE_SIZE);
+		} else {
+			text_a(p, sizeof(p), i);
+			uz_store_read(r->st, q, sizeof(q), (uint64_t)i * UZ_PAGE_SIZE);
+			if (memcmp(p, q, sizeof(q)) && (q[0] || memcmp(q, q + 1, sizeof(q) - 1)))
+				r->bad++;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(recompression_races_io)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 1 } };
+	struct rc_race r = { .st = uz_store_create(16 * MiB, &cfg) };
+	struct uz_recompress_result res;
+	pthread_t t;
+	uint64_t kept = 0;
+
+	ck_assert_ptr_nonnull(r.st);
+	write_pages(r.st, 512, text_a, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, rc_writer, &r), 0);
+	for (int round = 0; round < 40; round++) {
+		uz_store_mark_idle(r.st, 0);
+		ck_assert_int_eq(uz_store_recompress(r.st, UZ_WB_IDLE, 0, &res), 0);
+		kept += res.kept;
+	}
+	r.stop = true;
+	pthread_join(t, NULL);
+	ck_assert_int_eq(r.bad, 0);
+	ck_assert_uint_gt(kept, 0);
+	check_ok(r.st);
+	uz_store_destroy(r.st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -940,6 +1253,11 @@ int main(void)
 	tcase_add_test(tc, writeback_round_trip);
 	tcase_add_test(tc, spill_at_the_limit);
 	tcase_add_test(tc, writeback_after_policy);
+	tcase_add_test(tc, recompress_idle_pages);
+	tcase_add_test(tc, recompress_types_and_algorithms);
+	tcase_add_test(tc, recompressed_pages_write_back);
+	tcase_add_test(tc, recompress_after_policy);
+	tcase_add_test(tc, recompression_races_io);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

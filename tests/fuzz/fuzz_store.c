@@ -1,0 +1,147 @@
+/* tests/fuzz/fuzz_store.c - libFuzzer target: the store engine (slots,
+ * afmalloc, the codecs) driven by random operation sequences: page writes
+ * of every kind, partial writes, discards, zero ranges, idle marks,
+ * recompression of each type with zstd and LZ4HC at several levels,
+ * compaction and a changing memory limit, checked against a reference
+ * copy of the device: every read returns what the model holds (so no
+ * page ever decodes with the wrong algorithm), and uz_store_check() finds
+ * the slots, codecs and counters in agreement after each recompression
+ * and at the end. */
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../compress/codec.h"
+#include "../../store/store.h"
+
+#define PAGES 64
+
+struct input {
+	const uint8_t *p;
+	size_t left;
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned next(struct input *in)
+{
+	if (!in->left)
+		return 0;
+	in->left--;
+	return *in->p++;
+}
+
+/* Pages of several kinds: text, noise, noise in 16 values (raw for LZ4,
+ * not for zstd), a repeated word, sparse bytes. */
+static void fill(uint8_t *p, size_t n, unsigned kind, unsigned seed)
+{
+	unsigned s = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		s = s * 1103515245u + 12345u;
+		switch (kind % 5) {
+		case 0: p[i] = (uint8_t)"static int x = 42; /* uzram */\n"[(i + seed) % 31]; break;
+		case 1: p[i] = (uint8_t)(s >> 16); break;
+		case 2: p[i] = (uint8_t)(s >> 28); break;
+		case 3: p[i] = (uint8_t)(seed + i % 8); break;
+		default: p[i] = i % 251 == seed % 251 ? (uint8_t)(s >> 16) : 0; break;
+		}
+	}
+}
+
+static void check(struct uz_store *st)
+{
+	char err[512];
+
+	if (uz_store_check(st, err, sizeof(err))) {
+		fprintf(stderr, "uz_store_check: %s\n", err);
+		assert(0);
+	}
+}
+
+static void verify(struct uz_store *st, const uint8_t *model, unsigned page)
+{
+	static uint8_t got[UZ_PAGE_SIZE];
+
+	assert(uz_store_read(st, got, sizeof(got), (uint64_t)page * UZ_PAGE_SIZE) == 0);
+	assert(memcmp(got, model + (size_t)page * UZ_PAGE_SIZE, UZ_PAGE_SIZE) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t model[PAGES * UZ_PAGE_SIZE], buf[UZ_PAGE_SIZE];
+	static const struct uz_codec codecs[] = {
+		{ UZ_ALGO_ZSTD, 0 }, { UZ_ALGO_ZSTD, 1 }, { UZ_ALGO_ZSTD, 9 }, { UZ_ALGO_LZ4HC, 0 }, { UZ_ALGO_LZ4HC, 12 },
+	};
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = codecs[0] };
+	struct uz_store *st = uz_store_create(PAGES * UZ_PAGE_SIZE, &cfg);
+	struct input in = { data, size };
+	struct uz_recompress_result rr;
+	struct uz_compact_result cr;
+
+	assert(st);
+	memset(model, 0, sizeof(model));
+	while (in.left) {
+		unsigned op = next(&in) % 10, pg = next(&in) % PAGES, arg = next(&in);
+		uint8_t *m = model + (size_t)pg * UZ_PAGE_SIZE;
+		int err;
+
+		switch (op) {
+		case 0:
+		case 1: /* a whole page */
+			fill(buf, UZ_PAGE_SIZE, arg, next(&in));
+			err = uz_store_write(st, buf, UZ_PAGE_SIZE, (uint64_t)pg * UZ_PAGE_SIZE);
+			assert(err == 0 || err == -ENOSPC);
+			if (!err)
+				memcpy(m, buf, UZ_PAGE_SIZE);
+			break;
+		case 2: { /* part of a page: read-modify-write of whatever codec holds it */
+			unsigned off = (arg * 61) % UZ_PAGE_SIZE, len = 1 + next(&in) * 16 % (UZ_PAGE_SIZE - off);
+
+			fill(buf, len, arg, next(&in));
+			err = uz_store_write(st, buf, len, (uint64_t)pg * UZ_PAGE_SIZE + off);
+			assert(err == 0 || err == -ENOSPC);
+			if (!err)
+				memcpy(m + off, buf, len);
+			break;
+		}
+		case 3: /* discard or zero a few pages */
+			arg = 1 + arg % 4;
+			if (pg + arg > PAGES)
+				arg = PAGES - pg;
+			err = (arg & 1 ? uz_store_discard : uz_store_zero)(st, (uint64_t)pg * UZ_PAGE_SIZE,
+									     (uint64_t)arg * UZ_PAGE_SIZE);
+			assert(err == 0);
+			memset(m, 0, (size_t)arg * UZ_PAGE_SIZE);
+			break;
+		case 4:
+			verify(st, model, pg);
+			break;
+		case 5:
+			assert(uz_store_mark_idle(st, 0) >= 0);
+			break;
+		case 6: /* recompress a type, with a threshold now and then */
+			err = uz_store_recompress(st, (enum uz_writeback_type)(arg % 4), arg & 4 ? (pg * 64) : 0, &rr);
+			assert(err == 0 || err == -ENOSPC);
+			assert(rr.kept <= rr.tried);
+			check(st);
+			break;
+		case 7:
+			uz_store_set_recompress(st, &codecs[arg % 5], 0);
+			break;
+		case 8:
+			assert(uz_store_compact(st, &cr) == 0);
+			break;
+		case 9: /* a limit from 64 KiB to 1 MiB, or none */
+			uz_store_set_mem_limit(st, arg < 32 ? 0 : (uint64_t)(arg % 16 + 1) << 16);
+			break;
+		}
+	}
+	for (unsigned pg = 0; pg < PAGES; pg++)
+		verify(st, model, pg);
+	check(st);
+	uz_store_destroy(st);
+	return 0;
+}
