@@ -28,7 +28,7 @@ COMPRESS := compress/page.c compress/codec.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
-UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c
+UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
@@ -50,9 +50,9 @@ $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
-$(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c)
+$(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
-$(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c)
+$(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
@@ -69,7 +69,7 @@ FUZZ_CHECK_TIME ?= 10
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 $(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
-$(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c
+$(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS)
 $(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c
 $(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
 $(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h)

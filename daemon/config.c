@@ -28,6 +28,8 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->socket_group = (gid_t)-1;
 	cfg->admin_group = (gid_t)-1;
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
+	cfg->recomp = (struct uz_codec){ UZ_ALGO_ZSTD, 0 };
+	cfg->recompress_after = UZ_DEFAULT_RECOMPRESS_AFTER;
 	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
 	snprintf(cfg->options, sizeof(cfg->options), "discard");
 }
@@ -356,6 +358,41 @@ int uz_check_disksize(uint64_t size, char *err, size_t errlen)
 	return 0;
 }
 
+int uz_parse_recomp(const char *s, struct uz_codec *c, char *err, size_t errlen)
+{
+	struct uz_codec v;
+
+	if (strcmp(s, "off") == 0) {
+		*c = (struct uz_codec){ UZ_ALGO_LZ4, 0 };
+		return 0;
+	}
+	if (uz_codec_parse(s, &v) || v.algo == UZ_ALGO_LZ4) {
+		snprintf(err, errlen, "'%.64s' is not a recompression algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, "
+			 "or off)%s", s, v.algo == UZ_ALGO_LZ4 && !uz_codec_parse(s, &v) ? ": lz4 is the primary one" : "");
+		return -EINVAL;
+	}
+	*c = v;
+	return 0;
+}
+
+/* Parses an idle age for a policy: 30s to 30h, or off (0). */
+static int parse_policy_age(const char *value, uint64_t *out, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (strcmp(value, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (uz_parse_age(value, &v) || v < UZ_IDLE_TICK_S || v > UZ_IDLE_MAX_AGE_S) {
+		snprintf(err, errlen, "'%s' is not an age from %us to %uh (such as 30min, 20h), or off", value,
+			 UZ_IDLE_TICK_S, UZ_IDLE_MAX_AGE_S / 3600);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 static int set_path(char *dst, size_t cap, const char *value, char *err, size_t errlen)
 {
 	if (value[0] != '/') {
@@ -438,15 +475,11 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 		}
 		*(key[0] == 'b' ? &cfg->backing_size : &cfg->writeback_limit) = v;
 	} else if (strcmp(key, "writeback-after") == 0) {
-		if (strcmp(value, "off") == 0) {
-			cfg->writeback_after = 0;
-		} else if (uz_parse_age(value, &v) || v < UZ_IDLE_TICK_S || v > UZ_IDLE_MAX_AGE_S) {
-			snprintf(err, errlen, "'%s' is not an age from %us to %uh (such as 30min, 20h), or off", value,
-				 UZ_IDLE_TICK_S, UZ_IDLE_MAX_AGE_S / 3600);
-			return -EINVAL;
-		} else {
-			cfg->writeback_after = v;
-		}
+		return parse_policy_age(value, &cfg->writeback_after, err, errlen);
+	} else if (strcmp(key, "recompress-after") == 0) {
+		return parse_policy_age(value, &cfg->recompress_after, err, errlen);
+	} else if (strcmp(key, "recomp-algorithm") == 0) {
+		return uz_parse_recomp(value, &cfg->recomp, err, errlen);
 	} else if (strcmp(key, "arena") == 0) {
 		if (uz_arena_kind_parse(value, &cfg->arena)) {
 			snprintf(err, errlen, "'%s' is not an arena kind (hugetlb, thp, plain or auto)", value);
@@ -494,11 +527,23 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 		}
 		*(key[0] == 's' ? &cfg->socket_group : &cfg->admin_group) = g;
 	} else if (strcmp(key, "compression-algorithm") == 0) {
-		if (strcmp(value, "lz4") != 0) {
-			snprintf(err, errlen, "'%s' is not supported (only lz4)", value);
+		/* zram-generator's form: the primary algorithm, then an
+		 * optional one for recompression ("lz4 zstd(level=3)"). */
+		const char *second = strchr(value, ' ');
+		size_t first = second ? (size_t)(second - value) : strlen(value);
+
+		if (first != 3 || strncmp(value, "lz4", 3) != 0) {
+			snprintf(err, errlen, "'%.*s' is not supported (only lz4; a second algorithm, such as "
+				 "'lz4 zstd', recompresses idle pages)", (int)first, value);
 			return -EINVAL;
 		}
-		snprintf(cfg->algorithm, sizeof(cfg->algorithm), "%s", value);
+		if (second) {
+			while (*second == ' ')
+				second++;
+			if (*second && uz_parse_recomp(second, &cfg->recomp, err, errlen))
+				return -EINVAL;
+		}
+		snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
 	} else if (strcmp(key, "socket") == 0) {
 		return set_path(cfg->socket, sizeof(cfg->socket), value, err, errlen);
 	} else if (strcmp(key, "path") == 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../compress/codec.h"
 #include "../fuse/uzfuse.h"
 #include "../store/arena.h"
 
@@ -17,6 +18,12 @@
  * seed benchmark's overhead under 2 % (tests/bench/seed.sh). */
 #define UZ_DEFAULT_COMPACT_PPM 2500
 #define UZ_MAX_THREADS 256
+/* Pages untouched for an hour are recompressed (zstd): ChromeOS's
+ * shortest idle age.  A zstd page costs a few microseconds more to read
+ * than an LZ4 one, well inside a FUSE request's time (tests/bench/io.sh
+ * measures both), and a page rewritten within the hour was never worth
+ * recompressing. */
+#define UZ_DEFAULT_RECOMPRESS_AFTER 3600
 #define UZ_RUN_DIR "/run/uzram"
 #define UZ_CONF_DIR "/etc/uzram"
 
@@ -42,6 +49,8 @@ struct uz_config {
 	uint64_t backing_size; /* bytes a backing file may use; 0: the device's size */
 	uint64_t writeback_after; /* seconds idle before the daemon writes a page back; 0: off */
 	uint64_t writeback_limit; /* bytes a day the daemon writes back by itself; 0: no limit */
+	struct uz_codec recomp; /* the secondary algorithm; UZ_ALGO_LZ4: off */
+	uint64_t recompress_after; /* seconds idle before the daemon recompresses a page; 0: off */
 	char path[PATH_MAX]; /* block file; "": given on the command line */
 };
 
@@ -69,6 +78,11 @@ int uz_eval_size_expr(const char *expr, double ram_mib, double *mib, char *err, 
  * ("0.25%", at most 3 decimals, up to 100%) or "off".  Returns 0 with
  * *ppm set (0 for off), or -EINVAL. */
 int uz_parse_compaction(const char *s, uint32_t *ppm);
+
+/* Parses a secondary algorithm: zstd, zstd:LEVEL, zstd(level=LEVEL),
+ * lz4hc, lz4hc:LEVEL, lz4hc(level=LEVEL), or off (*c's algo
+ * UZ_ALGO_LZ4).  Returns 0, or -EINVAL with the reason in err. */
+int uz_parse_recomp(const char *s, struct uz_codec *c, char *err, size_t errlen);
 
 /* Parses a yes/no value: yes, no, on, off, true, false, 1, 0.  Returns 1,
  * 0, or -EINVAL. */

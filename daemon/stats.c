@@ -68,6 +68,22 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	for (int i = 0; i < 4; i++)
 		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
 	put(&o, "idle_pages %llu\n", (unsigned long long)s->idle_pages);
+	if (s->recomp.algo == UZ_ALGO_LZ4) {
+		put(&o, "recomp_algorithm off\n");
+	} else {
+		char algo[32];
+
+		uz_codec_format(&s->recomp, algo, sizeof(algo));
+		put(&o, "recomp_algorithm %s\n", algo);
+	}
+	put(&o, "recompress_after %llu\n", (unsigned long long)s->recompress_after_s);
+	put(&o, "recomp_pages %llu\n", (unsigned long long)s->recomp_pages);
+	put(&o, "recomp_saved_bytes %llu\n", (unsigned long long)s->recomp_saved_bytes);
+	put(&o, "recomp_tried %llu\n", (unsigned long long)s->recomp_tried);
+	for (int a = 0; a < UZ_ALGO_COUNT; a++) {
+		put(&o, "%s_pages %llu\n", uz_algo_name((enum uz_algo)a), (unsigned long long)s->algo_pages[a]);
+		put(&o, "%s_bytes %llu\n", uz_algo_name((enum uz_algo)a), (unsigned long long)s->algo_bytes[a]);
+	}
 	if (s->backing) {
 		put(&o, "backing_file %s\n", info->backing_file ? info->backing_file : "");
 		put(&o, "bd_count %llu\n", (unsigned long long)s->bd_count);

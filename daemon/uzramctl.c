@@ -16,7 +16,7 @@
 #include "ctl.h"
 #include "stats.h"
 
-#define MAX_KEYS 128
+#define MAX_KEYS 192
 
 struct kv {
 	int n;
@@ -45,9 +45,12 @@ static void usage(FILE *out)
 		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
 		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n"
 		"  writeback idle|huge|huge_idle|all [limit=SIZE]  write those pages (huge: stored\n"
-		"             raw) to the backing store, packed; prints what was written\n\n"
-		"compact, reload, mem-limit, idle and writeback change state: root or the daemon's\n"
-		"admin-group only.\n\n"
+		"             raw) to the backing store, packed; prints what was written\n"
+		"  recompress idle|huge|huge_idle|all [threshold=BYTES]  recompress those LZ4\n"
+		"             pages (of at least BYTES compressed) with recomp-algorithm; a page\n"
+		"             keeps the new form only if it takes less memory; prints what it did\n\n"
+		"compact, reload, mem-limit, idle, writeback and recompress change state: root or\n"
+		"the daemon's admin-group only.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -61,7 +64,11 @@ static void usage(FILE *out)
 static int request(const char *path, const char *req, char *reply, size_t cap, char *err, size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
+	/* Commands that work through the whole store take as long as it is
+	 * large: no time limit for their answer. */
+	bool long_cmd = strncmp(req, "writeback ", 10) == 0 || strncmp(req, "recompress ", 11) == 0 ||
+			strcmp(req, "compact\n") == 0;
+	struct timeval tv = { .tv_sec = long_cmd ? 0 : 10 };
 	size_t len = 0;
 	ssize_t n;
 	int fd;
@@ -299,21 +306,22 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (cmd && strcmp(cmd, "writeback") == 0) {
+	if (cmd && (strcmp(cmd, "writeback") == 0 || strcmp(cmd, "recompress") == 0)) {
 		static char both[160];
+		const char *opt = cmd[0] == 'w' ? "limit=" : "threshold=";
 
 		if (optind == argc) {
-			fprintf(stderr, "uzramctl: writeback needs a type: idle, huge, huge_idle or all "
-				"(and optionally limit=SIZE)\n");
+			fprintf(stderr, "uzramctl: %s needs a type: idle, huge, huge_idle or all (and optionally %s%s)\n",
+				cmd, opt, cmd[0] == 'w' ? "SIZE" : "BYTES");
 			return 2;
 		}
 		arg = argv[optind++];
-		if (optind < argc && strncmp(argv[optind], "limit=", 6) == 0) {
+		if (optind < argc && strncmp(argv[optind], opt, strlen(opt)) == 0) {
 			snprintf(both, sizeof(both), "%.64s %.64s", arg, argv[optind++]);
 			arg = both;
 		}
 		if (strlen(arg) > 140 || strpbrk(arg, "\t\r\n")) {
-			fprintf(stderr, "uzramctl: writeback: '%.64s' is not a type\n", arg);
+			fprintf(stderr, "uzramctl: %s: '%.64s' is not a type\n", cmd, arg);
 			return 2;
 		}
 	}
@@ -323,10 +331,10 @@ int main(int argc, char **argv)
 	}
 	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
 	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle") && strcmp(cmd, "writeback") &&
-	    strcmp(cmd, "bd_stat")) {
+	    strcmp(cmd, "recompress") && strcmp(cmd, "bd_stat")) {
 		fprintf(stderr,
 			"uzramctl: unknown command '%s' (mm_stat, io_stat, bd_stat, compact, reload, mem-limit, idle, "
-			"writeback, or none)\n",
+			"writeback, recompress, or none)\n",
 			cmd);
 		return 2;
 	}
@@ -364,7 +372,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0 ||
-		    strcmp(cmd, "writeback") == 0)) {
+		    strcmp(cmd, "writeback") == 0 || strcmp(cmd, "recompress") == 0)) {
 		static char reply[UZ_CTL_MAX_REPLY + 1];
 		char req[192];
 
@@ -390,6 +398,23 @@ int main(int argc, char **argv)
 			if (e && strncmp(e + 7, "none", 4)) {
 				fprintf(stderr, "uzramctl: the backing store failed: %.*s (%llu pages left in memory)\n",
 					(int)strcspn(e + 7, "\n"), e + 7, v[3]);
+				res = 1;
+			}
+		} else if (strcmp(cmd, "recompress") == 0) {
+			unsigned long long v[5] = { 0 };
+			const char *keys[5] = { "\ntried ", "\nkept ", "\nbytes_saved ", "\nbytes_freed ", "\norig_bytes " };
+			char *p, *e = strstr(reply, "\nerror "), *a = strstr(reply, "\nalgorithm ");
+			double secs = (p = strstr(reply, "\nseconds ")) ? strtod(p + 9, NULL) : 0;
+
+			for (int k = 0; k < 5; k++)
+				if ((p = strstr(reply, keys[k])))
+					v[k] = strtoull(p + strlen(keys[k]), NULL, 10);
+			printf("%llu pages tried, %llu kept in %.*s: %llu compressed bytes saved, %llu bytes of memory "
+			       "freed (%.1f s, %.0f MB/s)\n", v[0], v[1], a ? (int)strcspn(a + 11, "\n") : 0, a ? a + 11 : "",
+			       v[2], v[3], secs, secs > 0 ? v[4] / secs / 1e6 : 0.0);
+			if (e && strncmp(e + 7, "none", 4)) {
+				fprintf(stderr, "uzramctl: recompression stopped early: %.*s (the pages not done keep their "
+					"form)\n", (int)strcspn(e + 7, "\n"), e + 7);
 				res = 1;
 			}
 		} else

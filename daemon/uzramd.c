@@ -220,6 +220,65 @@ static void on_writeback(void *ctx, const struct uz_writeback_result *r)
 	       r->error ? "; the backing store: " : "", r->error ? strerror(-r->error) : "");
 }
 
+/* recompress TYPE [threshold=BYTES]: zram's recompress file. */
+static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t outlen)
+{
+	struct uz_recompress_result r;
+	struct timespec t0, t1;
+	char type[32] = "", algo[32];
+	const char *opt = strchr(arg, ' ');
+	uint64_t threshold = 0;
+	double secs;
+	int t;
+
+	snprintf(type, sizeof(type), "%.*s", opt ? (int)(opt - arg) : (int)strlen(arg), arg);
+	for (t = 0; t < 4 && strcmp(type, wb_types[t]); t++)
+		;
+	if (t == 4) {
+		snprintf(out, outlen, "error: recompress: '%.31s' is not idle, huge, huge_idle or all\n", type);
+		return;
+	}
+	if (opt && (strncmp(opt + 1, "threshold=", 10) || uz_parse_size(opt + 11, &threshold) ||
+		    threshold > UZ_PAGE_SIZE)) {
+		snprintf(out, outlen, "error: recompress: '%.64s' is not threshold=BYTES (0 to 4096, such as "
+			 "threshold=1024)\n", opt + 1);
+		return;
+	}
+	if (d->cfg.recomp.algo == UZ_ALGO_LZ4) {
+		snprintf(out, outlen, "error: recompress: recompression is off (set recomp-algorithm, such as zstd, "
+			 "in the config)\n");
+		return;
+	}
+	uz_codec_format(&d->cfg.recomp, algo, sizeof(algo));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uz_store_recompress(d->st, (enum uz_writeback_type)t, (uint32_t)threshold, &r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	uz_log(r.error ? LOG_ERR : LOG_INFO,
+	       "recompress %s with %s: %llu pages tried, %llu kept, %llu bytes saved, %llu bytes of memory freed, "
+	       "%.1f s (%.0f MB/s)%s%s", arg, algo, (unsigned long long)r.tried, (unsigned long long)r.kept,
+	       (unsigned long long)r.bytes_saved, (unsigned long long)r.bytes_freed, secs,
+	       secs > 0 ? r.orig_bytes / secs / 1e6 : 0.0, r.error ? "; stopped: " : "",
+	       r.error ? strerror(-r.error) : "");
+	snprintf(out, outlen,
+		 "ok\nalgorithm %s\ntried %llu\nkept %llu\nbytes_saved %llu\nbytes_freed %llu\norig_bytes %llu\n"
+		 "seconds %.3f\nerror %s\n",
+		 algo, (unsigned long long)r.tried, (unsigned long long)r.kept, (unsigned long long)r.bytes_saved,
+		 (unsigned long long)r.bytes_freed, (unsigned long long)r.orig_bytes, secs,
+		 r.error ? strerror(-r.error) : "none");
+}
+
+static void on_recompress(void *ctx, const struct uz_recompress_result *r)
+{
+	struct daemon *d = ctx;
+
+	uz_log(r->error ? LOG_ERR : LOG_INFO,
+	       "recompress-after %llus: %llu pages tried, %llu kept, %llu bytes saved, %llu bytes of memory freed%s%s",
+	       (unsigned long long)d->cfg.recompress_after, (unsigned long long)r->tried,
+	       (unsigned long long)r->kept, (unsigned long long)r->bytes_saved, (unsigned long long)r->bytes_freed,
+	       r->error ? "; stopped: " : "", r->error ? strerror(-r->error) : "");
+}
+
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
 
 /* The control socket's commands.  Those marked admin change state: root
@@ -241,6 +300,8 @@ static const struct {
 	{ "idle", cmd_idle, true, true, "all|AGE: mark every stored page, or those untouched for AGE, idle", false },
 	{ "writeback", cmd_writeback, true, true,
 	  "idle|huge|huge_idle|all [limit=SIZE]: write those pages to the backing store", true },
+	{ "recompress", cmd_recompress, true, true,
+	  "idle|huge|huge_idle|all [threshold=BYTES]: recompress those LZ4 pages with recomp-algorithm", true },
 };
 
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)
@@ -562,6 +623,19 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 		d->cfg.mem_limit = n.mem_limit;
 		strcat(applied, " mem-limit");
 	}
+	if (memcmp(&n.recomp, &d->cfg.recomp, sizeof(n.recomp)) || n.recompress_after != d->cfg.recompress_after) {
+		char was[32], now[32];
+
+		uz_store_set_recompress(d->st, &n.recomp, n.recompress_after);
+		uz_codec_format(&d->cfg.recomp, was, sizeof(was));
+		uz_codec_format(&n.recomp, now, sizeof(now));
+		uz_log(LOG_INFO, "reload: recomp-algorithm %s -> %s, recompress-after %llus -> %llus",
+		       d->cfg.recomp.algo == UZ_ALGO_LZ4 ? "off" : was, n.recomp.algo == UZ_ALGO_LZ4 ? "off" : now,
+		       (unsigned long long)d->cfg.recompress_after, (unsigned long long)n.recompress_after);
+		d->cfg.recomp = n.recomp;
+		d->cfg.recompress_after = n.recompress_after;
+		strcat(applied, " recompression");
+	}
 	if (n.compact_ppm != d->cfg.compact_ppm) {
 		uz_store_set_compaction(d->st, n.compact_ppm);
 		uz_log(LOG_INFO, "reload: compaction %u ppm -> %u ppm", d->cfg.compact_ppm, n.compact_ppm);
@@ -756,7 +830,11 @@ int main(int argc, char **argv)
 					 .writeback_after_s = d.cfg.writeback_after,
 					 .writeback_limit = d.cfg.writeback_limit,
 					 .on_writeback = on_writeback,
-					 .on_writeback_ctx = &d };
+					 .on_writeback_ctx = &d,
+					 .recomp = d.cfg.recomp,
+					 .recompress_after_s = d.cfg.recomp.algo == UZ_ALGO_LZ4 ? 0 : d.cfg.recompress_after,
+					 .on_recompress = on_recompress,
+					 .on_recompress_ctx = &d };
 	if (d.cfg.backing_file[0]) {
 		struct uz_backing_stats bs;
 
