@@ -3,6 +3,10 @@
 # mount -o discard) on a 4 GiB uzram file and, side by side in the same
 # run, on kernel zram (lz4) when /sys/block/zram0 is free (disksize 0; it
 # is reset afterwards).  Prints extract+sync time and memory per system.
+# Then, on uzram: `uzramctl idle all; uzramctl recompress idle` (zstd),
+# its memory beside zram's, the time it took, and the tree checked after
+# drop_caches and a remount (tar -d compares every file's content) and
+# e2fsck.
 # Usage: tests/bench/extract.sh [--uzram-only]
 set -uo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
@@ -38,6 +42,19 @@ rss=$(( $(rss_kb "$DPID") * 1024 ))
 table=$(stat_of "$T/disk.sock" table_bytes)
 results+=("$(row uzram "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" \
 	"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "$(mib "$rss")")")
+echo "bench: uzram: idle all; recompress idle ..." >&2
+"$UZRAMCTL" --socket "$T/disk.sock" idle all >/dev/null
+recomp=$("$UZRAMCTL" --socket "$T/disk.sock" recompress idle) || exit 1
+settle "$T/disk.sock"
+read -r orig compr used_rc _ < <("$UZRAMCTL" --socket "$T/disk.sock" mm_stat)
+rss=$(( $(rss_kb "$DPID") * 1024 ))
+results+=("$(row "uzram, zstd idle" "-" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used_rc")" \
+	"$(echo "scale=2; 100 * ($used_rc - $compr) / $compr" | bc)" "$(mib "$rss")")")
+umount "$T/mnt-uzram"
+echo 3 >/proc/sys/vm/drop_caches
+if e2fsck -fn "$LOOP" >/dev/null 2>&1; then fsck_ok="e2fsck clean"; else fsck_ok="e2fsck FAILED"; fi
+mount_dev "$LOOP" "$T/mnt-uzram"
+if tar -df "$TAR" -C "$T/mnt-uzram" >/dev/null 2>&1; then same="every file matches the tar"; else same="files DIFFER from the tar"; fi
 umount "$T/mnt-uzram"; losetup -d "$LOOP"; stop_daemon "$DPID"
 
 if [ $only_uzram = 0 ] && zram_up 4G; then
@@ -45,6 +62,7 @@ if [ $only_uzram = 0 ] && zram_up 4G; then
 	t=$(run_on /dev/zram0 zram) || exit 1
 	sleep 2
 	read -r orig compr used _ </sys/block/zram0/mm_stat
+	zram_used=$used
 	results+=("$(row "kernel zram" "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" \
 		"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "-")")
 	umount "$T/mnt-zram"
@@ -59,3 +77,7 @@ echo "|------------------|--------------|-----------|-----------|-----------|---
 printf '%s\n' "${results[@]}"
 echo
 echo "used = mem_used_total; overhead = (used - compr) / compr; uzram's table_bytes: $(mib "$table") MiB"
+echo "recompress idle: $recomp; then, after drop_caches and a remount: $same, $fsck_ok"
+if [ -n "${zram_used:-}" ]; then
+	echo "mem_used_total, uzram after recompress idle / kernel zram (lz4): $(echo "scale=3; $used_rc / $zram_used" | bc) (target <= 0.75)"
+fi

@@ -13,7 +13,11 @@
 #      randread, and 4K randread at iodepth 1 (p50/p99 latency);
 #   3. growth: 1, 2, 4, 8 GiB written to a 16 GiB uzram device; a 1 TiB
 #      device's start time and RSS;
-#   4. writeback to a backing file on the machine's disk (the temp folder):
+#   4. recompression: the tar written onto a uzram file, fio 4K randread
+#      (iodepth 16 and 1) and 1M read over its LZ4 pages, `uzramctl idle
+#      all; uzramctl recompress idle` timed (MB/s of pages processed), the
+#      same reads over the zstd pages;
+#   5. writeback to a backing file on the machine's disk (the temp folder):
 #      2 GiB written, then `uzramctl writeback all` timed, then fio 4K
 #      randread and 1M read over the written-back data.
 # Prints tables of figures and ratios; writes bench-out/io/io.csv and a
@@ -167,6 +171,35 @@ measure() {
 	rec uzram tib_table_bytes "$(stat_of "$T/tib.sock" table_bytes)" B
 	kill -TERM "$TPID"
 
+	# Recompression: reads over LZ4 pages, the recompression, the same
+	# reads over zstd pages.
+	progress "recompression ..."
+	start_daemon "$T/rc" --config "$TOP/conf/uzram.conf" --size 2G --socket "$T/rc.sock" || exit 1
+	dd if="$TAR" of="$T/rc" bs=1M oflag=direct conv=notrunc status=none
+	rcsize=$(( $(stat -c %s "$TAR") >> 20 ))M
+	rc_reads() { # PREFIX
+		local spec name rw bs depth jobs r
+		for spec in "randread_4k randread 4k 16 2" "randread_4k_qd1 randread 4k 1 1" "read_1m read 1m 16 2"; do
+			read -r name rw bs depth jobs <<<"$spec"
+			r=$(fio --name=b --filename="$T/rc" --ioengine=libaio --direct=1 --iodepth="$depth" --numjobs="$jobs" \
+				--rw="$rw" --bs="$bs" --size="$rcsize" --runtime="$RUNTIME" --time_based --group_reporting \
+				--output-format=terse --terse-version=3 2>/dev/null | tail -n1)
+			rec uzram "${1}_${name}_MBps" "$(cut -d';' -f7 <<<"$r" | awk '{printf "%.0f", $1 / 1024}')" MB/s
+			rec uzram "${1}_${name}_IOPS" "$(cut -d';' -f8 <<<"$r")" IOPS
+		done
+		progress "$1 reads: $(grep "^uzram,${1}_" "$CSV" | cut -d, -f2,3 | tr '\n' ' ')"
+	}
+	rc_reads lz4
+	rec uzram rc_lz4_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
+	"$UZRAMCTL" --socket "$T/rc.sock" idle all >/dev/null
+	"$UZRAMCTL" --socket "$T/rc.sock" recompress idle >"$T/rc.out"
+	settle "$T/rc.sock"
+	rec uzram rc_zstd_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
+	rec uzram recompress_MBps "$(sed -n 's/.*, \([0-9]*\) MB\/s)$/\1/p' "$T/rc.out")" MB/s
+	progress "recompress idle: $(cat "$T/rc.out")"
+	rc_reads zstd
+	stop_daemon "$DPID"
+
 	# Writeback to a backing file on disk, and reading it back.
 	progress "writeback to a backing file on $(df --output=source "$T" | tail -n1) ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "backing-file = $T/backing"; } >"$T/wb.conf"
@@ -238,6 +271,15 @@ report() {
 		echo "  ${gib} GiB written: $(val uzram growth_${gib}G_MBps) MB/s, mem_used_total $(( $(val uzram growth_${gib}G_mem_used_total | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram growth_${gib}G_table_bytes | cut -d. -f1) >> 20 )) MiB, RSS $(( $(val uzram growth_${gib}G_rss | cut -d. -f1) >> 20 )) MiB"
 	done
 	echo "1 TiB device: ready in $(val uzram tib_start_s) s, RSS $(( $(val uzram tib_rss | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram tib_table_bytes | cut -d. -f1) >> 10 )) KiB"
+	if [ -n "$(val uzram recompress_MBps)" ]; then
+		echo "Recompression of the tar's pages (LZ4 -> zstd): $(val uzram recompress_MBps) MB/s of pages," \
+			"mem_used_total $(( $(val uzram rc_lz4_mem_used_total | cut -d. -f1) >> 20 )) -> $(( $(val uzram rc_zstd_mem_used_total | cut -d. -f1) >> 20 )) MiB"
+		echo "Reads over zstd pages / over LZ4 pages (same file, same run):"
+		for t in randread_4k_IOPS randread_4k_qd1_IOPS read_1m_MBps; do
+			printf '  %-22s %10s / %10s = %s\n' "$t" "$(val uzram "zstd_$t")" "$(val uzram "lz4_$t")" \
+				"$(echo "scale=2; $(val uzram "zstd_$t") / $(val uzram "lz4_$t")" | bc)"
+		done
+	fi
 	if [ -n "$(val uzram writeback_MBps)" ]; then
 		echo "Writeback of 2 GiB (60 % compressible) to a backing file on disk: $(val uzram writeback_s) s," \
 			"$(val uzram writeback_MBps) MB/s compressed ($(val uzram writeback_orig_MBps) MB/s of pages), du $(val uzram writeback_du_ratio)x the bytes written"

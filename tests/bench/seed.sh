@@ -15,6 +15,9 @@
 #                  every extract, and the engine falls back to THP arenas
 #   thp            transparent huge pages
 #   plain          4 KiB pages
+#   recompress     THP arenas, and at every stage, after the sync,
+#                  `uzramctl idle all; uzramctl recompress idle` (zstd):
+#                  the memory of a store whose cold pages are recompressed
 # The hugetlb modes raise vm.nr_hugepages for their run and put it back.
 #
 # Usage: tests/bench/seed.sh [--arena LIST] [--uzram-only] [--no-compaction-run]
@@ -25,7 +28,7 @@ source "$(dirname "$0")/../integration/lib.sh"
 need_root
 CYCLES=10 UZRAM_ONLY=0 OFF_RUN=1 OUT=$TOP/bench-out/seed TARARG="" PLOT_ONLY=0 ARENAS=all
 usage() {
-	echo "usage: $0 [--arena hugetlb,hugetlb-short,thp,plain|all] [--uzram-only] [--no-compaction-run]" >&2
+	echo "usage: $0 [--arena hugetlb,hugetlb-short,thp,plain,recompress|all] [--uzram-only] [--no-compaction-run]" >&2
 	echo "          [--cycles N] [--tar FILE] [--out DIR] | --plot-only [--out DIR]" >&2
 	exit 2
 }
@@ -42,12 +45,12 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ "$ARENAS" = all ] && ARENAS=hugetlb,hugetlb-short,thp,plain
+[ "$ARENAS" = all ] && ARENAS=hugetlb,hugetlb-short,thp,plain,recompress
 IFS=, read -ra MODES <<<"$ARENAS"
 for m in "${MODES[@]}"; do
 	case $m in
-	hugetlb | hugetlb-short | thp | plain) ;;
-	*) echo "bench-seed: unknown arena mode '$m' (hugetlb, hugetlb-short, thp, plain, all)" >&2; exit 2 ;;
+	hugetlb | hugetlb-short | thp | plain | recompress) ;;
+	*) echo "bench-seed: unknown arena mode '$m' (hugetlb, hugetlb-short, thp, plain, recompress, all)" >&2; exit 2 ;;
 	esac
 done
 [[ $CYCLES =~ ^[1-9][0-9]*$ ]] || { echo "bench-seed: --cycles takes a positive number, not '$CYCLES'" >&2; exit 2; }
@@ -84,6 +87,10 @@ wait_stable() {
 record() { # CYCLE STAGE EXTRACT_S
 	local orig compr used real="" rss="" bound="" over ratio rratio="" ah="" at="" ap=""
 	sync
+	if [ "$SYS" = uzram-recompress ]; then
+		"$UZRAMCTL" --socket "$SOCK" idle all >/dev/null
+		"$UZRAMCTL" --socket "$SOCK" recompress idle >/dev/null || fail "[$SYS] recompress idle"
+	fi
 	wait_stable
 	read -r orig compr used < <(mm)
 	if [ "$SYS" != zram ]; then
@@ -157,6 +164,7 @@ for m in "${MODES[@]}"; do
 	case $m in
 	hugetlb) hp_reserve 320; run_uzram "uzram-$m" --arena hugetlb ;;
 	hugetlb-short) hp_reserve 100; run_uzram "uzram-$m" --arena hugetlb ;;
+	recompress) run_uzram "uzram-$m" --arena thp ;;
 	*) run_uzram "uzram-$m" --arena "$m" ;;
 	esac
 	hp_restore
@@ -187,7 +195,7 @@ echo
 echo "Summary over $CYCLES cycles ($((CYCLES * 6)) stages):"
 awk -F, 'NR > 1 {
 	if (!($1 in n)) order[++ns] = $1
-	n[$1]++; if (!($1 in mx) || $8 > mx[$1]) mx[$1] = $8; if (!($1 in mn) || $8 < mn[$1]) mn[$1] = $8
+	n[$1]++; used[$1, n[$1]] = $6; if (!($1 in mx) || $8 > mx[$1]) mx[$1] = $8; if (!($1 in mn) || $8 < mn[$1]) mn[$1] = $8
 	if ($8 > 2.0) over[$1]++
 	if ($13 != "") { ex[$1] += $13; ne[$1]++ }
 	if ($11 != "" && $11 + 0 >= $12 + 0) bad[$1]++
@@ -201,6 +209,16 @@ awk -F, 'NR > 1 {
 		if (s != "zram") printf ", RSS bound %s", (bad[s] ? bad[s] " stages over" : "held at every stage")
 		printf "\n"
 		mean[s] = ex[s] / ne[s]
+	}
+	if ("zram" in n) {
+		# memory beside zram, stage by stage
+		for (i = 1; i <= ns; i++) {
+			s = order[i]
+			if (s == "zram" || s == "uzram-nocompact") continue
+			worst = 0; sum = 0
+			for (k = 1; k <= n[s]; k++) { r = used[s, k] / used["zram", k]; sum += r; if (r > worst) worst = r }
+			printf "  mem_used_total, %s / kernel zram: mean %.3f, at most %.3f over the stages\n", s, sum / n[s], worst
+		}
 	}
 	if (("uzram-thp" in mean) && ("uzram-nocompact" in mean))
 		printf "  extract time, THP arenas, compaction on / off: %.3f\n", mean["uzram-thp"] / mean["uzram-nocompact"]
@@ -239,6 +257,24 @@ plot() {
 		unset multiplot
 	GP
 	echo "plot: $OUT/seed.png"
+	# Memory over the stages: every system beside kernel zram.
+	plots=""
+	for sys in $(tail -n +2 "$CSV" | cut -d, -f1 | uniq | grep -v nocompact); do
+		awk -F, -v s="$sys" '$1 == s {print ++i, $6 / 1048576}' "$CSV" >"$OUT/$sys.mem.dat"
+		plots+="${plots:+, }'$OUT/$sys.mem.dat' using 1:2 with linespoints title '$sys'"
+	done
+	gnuplot <<-GP
+		set terminal pngcairo size 1100,550 noenhanced
+		set output '$OUT/seed-memory.png'
+		set title 'Seed workload: mem_used_total at each stage'
+		set xlabel 'stage (6 per cycle: extract, rm drivers, arch, fs, sound, include)'
+		set ylabel 'mem_used_total (MiB)'
+		set grid
+		set key top right
+		set yrange [0:*]
+		plot $plots
+	GP
+	echo "plot: $OUT/seed-memory.png"
 }
 plot
 finish
