@@ -7,6 +7,7 @@
  * the compressor), and swapped in under the lock only if the page did not
  * change meanwhile; otherwise the new object is dropped. */
 #include <errno.h>
+#include <sys/sysinfo.h>
 
 #include "internal.h"
 
@@ -150,21 +151,72 @@ static struct uz_codec rc_settings(struct uz_store *st, uint64_t *after_s)
 	return c;
 }
 
+/* One share of a recompression asked for by hand. */
+struct rc_worker {
+	struct uz_store *st;
+	const struct uz_codec *c;
+	const struct rc_filter *f;
+	uint64_t first, end;
+	struct uz_recompress_result res;
+	pthread_t thread;
+	bool started;
+};
+
+static void *rc_worker_run(void *arg)
+{
+	struct rc_worker *w = arg;
+	uint64_t next;
+
+	w->res.error = rc_range(w->st, w->c, w->f, w->first, w->end, UINT64_MAX, &w->res, &next);
+	return NULL;
+}
+
+/* Devices smaller than this many slots are recompressed by one thread. */
+#define RC_PARALLEL_MIN_SLOTS (1u << 16)
+#define RC_MAX_THREADS 8
+
 int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32_t threshold,
 			struct uz_recompress_result *res)
 {
 	struct rc_filter f = { .type = type, .threshold = threshold };
 	struct uz_codec c = rc_settings(st, NULL);
-	uint64_t used, next;
+	struct rc_worker w[RC_MAX_THREADS];
+	uint64_t used, nslots = uz_slots_count(st->slots);
+	int n = get_nprocs();
 
 	memset(res, 0, sizeof(*res));
 	if (type > UZ_WB_ALL)
 		return res->error = -EINVAL;
 	if (c.algo == UZ_ALGO_LZ4)
 		return res->error = -ENODEV;
+	/* By hand, someone is waiting for it: one share of the slots per
+	 * CPU (each page is locked only to copy it out and to swap it in,
+	 * so I/O goes on meanwhile).  The policy uses one thread. */
+	if (n > RC_MAX_THREADS)
+		n = RC_MAX_THREADS;
+	if (n < 1 || nslots < RC_PARALLEL_MIN_SLOTS)
+		n = 1;
 	pthread_mutex_lock(&st->rc_lock);
 	used = store_mem_used(st);
-	res->error = rc_range(st, &c, &f, 0, uz_slots_count(st->slots), UINT64_MAX, res, &next);
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct rc_worker){ .st = st, .c = &c, .f = &f, .first = nslots * (uint64_t)i / (uint64_t)n,
+					   .end = nslots * (uint64_t)(i + 1) / (uint64_t)n };
+		/* The last share, or any a thread cannot be made for, runs here. */
+		w[i].started = i < n - 1 && pthread_create(&w[i].thread, NULL, rc_worker_run, &w[i]) == 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!w[i].started)
+			rc_worker_run(&w[i]);
+	for (int i = 0; i < n; i++) {
+		if (w[i].started)
+			pthread_join(w[i].thread, NULL);
+		res->tried += w[i].res.tried;
+		res->kept += w[i].res.kept;
+		res->orig_bytes += w[i].res.orig_bytes;
+		res->bytes_saved += w[i].res.bytes_saved;
+		if (!res->error)
+			res->error = w[i].res.error;
+	}
 	pthread_mutex_unlock(&st->rc_lock);
 	store_compact_after(st, res->kept, used, &res->bytes_freed);
 	return res->error;

@@ -1228,6 +1228,38 @@ START_TEST(recompression_races_io)
 }
 END_TEST
 
+/* A large device is recompressed by one thread per CPU, each over its
+ * share of the slots: every page is done once, all read back. */
+START_TEST(recompression_shares_the_slots)
+{
+	enum { N = 3000 };
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 1 } };
+	struct uz_store *st = uz_store_create(1ull << 30, &cfg);
+	struct uz_recompress_result r;
+	struct uz_store_stats s;
+	static uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+
+	ck_assert_ptr_nonnull(st);
+	for (unsigned i = 0; i < N; i++) { /* spread over the whole device */
+		text_a(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * 87 * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, N);
+	ck_assert_uint_eq(r.kept, N);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.recomp_pages, N);
+	ck_assert_uint_eq(s.recomp_tried, N);
+	check_ok(st);
+	for (unsigned i = 0; i < N; i++) {
+		text_a(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (uint64_t)i * 87 * UZ_PAGE_SIZE), 0);
+		ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page %u", i);
+	}
+	uz_store_destroy(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -1258,6 +1290,7 @@ int main(void)
 	tcase_add_test(tc, recompressed_pages_write_back);
 	tcase_add_test(tc, recompress_after_policy);
 	tcase_add_test(tc, recompression_races_io);
+	tcase_add_test(tc, recompression_shares_the_slots);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }
