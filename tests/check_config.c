@@ -226,9 +226,23 @@ START_TEST(good_file)
 					       "backing-file = /var/lib/uzram/d.backing\n"
 					       "backing-size = 8G\n"
 					       "writeback-after = 20h\n"
-					       "writeback-limit = 1G\n",
+					       "writeback-limit = 1G\n"
+					       "recomp-algorithm = lz4hc:12\n"
+					       "recompress-after = 2h\n",
 					       "t.conf", &c, err, sizeof(err)),
 			 0);
+	ck_assert_int_eq(c.recomp.algo, UZ_ALGO_LZ4HC);
+	ck_assert_int_eq(c.recomp.level, 12);
+	ck_assert_uint_eq(c.recompress_after, 2 * 3600);
+	/* zram-generator's form: the second algorithm recompresses */
+	ck_assert_int_eq(uz_config_load_string("compression-algorithm = lz4 zstd(level=7)\n", "t.conf", &c, err,
+					       sizeof(err)), 0);
+	ck_assert_int_eq(c.recomp.algo, UZ_ALGO_ZSTD);
+	ck_assert_int_eq(c.recomp.level, 7);
+	ck_assert_int_eq(uz_config_load_string("recomp-algorithm = off\nrecompress-after = off\n", "t.conf", &c, err,
+					       sizeof(err)), 0);
+	ck_assert_int_eq(c.recomp.algo, UZ_ALGO_LZ4);
+	ck_assert_uint_eq(c.recompress_after, 0);
 	ck_assert_str_eq(c.backing_file, "/var/lib/uzram/d.backing");
 	ck_assert_uint_eq(c.backing_size, 8ull << 30);
 	ck_assert_uint_eq(c.writeback_after, 20 * 3600);
@@ -270,6 +284,18 @@ START_TEST(bad_files_name_file_line_key)
 	    "30h (such as 30min, 20h), or off");
 	bad("writeback-limit = lots\n", "/etc/uzram/disk0.conf:1: writeback-limit: 'lots' is not a size (use digits "
 	    "with K, M, G or T; 0 for the default)");
+	bad("recomp-algorithm = gzip\n", "/etc/uzram/disk0.conf:1: recomp-algorithm: 'gzip' is not a recompression "
+	    "algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, or off)");
+	bad("recomp-algorithm = lz4\n", "/etc/uzram/disk0.conf:1: recomp-algorithm: 'lz4' is not a recompression "
+	    "algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, or off): lz4 is the primary one");
+	bad("recomp-algorithm = zstd:23\n", "/etc/uzram/disk0.conf:1: recomp-algorithm: 'zstd:23' is not a "
+	    "recompression algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, or off)");
+	bad("recompress-after = 10s\n", "/etc/uzram/disk0.conf:1: recompress-after: '10s' is not an age from 30s to "
+	    "30h (such as 30min, 20h), or off");
+	bad("compression-algorithm = zstd\n", "/etc/uzram/disk0.conf:1: compression-algorithm: 'zstd' is not "
+	    "supported (only lz4; a second algorithm, such as 'lz4 zstd', recompresses idle pages)");
+	bad("compression-algorithm = lz4 lz4hc:99\n", "/etc/uzram/disk0.conf:1: compression-algorithm: 'lz4hc:99' is "
+	    "not a recompression algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, or off)");
 	bad("compaction = sometimes\n",
 	    "/etc/uzram/disk0.conf:1: compaction: 'sometimes' is not a threshold (a percentage such as 0.25%, or off)");
 }
