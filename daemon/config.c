@@ -360,15 +360,17 @@ int uz_check_disksize(uint64_t size, char *err, size_t errlen)
 
 int uz_parse_recomp(const char *s, struct uz_codec *c, char *err, size_t errlen)
 {
-	struct uz_codec v;
+	struct uz_codec v = { UZ_ALGO_ZSTD, 0 };
+	int r;
 
 	if (strcmp(s, "off") == 0) {
 		*c = (struct uz_codec){ UZ_ALGO_LZ4, 0 };
 		return 0;
 	}
-	if (uz_codec_parse(s, &v) || v.algo == UZ_ALGO_LZ4) {
+	r = uz_codec_parse(s, &v);
+	if (r || v.algo == UZ_ALGO_LZ4) {
 		snprintf(err, errlen, "'%.64s' is not a recompression algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, "
-			 "or off)%s", s, v.algo == UZ_ALGO_LZ4 && !uz_codec_parse(s, &v) ? ": lz4 is the primary one" : "");
+			 "or off)%s", s, r ? "" : ": lz4 is the primary one");
 		return -EINVAL;
 	}
 	*c = v;
