@@ -4,8 +4,8 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := fuse3 liblz4 inih libsystemd liburing libzstd
-DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev libzstd-dev check \
+PKGS := fuse3 liblz4 inih libsystemd liburing libzstd libxxhash
+DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev libzstd-dev libxxhash-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
 	clang libclang-rt-14-dev valgrind fio
 
@@ -23,7 +23,7 @@ endif
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/arena.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c
+STORE := store/arena.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c

@@ -480,6 +480,18 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 		return parse_policy_age(value, &cfg->writeback_after, err, errlen);
 	} else if (strcmp(key, "recompress-after") == 0) {
 		return parse_policy_age(value, &cfg->recompress_after, err, errlen);
+	} else if (strcmp(key, "persist") == 0) {
+		if (strcmp(value, "off") == 0) {
+			cfg->persist[0] = '\0';
+			return 0;
+		}
+		return set_path(cfg->persist, sizeof(cfg->persist) - 8, value, err, errlen); /* room for ".tmp" */
+	} else if (strcmp(key, "persist-mismatch") == 0) {
+		if (strcmp(value, "refuse") && strcmp(value, "discard")) {
+			snprintf(err, errlen, "'%s' is not refuse or discard", value);
+			return -EINVAL;
+		}
+		cfg->persist_discard = value[0] == 'd';
 	} else if (strcmp(key, "recomp-algorithm") == 0) {
 		return uz_parse_recomp(value, &cfg->recomp, err, errlen);
 	} else if (strcmp(key, "arena") == 0) {

@@ -98,6 +98,16 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 		put(&o, "failed_writeback %llu\n", (unsigned long long)s->failed_writeback);
 		put(&o, "spills %llu\n", (unsigned long long)s->spills);
 	}
+	put(&o, "persist %s\n", info->persist ? info->persist : "");
+	if (info->restored) {
+		put(&o, "restored_pages %llu\n", (unsigned long long)info->restored->pages);
+		put(&o, "restored_bytes %llu\n", (unsigned long long)info->restored->object_bytes);
+		put(&o, "restore_seconds %.3f\n", info->restored->seconds);
+		/* the snapshot restored is the last one written */
+		put(&o, "last_snapshot_time %lld\n", (long long)info->restored->created);
+		put(&o, "last_snapshot_bytes %llu\n", (unsigned long long)info->restored->file_bytes);
+		put(&o, "last_snapshot_seconds %.3f\n", info->restored->snapshot_seconds);
+	}
 	put(&o, "arena_kind %s\n", uz_arena_kind_name(s->afm.kind));
 	put(&o, "arenas %llu\n", (unsigned long long)s->afm.arenas);
 	put(&o, "arenas_hugetlb %llu\n", (unsigned long long)s->afm.arenas_by_kind[UZ_ARENA_HUGETLB]);

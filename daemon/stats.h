@@ -21,6 +21,8 @@ struct uz_stats_info {
 	unsigned io_uring_queues, io_uring_depth; /* 0 over /dev/fuse */
 	unsigned long long ring_bytes; /* io_uring buffers and rings */
 	const char *backing_file; /* NULL: none */
+	const char *persist; /* NULL or "": off */
+	const struct uz_snapshot_info *restored; /* NULL: nothing restored */
 };
 
 /* The keys of zram's bd_stat, in zram's order. */

@@ -64,6 +64,8 @@ struct daemon {
 	struct uz_store *st;
 	struct uz_fuse *_Atomic fuse; /* set once mounted; the socket thread may ask before */
 	struct uz_ctl *ctl;
+	struct uz_snapshot_info restored; /* persist: what was restored at start */
+	bool have_restored;
 };
 
 static int reload(struct daemon *d, char *out, size_t outlen);
@@ -113,7 +115,9 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .io_uring_queues = t.queues,
 						    .io_uring_depth = t.depth,
 						    .ring_bytes = t.ring_bytes,
-						    .backing_file = d->cfg.backing_file },
+						    .backing_file = d->cfg.backing_file,
+						    .persist = d->cfg.persist,
+						    .restored = d->have_restored ? &d->restored : NULL },
 			out, outlen);
 }
 
@@ -664,6 +668,8 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(strcmp(n.mount_point, d->cfg.mount_point), "mount-point");
 	PENDING(strcmp(n.options, d->cfg.options), "options");
 	PENDING(strcmp(n.backing_file, d->cfg.backing_file), "backing-file");
+	PENDING(strcmp(n.persist, d->cfg.persist), "persist");
+	PENDING(n.persist_discard != d->cfg.persist_discard, "persist-mismatch");
 	PENDING(n.backing_size != d->cfg.backing_size, "backing-size");
 	PENDING(n.writeback_after != d->cfg.writeback_after, "writeback-after");
 	PENDING(n.writeback_limit != d->cfg.writeback_limit, "writeback-limit");
@@ -798,6 +804,59 @@ static void remove_created(struct daemon *d)
 		unlink(d->path);
 }
 
+/* persist: loads the snapshot before anything is served.  Returns 0 (also
+ * when there is none yet, or it was discarded), -1 when the daemon must
+ * not start. */
+static int restore(struct daemon *d)
+{
+	char err[PATH_MAX + 256] = "";
+	struct uz_snapshot_info ri;
+	int r;
+
+	sd_notifyf(0, "STATUS=restoring %s", d->cfg.persist);
+	r = uz_store_restore(d->st, d->cfg.persist, &ri, err, sizeof(err));
+	if (r == 0) {
+		uz_log(LOG_INFO, "persist: restored %llu pages (%llu bytes stored, %llu written back before) from %s, "
+		       "written %llds ago, in %.2f s (%.0f MB/s)", (unsigned long long)ri.pages,
+		       (unsigned long long)ri.object_bytes, (unsigned long long)ri.written_back, d->cfg.persist,
+		       (long long)(time(NULL) - ri.created), ri.seconds,
+		       ri.seconds > 0 ? ri.file_bytes / ri.seconds / 1e6 : 0.0);
+		d->restored = ri;
+		d->have_restored = true;
+		return 0;
+	}
+	if (r == -ENOENT) {
+		uz_log(LOG_INFO, "persist: no snapshot at %s yet: starting empty", d->cfg.persist);
+		return 0;
+	}
+	if (r == -EINVAL && d->cfg.persist_discard) {
+		uz_log(LOG_WARNING, "persist: %s; persist-mismatch = discard: starting empty (the snapshot is "
+		       "replaced at the next clean stop)", err);
+		return 0;
+	}
+	uz_log(LOG_ERR, "persist: %s; not starting%s", err,
+	       r == -EINVAL ? " (persist-mismatch = discard would start empty)" : "");
+	return -1;
+}
+
+/* persist: writes the snapshot at a clean stop.  Returns 0 or -1. */
+static int snapshot(struct daemon *d)
+{
+	char err[PATH_MAX + 256] = "";
+	struct uz_snapshot_info si;
+
+	sd_notifyf(0, "STATUS=writing a snapshot to %s", d->cfg.persist);
+	uz_log(LOG_INFO, "persist: writing a snapshot to %s", d->cfg.persist);
+	if (uz_store_snapshot(d->st, d->cfg.persist, &si, err, sizeof(err))) {
+		uz_log(LOG_ERR, "persist: the snapshot failed: %s (the previous snapshot, if any, is kept)", err);
+		return -1;
+	}
+	uz_log(LOG_INFO, "persist: snapshot of %llu pages (%llu bytes stored) written to %s: %llu bytes in %.2f s "
+	       "(%.0f MB/s)", (unsigned long long)si.pages, (unsigned long long)si.object_bytes, d->cfg.persist,
+	       (unsigned long long)si.file_bytes, si.seconds, si.seconds > 0 ? si.file_bytes / si.seconds / 1e6 : 0.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .ready_fd = -1, .reload_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -856,6 +915,8 @@ int main(int argc, char **argv)
 		       strerror(errno));
 		goto out;
 	}
+	if (d.cfg.persist[0] && restore(&d))
+		goto out;
 	uz_store_stats(d.st, &s);
 	uz_log(LOG_INFO, "arenas: %s%s", uz_arena_kind_name(s.afm.kind),
 	       s.afm.kind == UZ_ARENA_HUGETLB ? " (reserved huge pages)"
@@ -917,6 +978,9 @@ int main(int argc, char **argv)
 	else
 		uz_log(LOG_INFO, "%s: stopping", d.path);
 	res = res ? 1 : 0;
+	/* The last request has been answered: nothing changes the data now. */
+	if (!res && d.cfg.persist[0] && snapshot(&d))
+		res = 1;
 out:
 	if (d.hk_running) {
 		d.hk_stop = true;

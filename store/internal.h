@@ -176,6 +176,10 @@ static inline bool slot_same_object(const struct slot_val *a, const struct slot_
 	return (a->meta & mask) == (b->meta & mask) && !memcmp(a->w, b->w, sizeof(a->w));
 }
 
+/* The engine for a write into slot idx, made if needed.  Returns NULL
+ * when it cannot be made (out of memory). */
+struct afm *store_engine_for_write(struct uz_store *st, uint64_t idx);
+
 /* Adds (sign +1) or removes (-1) a slot value's page to the counters. */
 void store_account(struct uz_store *st, const struct slot_val *v, int sign);
 

@@ -58,7 +58,7 @@ void store_account(struct uz_store *st, const struct slot_val *v, int sign)
 
 /* The engine for a write into slot idx, made if needed.  Returns NULL
  * when it cannot be made (out of memory). */
-static struct afm *engine_for_write(struct uz_store *st, uint64_t idx)
+struct afm *store_engine_for_write(struct uz_store *st, uint64_t idx)
 {
 	struct afm *e = engine_of(st, idx);
 
@@ -208,7 +208,7 @@ static inline bool holds_data(uint32_t meta)
 static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32_t off, uint32_t len)
 {
 	struct uz_slot *s = uz_slots_get(st->slots, idx, true);
-	struct afm *e = engine_for_write(st, idx);
+	struct afm *e = store_engine_for_write(st, idx);
 	struct slot_val old, new;
 	int err;
 
@@ -762,7 +762,7 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->engines = st->slots ? calloc(st->nengines, sizeof(*st->engines)) : NULL;
 	if (st->slots && !st->engines)
 		errno = ENOMEM;
-	e0 = st->engines ? engine_for_write(st, 0) : NULL;
+	e0 = st->engines ? store_engine_for_write(st, 0) : NULL;
 	if (e0) {
 		int e = pthread_create(&st->compactor, NULL, compactor, st);
 

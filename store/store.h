@@ -238,6 +238,40 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
  * age (0: off).  Pages already recompressed keep their algorithm. */
 void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s);
 
+/* What a snapshot holds or took (persist: store/snapshot.c). */
+struct uz_snapshot_info {
+	uint64_t pages; /* pages with data (same-filled ones included) */
+	uint64_t object_bytes; /* compressed bytes of their objects */
+	uint64_t file_bytes; /* the snapshot file's size */
+	uint64_t written_back; /* pages that were in the backing store */
+	int64_t created; /* when it was written (seconds since the epoch) */
+	double seconds; /* how long writing (or restoring) it took */
+	double snapshot_seconds; /* how long writing it took (restored: as its trailer says) */
+};
+
+/* Writes every page the store holds, as it is held (compressed objects
+ * as they are, pages in the backing store read back), to path: to
+ * path.tmp first, synced, then renamed over path and the directory
+ * synced, so that a crash leaves the previous snapshot intact.  1 MiB
+ * blocks through io_uring, each with its XXH3 checksum.  The store must
+ * not be written meanwhile (the daemon snapshots after its last request).
+ * Returns 0, or a negative errno with the reason in err. */
+int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_info *info, char *err,
+		      size_t errlen);
+
+/* Loads the snapshot at path into the store, which must be empty.
+ * Returns 0; -ENOENT when there is none; -EINVAL when it is of another
+ * device size or an unknown format version (found before anything is
+ * loaded: the store is still empty); -EBADMSG when it is corrupt or
+ * truncated (a checksum, a record or the trailer wrong); -ENOSPC or
+ * -ENOMEM when it does not fit; another negative errno for I/O.  err says
+ * what, naming the file.  After an error other than -ENOENT and -EINVAL
+ * the store holds part of the snapshot: destroy it, serve nothing.
+ * Pages that were in the backing store are written back to the store's
+ * backing store if it has one, else kept in memory. */
+int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_info *info, char *err,
+		     size_t errlen);
+
 /* Tests: moves the store's clock forward by seconds. */
 void uz_store_clock_advance(struct uz_store *st, uint64_t seconds);
 
