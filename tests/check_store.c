@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../compress/page.h"
 #include "../store/backing.h"
@@ -1260,6 +1261,198 @@ START_TEST(recompression_shares_the_slots)
 }
 END_TEST
 
+/* A fresh temp folder for a snapshot; its path in path. */
+static void snap_path(char *path, size_t len)
+{
+	char dir[] = "/tmp/uzram-snap.XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, len, "%s/snap", dir);
+}
+
+static void snap_gone(const char *path)
+{
+	char p[300], dir[256];
+
+	snprintf(p, sizeof(p), "%s.tmp", path);
+	unlink(p);
+	backing_gone(path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
+/* Every kind of page, in memory and in the backing store, in LZ4 and
+ * zstd, survives a snapshot and a restore into a new store: the same
+ * bytes, the same counters, sound invariants; the written-back pages go
+ * back to the new store's backing file. */
+START_TEST(snapshot_round_trip)
+{
+	enum { N = 700 };
+	char path[256], bpath[256], err[512] = "";
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 } };
+	struct uz_snapshot_info si, ri;
+	struct uz_recompress_result rr;
+	struct uz_writeback_result wr;
+	struct uz_store_stats a, b;
+	struct uz_store *st, *st2;
+	static uint8_t page[UZ_PAGE_SIZE];
+
+	snap_path(path, sizeof(path));
+	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	write_pages(st, N / 2, text_a, 0);
+	write_pages(st, 50, nibbles, 1500);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), N / 2 + 50);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &rr), 0); /* zstd */
+	ck_assert_uint_eq(rr.kept, N / 2 + 50);
+	write_pages(st, N / 2, text, N / 2); /* LZ4 */
+	write_pages(st, 50, noise, 1000); /* raw */
+	memset(page, 0x5a, sizeof(page)); /* same-filled */
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 2000 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_zero(st, 3000 * UZ_PAGE_SIZE, 8 * UZ_PAGE_SIZE), 0); /* kept allocated */
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_HUGE, 0, &wr), 0); /* raw pages to the file */
+	ck_assert_uint_eq(wr.pages, 50);
+	uz_store_stats(st, &a);
+	ck_assert_int_eq(uz_store_snapshot(st, path, &si, err, sizeof(err)), 0);
+	ck_assert_uint_eq(si.pages, N + 50 + 50 + 1 + 8);
+	ck_assert_uint_eq(si.written_back, 50);
+	ck_assert_uint_eq(si.file_bytes % (1u << 20), 0);
+	ck_assert(access(path, F_OK) == 0);
+	uz_store_destroy(st);
+	backing_gone(bpath);
+
+	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	st2 = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st2);
+	ck_assert_msg(uz_store_restore(st2, path, &ri, err, sizeof(err)) == 0, "restore: %s", err);
+	ck_assert_uint_eq(ri.pages, si.pages);
+	ck_assert_uint_eq(ri.object_bytes, si.object_bytes);
+	ck_assert_int_eq(ri.created, si.created);
+	uz_store_stats(st2, &b);
+	ck_assert_uint_eq(b.orig_data_size + b.wb_pages * UZ_PAGE_SIZE, a.orig_data_size + a.wb_pages * UZ_PAGE_SIZE);
+	ck_assert_uint_eq(b.wb_pages, 50); /* back in the backing store */
+	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], a.algo_pages[UZ_ALGO_ZSTD]);
+	ck_assert_uint_eq(b.compr_data_size, a.compr_data_size);
+	ck_assert_uint_eq(b.same_pages, 1);
+	ck_assert_uint_eq(b.idle_pages, 0);
+	check_ok(st2);
+	expect_pages(st2, N / 2, text_a, 0);
+	expect_pages(st2, N / 2, text, N / 2);
+	expect_pages(st2, 50, nibbles, 1500);
+	expect_pages(st2, 50, noise, 1000);
+	{
+		static uint8_t got[UZ_PAGE_SIZE];
+
+		ck_assert_int_eq(uz_store_read(st2, got, sizeof(got), 2000 * UZ_PAGE_SIZE), 0);
+		ck_assert_mem_eq(got, page, sizeof(got));
+	}
+	/* a store that holds data refuses a restore */
+	ck_assert_int_eq(uz_store_restore(st2, path, &ri, err, sizeof(err)), -EBUSY);
+	uz_store_destroy(st2);
+	backing_gone(bpath);
+	snap_gone(path);
+}
+END_TEST
+
+/* Rewrites block 0's format version and its checksum, as a newer uzramd
+ * would have written it. */
+static void snap_set_version(const char *path, uint32_t version)
+{
+	static uint8_t blk[1u << 20];
+	FILE *f = fopen(path, "r+b");
+	uint32_t used;
+	uint64_t sum = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(blk, 1, sizeof(blk), f), sizeof(blk));
+	memcpy(blk + 32, &version, sizeof(version)); /* the header's first field */
+	memcpy(&used, blk + 20, sizeof(used));
+	memcpy(blk + 24, &sum, sizeof(sum));
+	sum = XXH3_64bits(blk, 32 + used);
+	memcpy(blk + 24, &sum, sizeof(sum));
+	rewind(f);
+	ck_assert_uint_eq(fwrite(blk, 1, sizeof(blk), f), sizeof(blk));
+	fclose(f);
+}
+
+/* What a restore refuses, and how it says so: no file, another device
+ * size, an unknown version (before loading anything), a flipped byte, a
+ * truncated file, a memory limit too small. */
+START_TEST(snapshot_refusals)
+{
+	char path[256], bad[300], err[512] = "", cmd[1200];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct uz_snapshot_info si, ri;
+	struct uz_store_stats s;
+	struct uz_store *st;
+
+	snap_path(path, sizeof(path));
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -ENOENT);
+	write_pages(st, 3000, noise, 0); /* 12 MiB: several blocks */
+	ck_assert_int_eq(uz_store_snapshot(st, path, &si, err, sizeof(err)), 0);
+	uz_store_destroy(st);
+
+	st = uz_store_create(128 * MiB, &cfg); /* another size */
+	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "67108864-byte device; this one is 134217728 bytes") != NULL, "%s", err);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.orig_data_size, 0); /* nothing loaded */
+	uz_store_destroy(st);
+
+	snprintf(bad, sizeof(bad), "%s.v2", path);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", path, bad);
+	ck_assert_int_eq(system(cmd), 0);
+	snap_set_version(bad, 2);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "format version 2; this uzramd reads version 1") != NULL, "%s", err);
+	uz_store_destroy(st);
+
+	/* one byte flipped in the middle of a data block */
+	snprintf(cmd, sizeof(cmd), "cp %s %s && printf '\\125' | dd of=%s bs=1 seek=5000000 conv=notrunc status=none",
+		 path, bad, bad);
+	ck_assert_int_eq(system(cmd), 0);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, "block 4 of") && strstr(err, "checksum mismatch") && strstr(err, bad), "%s", err);
+	uz_store_destroy(st);
+
+	/* cut after a data block: no trailer */
+	snprintf(cmd, sizeof(cmd), "cp %s %s && truncate -s 8M %s", path, bad, bad);
+	ck_assert_int_eq(system(cmd), 0);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, "truncated") != NULL, "%s", err);
+	uz_store_destroy(st);
+	/* cut in the middle of a block */
+	snprintf(cmd, sizeof(cmd), "cp %s %s && truncate -s 5000000 %s", path, bad, bad);
+	ck_assert_int_eq(system(cmd), 0);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EBADMSG);
+	uz_store_destroy(st);
+	/* not a snapshot at all */
+	snprintf(cmd, sizeof(cmd), "head -c 2M /dev/zero >%s", bad);
+	ck_assert_int_eq(system(cmd), 0);
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, "not a uzram snapshot") != NULL, "%s", err);
+	uz_store_destroy(st);
+	unlink(bad);
+
+	/* a memory limit smaller than the data */
+	cfg.mem_limit = 4 * MiB;
+	st = uz_store_create(64 * MiB, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -ENOSPC);
+	ck_assert_msg(strstr(err, "the memory limit is reached") != NULL, "%s", err);
+	uz_store_destroy(st);
+	snap_gone(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -1291,6 +1484,8 @@ int main(void)
 	tcase_add_test(tc, recompress_after_policy);
 	tcase_add_test(tc, recompression_races_io);
 	tcase_add_test(tc, recompression_shares_the_slots);
+	tcase_add_test(tc, snapshot_round_trip);
+	tcase_add_test(tc, snapshot_refusals);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }
