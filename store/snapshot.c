@@ -1,8 +1,8 @@
 /* store/snapshot.c - the store's contents to a file and back (persist).
  *
  * The file is a sequence of 1 MiB blocks, each starting with a 32-byte
- * header (magic, sequence number, kind, bytes used, XXH3-64 of the header
- * and the bytes used): block 0 holds the format version and the device
+ * header (magic, sequence number, kind, bytes used, XXH3-64 of the whole
+ * block): block 0 holds the format version and the device
  * size, the data blocks hold one record per page with data (its slot
  * index, its meta word as the slot has it, and its object's bytes as they
  * are: nothing is recompressed), and the last block, the trailer, counts
@@ -38,7 +38,7 @@ struct blk_hdr {
 	uint64_t seq; /* the block's number in the file */
 	uint32_t kind;
 	uint32_t used; /* payload bytes after this header */
-	uint64_t sum; /* XXH3-64 of this header (sum 0) and the payload used */
+	uint64_t sum; /* XXH3-64 of the whole block, this field 0 */
 };
 
 struct snap_header {
@@ -70,17 +70,17 @@ struct snap_rec {
 _Static_assert(sizeof(struct blk_hdr) == 32, "block header layout");
 _Static_assert(sizeof(struct snap_rec) == 16, "record layout");
 
-/* The checksum of a block: XXH3-64 of its header, with the sum field
- * zero, and the payload bytes used. */
+/* The checksum of a block: XXH3-64 of the whole block, its sum field
+ * taken as zero (the padding after the payload is zeros and checked
+ * too: any flipped byte is found). */
 static uint64_t block_sum(uint8_t *blk)
 {
-	struct blk_hdr h;
-	uint64_t sum, zero = 0;
+	uint64_t sum, saved, zero = 0;
 
-	memcpy(&h, blk, sizeof(h));
+	memcpy(&saved, blk + offsetof(struct blk_hdr, sum), sizeof(saved));
 	memcpy(blk + offsetof(struct blk_hdr, sum), &zero, sizeof(zero));
-	sum = XXH3_64bits(blk, sizeof(h) + (h.used <= PAYLOAD ? h.used : PAYLOAD));
-	memcpy(blk + offsetof(struct blk_hdr, sum), &h.sum, sizeof(h.sum));
+	sum = XXH3_64bits(blk, SNAP_BLOCK);
+	memcpy(blk + offsetof(struct blk_hdr, sum), &saved, sizeof(saved));
 	return sum;
 }
 

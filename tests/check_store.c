@@ -1362,15 +1362,13 @@ static void snap_set_version(const char *path, uint32_t version)
 {
 	static uint8_t blk[1u << 20];
 	FILE *f = fopen(path, "r+b");
-	uint32_t used;
 	uint64_t sum = 0;
 
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fread(blk, 1, sizeof(blk), f), sizeof(blk));
 	memcpy(blk + 32, &version, sizeof(version)); /* the header's first field */
-	memcpy(&used, blk + 20, sizeof(used));
 	memcpy(blk + 24, &sum, sizeof(sum));
-	sum = XXH3_64bits(blk, 32 + used);
+	sum = XXH3_64bits(blk, sizeof(blk));
 	memcpy(blk + 24, &sum, sizeof(sum));
 	rewind(f);
 	ck_assert_uint_eq(fwrite(blk, 1, sizeof(blk), f), sizeof(blk));

@@ -1,0 +1,136 @@
+# Persistence (persist = PATH):
+#  1. the tree's fs, kernel and include onto ext4 over uzram; umount,
+#     detach, SIGTERM: a snapshot is written; a new uzramd restores it
+#     before serving: e2fsck clean, every checksum matches; --json tells;
+#  2. kill -9 in the middle of writing a snapshot: the previous one is
+#     intact and restores;
+#  3. a flipped byte, a truncated file, another device size: refused with
+#     a message naming the file and the fault, nothing served;
+#     persist-mismatch = discard starts empty and says so;
+#  4. with a backing file: written-back pages come back, and go back.
+source "$(dirname "$0")/lib.sh"
+need_root
+TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
+TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
+SOCK=$T/p.sock
+MNT=$T/mnt
+SNAP=$T/state/snap
+mkdir -p "$T/state"
+conf() { # FILE KEY=VALUE...
+	local f=$1
+	shift
+	printf '%s\n' "$@" >"$f"
+}
+served() { grep -qF " $1 fuse.uzram " /proc/mounts; }
+
+# 1. Stop, start: the file system is back.
+conf "$T/p.conf" "size = 2G" "persist = $SNAP"
+start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd with persist"; finish; }
+check "no snapshot yet: starts empty, says so" grep -q "persist: no snapshot at $SNAP yet: starting empty" "$T/uzramd.log"
+attach_loop "$T/p" || { fail "losetup"; finish; }
+mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+check "fs, kernel and include extracted" tar -xf "$TAR" -C "$MNT" "$TOPDIR/fs" "$TOPDIR/kernel" "$TOPDIR/include"
+(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums"
+umount "$MNT"
+losetup -d "$LOOP"
+orig=$(stat_of "$SOCK" orig_data_size)
+check "SIGTERM exits 0 after writing the snapshot" stop_daemon "$DPID"
+check "the snapshot is there, mode 0600" test "$(stat -c %a "$SNAP")" = 600
+check "no temporary file is left" test ! -e "$SNAP.tmp"
+log "$(grep "persist: snapshot of" "$T/uzramd.log" | tail -n1)"
+cp "$SNAP" "$T/snap.1"
+start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd restoring"; finish; }
+log "$(grep "persist: restored" "$T/uzramd.log" | tail -n1)"
+check "restored before serving, and says so" grep -q "persist: restored .* from $SNAP" "$T/uzramd.log"
+check "orig_data_size as it was" test "$(stat_of "$SOCK" orig_data_size)" = "$orig"
+check "--json: persist, restored_bytes, last_snapshot_*" bash -c "'$UZRAMCTL' --socket '$SOCK' --json |
+	grep -q '\"persist\": \"$SNAP\"' && test \"\$('$UZRAMCTL' --socket '$SOCK' --json | grep -c 'restored_bytes\|last_snapshot_time\|last_snapshot_bytes\|last_snapshot_seconds')\" = 4"
+check "restored_bytes > 0" test "$(stat_of "$SOCK" restored_bytes)" -gt 0
+attach_loop "$T/p" || { fail "losetup"; finish; }
+echo 3 >/proc/sys/vm/drop_caches
+check "e2fsck -fn clean after the restart" silent e2fsck -fn "$LOOP"
+mount_dev "$LOOP" "$MNT"
+check "every checksum matches after the restart" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+
+# 2. kill -9 while the snapshot is written: the previous one stays.
+tar -xf "$TAR" -C "$MNT" "$TOPDIR/drivers" # more to write: a longer snapshot
+umount "$MNT"
+losetup -d "$LOOP"
+kill -TERM "$DPID"
+# (once its first blocks are written)
+for _ in $(seq 4000); do [ "$(stat -c %s "$SNAP.tmp" 2>/dev/null || echo 0)" -gt 0 ] && break; sleep 0.002; done
+seen=no
+[ -e "$SNAP.tmp" ] && seen=yes && kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+log "the temporary file seen before kill -9: $seen ($(stat -c %s "$SNAP.tmp" 2>/dev/null || echo 0) bytes written)"
+check "killed in the middle of the snapshot" test "$seen" = yes
+check "the previous snapshot is untouched" cmp "$SNAP" "$T/snap.1"
+umount -l "$T/p" 2>/dev/null
+start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd after kill -9"; finish; }
+check "... and restores" test "$(stat_of "$SOCK" orig_data_size)" = "$orig"
+attach_loop "$T/p" || { fail "losetup"; finish; }
+check "e2fsck -fn clean (the file system as at the previous stop)" silent e2fsck -fn "$LOOP"
+mount_dev "$LOOP" "$MNT"
+check "every checksum matches" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+umount "$MNT"
+losetup -d "$LOOP"
+stop_daemon "$DPID"
+rm -f "$SNAP.tmp"
+cp "$SNAP" "$T/snap.2"
+
+# 3. Refusals.
+refused() { # DESCRIPTION SNAPSHOT WANT [KEY=VALUE...]
+	local what=$1 snap=$2 want=$3 out rc
+	shift 3
+	conf "$T/r.conf" "persist = $snap" "$@"
+	grep -q "^size" "$T/r.conf" || echo "size = 2G" >>"$T/r.conf"
+	# (a daemon that wrongly starts is stopped after 60 s)
+	out=$(timeout 60 "$UZRAMD" --foreground --config "$T/r.conf" --socket "$T/r.sock" "$T/r" 2>&1)
+	rc=$?
+	log "$what: $(grep persist <<<"$out" | tail -n1)"
+	check "$what: refused (exit $rc)" test "$rc" -ne 0
+	check "... naming the file and the fault" grep -q "persist: $snap: .*$want" <<<"$out"
+	check "... nothing served" bash -c "! grep -qF ' $T/r fuse.uzram ' /proc/mounts && test ! -S '$T/r.sock'"
+}
+cp "$SNAP" "$T/flipped"
+printf '\125' | dd of="$T/flipped" bs=1 seek=$(( $(stat -c %s "$SNAP") / 2 + 1000 )) conv=notrunc status=none
+refused "one flipped byte" "$T/flipped" "is corrupt (checksum mismatch)"
+cp "$SNAP" "$T/cut"
+truncate -s $(( $(stat -c %s "$SNAP") - 1048576 )) "$T/cut"
+refused "a truncated snapshot" "$T/cut" "truncated"
+truncate -s $(( $(stat -c %s "$SNAP") / 2 + 12345 )) "$T/cut"
+refused "one cut in the middle of a block" "$T/cut" "corrupt\|truncated"
+refused "another device size" "$SNAP" "a snapshot of a 2147483648-byte device; this one is 1073741824 bytes" "size = 1G"
+conf "$T/r.conf" "size = 1G" "persist = $SNAP" "persist-mismatch = discard"
+start_daemon "$T/r" --config "$T/r.conf" --socket "$T/r.sock" || fail "persist-mismatch = discard starts"
+check "persist-mismatch = discard: starts empty and says so" grep -q "persist-mismatch = discard: starting empty" "$T/uzramd.log"
+check "... empty" test "$(stat_of "$T/r.sock" orig_data_size)" = 0
+kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; umount -l "$T/r" 2>/dev/null
+check "... and the old snapshot is still there (killed: no new one)" cmp "$SNAP" "$T/snap.2"
+conf "$T/bad.conf" "size = 64M" "persist = relative/path"
+out=$("$UZRAMD" --foreground --config "$T/bad.conf" --socket "$T/x.sock" "$T/x" 2>&1)
+check "persist needs an absolute path" grep -q "persist: 'relative/path' is not an absolute path" <<<"$out"
+conf "$T/bad.conf" "size = 64M" "persist-mismatch = maybe"
+out=$("$UZRAMD" --foreground --config "$T/bad.conf" --socket "$T/x.sock" "$T/x" 2>&1)
+check "persist-mismatch takes refuse or discard" grep -q "persist-mismatch: 'maybe' is not refuse or discard" <<<"$out"
+
+# 4. Written-back pages.
+conf "$T/w.conf" "size = 256M" "persist = $T/state/w.snap" "backing-file = $T/state/backing"
+start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd with persist and a backing file"; finish; }
+head -c $((64 << 20)) "$TAR" >"$T/data"
+dd if="$T/data" of="$T/w" bs=1M oflag=direct status=none
+"$UZRAMCTL" --socket "$T/w.sock" idle all >/dev/null
+"$UZRAMCTL" --socket "$T/w.sock" writeback idle >/dev/null
+wbp=$(stat_of "$T/w.sock" writeback_pages)
+check "pages written back before the stop" test "$wbp" -gt 0
+stop_daemon "$DPID"
+start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd restoring with a backing file"; finish; }
+check "the written-back pages are in the backing store again" test "$(stat_of "$T/w.sock" writeback_pages)" = "$wbp"
+check "everything reads back" cmp <(dd if="$T/w" bs=1M count=64 iflag=direct status=none) "$T/data"
+stop_daemon "$DPID"
+conf "$T/w.conf" "size = 256M" "persist = $T/state/w.snap"
+start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd restoring without the backing file"; finish; }
+check "without a backing file now, they come back into memory" test "$(stat_of "$T/w.sock" orig_data_size)" = $((64 << 20))
+check "... and read back" cmp <(dd if="$T/w" bs=1M count=64 iflag=direct status=none) "$T/data"
+stop_daemon "$DPID"
+finish
