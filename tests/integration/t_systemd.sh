@@ -36,6 +36,7 @@ cat >"$T/etc/t0.conf" <<-CONF
 	backing-file = /var/lib/uzram/t0.backing
 CONF
 printf 'size = 64M\nmem-limit = 12Q\n' >"$T/etc/t1.conf"
+printf 'size = 128M\nmount-point = /mnt/t2\npersist = /var/lib/uzram/t2.snapshot\n' >"$T/etc/t2.conf"
 cat >"$T/selftest.service" <<-UNIT
 	[Unit]
 	Description=uzram self-test
@@ -119,6 +120,20 @@ cat >>"$T/inside.sh" <<-'SH'
 	chk "... and mounts a new file system" test "$(findmnt -n -o FSTYPE /mnt/t0)" = ext4
 	chk "... which is empty: the data went with the daemon, as with zram" test ! -e /mnt/t0/data
 	chk "stop after the restart" systemctl stop uzram@t0
+	# persist: stop snapshots after the unmount; start restores and mounts
+	# the file system as it was, without making a new one.
+	chk "persist: start uzram@t2" systemctl start uzram@t2
+	cp /tmp/data /mnt/t2/data && sync
+	chk "persist: stop" systemctl stop uzram@t2
+	chk "persist: the snapshot is in /var/lib/uzram" test -s /var/lib/uzram/t2.snapshot
+	chk "persist: start again" systemctl start uzram@t2
+	chk "persist: the mount is back with the data" cmp /tmp/data /mnt/t2/data
+	chk "persist: restored before READY, no new file system made" bash -c \
+		"journalctl -u uzram@t2 -o cat --no-pager | grep -q 'persist: restored' &&
+		 test \$(journalctl -u uzram@t2 -o cat --no-pager | grep -c 'new device: making') = 1"
+	chk "persist: uzramctl shows what was restored" bash -c "uzramctl --socket /run/uzram/t2.sock --json | grep -q '\"restored_bytes\": [1-9]'"
+	chk "persist: stop again" systemctl stop uzram@t2
+	journalctl -u uzram@t2 -o short-monotonic --no-pager >/results/journal-t2
 	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-t0
 	chk "a bad config: start fails" bash -c "! systemctl start uzram@t1"
 	journalctl -u uzram@t1 -o cat --no-pager >/results/journal-t1
@@ -164,5 +179,5 @@ done <"$T/results/log"
 check "[systemd] the in-container test ran to its end" grep -q '^done$' "$T/results/log"
 echo "  --- journal of uzram@t0 (start, READY, mount, reload, stop) ---"
 sed 's/^/  /' "$T/results/journal-t0" 2>/dev/null | grep -vE 'Deactivated|Consumed' | tail -30
-[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -40 "$T/results/cmd.log"; }
+[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -40 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20; }
 finish
