@@ -17,7 +17,10 @@
 #      (iodepth 16 and 1) and 1M read over its LZ4 pages, `uzramctl idle
 #      all; uzramctl recompress idle` timed (MB/s of pages processed), the
 #      same reads over the zstd pages;
-#   5. writeback to a backing file on the machine's disk (the temp folder):
+#   5. persistence: the whole tree on ext4 over uzram with persist; umount,
+#      detach, SIGTERM timed (the snapshot, to the temp folder's disk),
+#      then a new uzramd timed until it serves (the restore);
+#   6. writeback to a backing file on the machine's disk (the temp folder):
 #      2 GiB written, then `uzramctl writeback all` timed, then fio 4K
 #      randread and 1M read over the written-back data.
 # Prints tables of figures and ratios; writes bench-out/io/io.csv and a
@@ -37,6 +40,8 @@ case ${1:-} in
 "") ;;
 *) echo "usage: $0 [--quick | --report-only]" >&2; exit 2 ;;
 esac
+# The last value recorded for uzram's TEST in this run.
+val_now() { awk -F, -v t="$1" '$1 == "uzram" && $2 == t {v = $3} END {print v}' "$CSV"; }
 measure() {
 	TAR=$(linux_tar) || exit 1
 	TOPDIR=$(tar -tf "$TAR" | head -n1 | cut -d/ -f1)
@@ -200,6 +205,35 @@ measure() {
 	rc_reads zstd
 	stop_daemon "$DPID"
 
+	# Persistence: snapshot at stop, restore at start, the whole tree.
+	progress "persist: snapshot and restore of the whole tree ..."
+	{ cat "$TOP/conf/uzram.conf"; echo "persist = $T/ps.snap"; } >"$T/ps.conf"
+	start_daemon "$T/ps" --config "$T/ps.conf" --size 4G --socket "$T/ps.sock" || exit 1
+	attach_loop "$T/ps"
+	mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$T/mnt-ps" || exit 1
+	tar -xf "$TAR" -C "$T/mnt-ps"
+	umount "$T/mnt-ps"
+	losetup -d "$LOOP"
+	rec uzram persist_compr_bytes "$(stat_of "$T/ps.sock" compr_data_size)" B
+	t0=$(date +%s.%N)
+	stop_daemon "$DPID"
+	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	rec uzram snapshot_stop_s "$t" s
+	rec uzram snapshot_file_bytes "$(stat -c %s "$T/ps.snap")" B
+	t0=$(date +%s.%N)
+	"$UZRAMD" --config "$T/ps.conf" --size 4G --socket "$T/ps.sock" "$T/ps" || exit 1
+	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	PSPID=$(stat_of "$T/ps.sock" pid)
+	PIDS+=("$PSPID")
+	rec uzram restore_ready_s "$t" s
+	rec uzram restore_s "$(stat_of "$T/ps.sock" restore_seconds)" s
+	rec uzram snapshot_s "$(stat_of "$T/ps.sock" last_snapshot_seconds)" s
+	rec uzram snapshot_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / $(val_now snapshot_s)" | bc)" MB/s
+	rec uzram restore_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / $(val_now restore_s)" | bc)" MB/s
+	progress "persist: snapshot $(val_now snapshot_s) s, restore $(val_now restore_s) s, ready after $(val_now restore_ready_s) s"
+	kill -TERM "$PSPID"
+	while kill -0 "$PSPID" 2>/dev/null; do sleep 0.1; done
+
 	# Writeback to a backing file on disk, and reading it back.
 	progress "writeback to a backing file on $(df --output=source "$T" | tail -n1) ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "backing-file = $T/backing"; } >"$T/wb.conf"
@@ -279,6 +313,11 @@ report() {
 			printf '  %-22s %10s / %10s = %s\n' "$t" "$(val uzram "zstd_$t")" "$(val uzram "lz4_$t")" \
 				"$(echo "scale=2; $(val uzram "zstd_$t") / $(val uzram "lz4_$t")" | bc)"
 		done
+	fi
+	if [ -n "$(val uzram snapshot_MBps)" ]; then
+		echo "Persistence, the whole tree ($(( $(val uzram persist_compr_bytes | cut -d. -f1) >> 20 )) MiB compressed; snapshot file $(( $(val uzram snapshot_file_bytes | cut -d. -f1) >> 20 )) MiB):" \
+			"snapshot $(val uzram snapshot_s) s ($(val uzram snapshot_MBps) MB/s; SIGTERM to exit $(val uzram snapshot_stop_s) s)," \
+			"restore $(val uzram restore_s) s ($(val uzram restore_MBps) MB/s), serving $(val uzram restore_ready_s) s after the start"
 	fi
 	if [ -n "$(val uzram writeback_MBps)" ]; then
 		echo "Writeback of 2 GiB (60 % compressible) to a backing file on disk: $(val uzram writeback_s) s," \
