@@ -224,9 +224,49 @@ static int w_record(struct snap_writer *w, uint64_t idx, uint32_t meta, const vo
 /* Per-thread scratch for an object on its way out. */
 static __thread uint8_t tls_obj[UZ_PAGE_SIZE] __attribute__((aligned(64)));
 
+/* The span of the backing store read last: pages written back side by
+ * side are read UZ_BACKING_SPAN at a time, not one by one.  Valid while
+ * no writeback runs (the snapshot holds wb_lock). */
+struct wb_cache {
+	uint64_t lo, hi; /* hi 0: empty */
+	uint64_t capacity;
+	const uint8_t *data;
+};
+
+/* Copies a written-back page's object into dst.  Caller holds the slot's
+ * lock.  Returns 0 or -EIO. */
+static int wb_object(struct uz_store *st, struct wb_cache *c, const struct slot_val *v, uint32_t size, void *dst)
+{
+	uint64_t off = (uint64_t)v->w[1] << 32 | v->w[0];
+
+	if (!c->hi || off < c->lo || off + size > c->hi) {
+		uint64_t lo = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1), len = UZ_BACKING_SPAN;
+
+		if (lo + len > c->capacity)
+			len = c->capacity - lo;
+		c->hi = 0;
+		/* Past the end of what the file holds yet, a span read comes
+		 * back short: read the object alone. */
+		if (off + size > lo + len || uz_backing_read_span(st->backing, lo, (uint32_t)len, &c->data))
+			return store_load_object(st, NULL, v, size, dst);
+		c->lo = lo;
+		c->hi = lo + len;
+	}
+	memcpy(dst, c->data + (off - c->lo), size);
+	return 0;
+}
+
 /* Writes every slot with data.  Returns 0 or a negative errno. */
 static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t errlen)
 {
+	struct wb_cache cache = { 0 };
+
+	if (st->backing) {
+		struct uz_backing_stats bs;
+
+		uz_backing_stats(st->backing, &bs);
+		cache.capacity = bs.capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
+	}
 	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 		struct slot_val v;
@@ -251,7 +291,10 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		case SLOT_COMP:
 		case SLOT_RAW:
 			len = slot_size(v.meta);
-			e = store_load_object(st, engine_of(st, i), &v, len, tls_obj);
+			if (v.meta & SLOT_WB)
+				e = wb_object(st, &cache, &v, len, tls_obj);
+			else
+				e = store_load_object(st, engine_of(st, i), &v, len, tls_obj);
 			break;
 		}
 		uz_slot_unlock(s, v.meta);
@@ -305,8 +348,11 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 	memcpy(w.io.buf[0] + sizeof(struct blk_hdr), &hdr, sizeof(hdr));
 	w.used = sizeof(hdr);
 	e = w_flush(&w, BLK_HEADER);
-	if (!e)
+	if (!e) {
+		pthread_mutex_lock(&st->wb_lock); /* no writeback run meanwhile */
 		e = w_slots(st, &w, err, errlen);
+		pthread_mutex_unlock(&st->wb_lock);
+	}
 	if (!e && w.used)
 		e = w_flush(&w, BLK_DATA);
 	if (!e) {

@@ -233,6 +233,11 @@ START_TEST(good_file)
 			 0);
 	ck_assert_int_eq(c.recomp.algo, UZ_ALGO_LZ4HC);
 	ck_assert_int_eq(c.recomp.level, 12);
+	ck_assert_str_eq(c.persist, "");
+	ck_assert_int_eq(uz_config_load_string("persist = /var/lib/uzram/d.snap\npersist-mismatch = discard\n", "t.conf",
+					       &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.persist, "/var/lib/uzram/d.snap");
+	ck_assert_int_eq(c.persist_discard, 1);
 	ck_assert_uint_eq(c.recompress_after, 2 * 3600);
 	/* zram-generator's form: the second algorithm recompresses */
 	ck_assert_int_eq(uz_config_load_string("compression-algorithm = lz4 zstd(level=7)\n", "t.conf", &c, err,
@@ -284,6 +289,8 @@ START_TEST(bad_files_name_file_line_key)
 	    "30h (such as 30min, 20h), or off");
 	bad("writeback-limit = lots\n", "/etc/uzram/disk0.conf:1: writeback-limit: 'lots' is not a size (use digits "
 	    "with K, M, G or T; 0 for the default)");
+	bad("persist = snap\n", "/etc/uzram/disk0.conf:1: persist: 'snap' is not an absolute path");
+	bad("persist-mismatch = ignore\n", "/etc/uzram/disk0.conf:1: persist-mismatch: 'ignore' is not refuse or discard");
 	bad("recomp-algorithm = gzip\n", "/etc/uzram/disk0.conf:1: recomp-algorithm: 'gzip' is not a recompression "
 	    "algorithm (zstd, zstd:1..22, lz4hc, lz4hc:3..12, or off)");
 	bad("recomp-algorithm = lz4\n", "/etc/uzram/disk0.conf:1: recomp-algorithm: 'lz4' is not a recompression "

@@ -93,7 +93,10 @@ refused() { # DESCRIPTION SNAPSHOT WANT [KEY=VALUE...]
 	check "... nothing served" bash -c "! grep -qF ' $T/r fuse.uzram ' /proc/mounts && test ! -S '$T/r.sock'"
 }
 cp "$SNAP" "$T/flipped"
-printf '\125' | dd of="$T/flipped" bs=1 seek=$(( $(stat -c %s "$SNAP") / 2 + 1000 )) conv=notrunc status=none
+at=$(( $(stat -c %s "$SNAP") / 2 + 1000 ))
+byte=$(dd if="$T/flipped" bs=1 skip="$at" count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %o $(( byte ^ 1 )))" | dd of="$T/flipped" bs=1 seek="$at" conv=notrunc status=none
+check "one bit of the copy flipped" bash -c "! cmp -s '$SNAP' '$T/flipped'"
 refused "one flipped byte" "$T/flipped" "is corrupt (checksum mismatch)"
 cp "$SNAP" "$T/cut"
 truncate -s $(( $(stat -c %s "$SNAP") - 1048576 )) "$T/cut"
