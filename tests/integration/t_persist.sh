@@ -7,7 +7,8 @@
 #  3. a flipped byte, a truncated file, another device size: refused with
 #     a message naming the file and the fault, nothing served;
 #     persist-mismatch = discard starts empty and says so;
-#  4. with a backing file: written-back pages come back, and go back.
+#  4. with a backing file: written-back pages come back, and go back;
+#  5. a snapshot into a full file system: exit 1, the previous one kept.
 source "$(dirname "$0")/lib.sh"
 need_root
 TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
@@ -136,4 +137,19 @@ start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd 
 check "without a backing file now, they come back into memory" test "$(stat_of "$T/w.sock" orig_data_size)" = $((64 << 20))
 check "... and read back" cmp <(dd if="$T/w" bs=1M count=64 iflag=direct status=none) "$T/data"
 stop_daemon "$DPID"
+# 5. A snapshot that does not fit its file system: a clear error, exit 1,
+#    no temporary file left, the previous snapshot kept.
+mkdir -p "$T/small"
+mount -t tmpfs -o size=4M tmpfs "$T/small" && MOUNTS+=("$T/small")
+echo "an older snapshot" >"$T/small/snap"
+conf "$T/s.conf" "size = 64M" "persist = $T/small/snap"
+start_daemon "$T/s" --config "$T/s.conf" --socket "$T/s.sock" || { fail "uzramd with persist on a small tmpfs"; finish; }
+head -c $((16 << 20)) /dev/urandom >"$T/rnd"
+dd if="$T/rnd" of="$T/s" bs=1M oflag=direct status=none
+stop_daemon "$DPID"
+rc=$?
+check "a snapshot into a full file system: exit 1" test "$rc" = 1
+check "... saying why" grep -q "persist: the snapshot failed: .*No space left on device (the previous snapshot, if any, is kept)" "$T/uzramd.log"
+check "... no temporary file left" test ! -e "$T/small/snap.tmp"
+check "... the previous snapshot kept" grep -q "an older snapshot" "$T/small/snap"
 finish
