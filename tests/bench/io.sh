@@ -230,7 +230,15 @@ measure() {
 	rec uzram snapshot_s "$(stat_of "$T/ps.sock" last_snapshot_seconds)" s
 	rec uzram snapshot_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / $(val_now snapshot_s)" | bc)" MB/s
 	rec uzram restore_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / $(val_now restore_s)" | bc)" MB/s
-	progress "persist: snapshot $(val_now snapshot_s) s, restore $(val_now restore_s) s, ready after $(val_now restore_ready_s) s"
+	# The disk itself, the same way (1 MiB O_DIRECT blocks), the same size.
+	t0=$(date +%s.%N)
+	dd if="$T/ps.snap" of="$T/disk-speed" bs=1M oflag=direct conv=fsync status=none
+	rec uzram disk_write_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / ($(date +%s.%N) - $t0)" | bc)" MB/s
+	t0=$(date +%s.%N)
+	dd if="$T/disk-speed" of=/dev/null bs=1M iflag=direct status=none
+	rec uzram disk_read_MBps "$(echo "$(stat -c %s "$T/ps.snap") / 1000000 / ($(date +%s.%N) - $t0)" | bc)" MB/s
+	rm -f "$T/disk-speed"
+	progress "persist: snapshot $(val_now snapshot_s) s, restore $(val_now restore_s) s, ready after $(val_now restore_ready_s) s; the disk: $(val_now disk_write_MBps) MB/s written, $(val_now disk_read_MBps) MB/s read"
 	kill -TERM "$PSPID"
 	while kill -0 "$PSPID" 2>/dev/null; do sleep 0.1; done
 
@@ -317,7 +325,8 @@ report() {
 	if [ -n "$(val uzram snapshot_MBps)" ]; then
 		echo "Persistence, the whole tree ($(( $(val uzram persist_compr_bytes | cut -d. -f1) >> 20 )) MiB compressed; snapshot file $(( $(val uzram snapshot_file_bytes | cut -d. -f1) >> 20 )) MiB):" \
 			"snapshot $(val uzram snapshot_s) s ($(val uzram snapshot_MBps) MB/s; SIGTERM to exit $(val uzram snapshot_stop_s) s)," \
-			"restore $(val uzram restore_s) s ($(val uzram restore_MBps) MB/s), serving $(val uzram restore_ready_s) s after the start"
+			"restore $(val uzram restore_s) s ($(val uzram restore_MBps) MB/s), serving $(val uzram restore_ready_s) s after the start;" \
+			"the same file copied by dd (1 MiB, O_DIRECT): $(val uzram disk_write_MBps) MB/s written, $(val uzram disk_read_MBps) MB/s read"
 	fi
 	if [ -n "$(val uzram writeback_MBps)" ]; then
 		echo "Writeback of 2 GiB (60 % compressible) to a backing file on disk: $(val uzram writeback_s) s," \
