@@ -62,6 +62,7 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "transport %s\n", info->transport ? info->transport : "dev");
 	put(&o, "io_uring_queues %u\n", info->io_uring_queues);
 	put(&o, "io_uring_depth %u\n", info->io_uring_depth);
+	put(&o, "streams %u\n", info->streams);
 	put(&o, "ring_bytes %llu\n", info->ring_bytes);
 	for (int i = 0; i < 9; i++)
 		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);

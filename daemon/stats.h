@@ -19,6 +19,7 @@ struct uz_stats_info {
 	pid_t pid;
 	const char *transport; /* "io_uring" or "dev" */
 	unsigned io_uring_queues, io_uring_depth; /* 0 over /dev/fuse */
+	unsigned streams; /* requests served at once: worker threads, or io_uring queues */
 	unsigned long long ring_bytes; /* io_uring buffers and rings */
 	const char *backing_file; /* NULL: none */
 	const char *persist; /* NULL or "": off */

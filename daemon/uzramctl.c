@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -24,40 +25,6 @@ struct kv {
 	char *val[MAX_KEYS];
 	char buf[UZ_CTL_MAX_REPLY + 1];
 };
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: uzramctl [--socket PATH] [-b|--bytes] [--json] [COMMAND]\n"
-		"Show the state of uzram devices.\n\n"
-		"Commands:\n"
-		"  (none)     a table: NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT\n"
-		"  mm_stat    zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
-		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
-		"             huge_pages_since\n"
-		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
-		"  bd_stat    zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes\n"
-		"  compact    compact the store now; prints the bytes freed\n"
-		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
-		"             prints what was applied and what needs a restart\n"
-		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
-		"             until the next reload or restart\n"
-		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
-		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n"
-		"  writeback idle|huge|huge_idle|all [limit=SIZE]  write those pages (huge: stored\n"
-		"             raw) to the backing store, packed; prints what was written\n"
-		"  recompress idle|huge|huge_idle|all [threshold=BYTES]  recompress those LZ4\n"
-		"             pages (of at least BYTES compressed) with recomp-algorithm; a page\n"
-		"             keeps the new form only if it takes less memory; prints what it did\n\n"
-		"compact, reload, mem-limit, idle, writeback and recompress change state: root or\n"
-		"the daemon's admin-group only.\n\n"
-		"Options:\n"
-		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
-		"  -b, --bytes        sizes in bytes in the table\n"
-		"  -j, --json         every counter as one JSON object\n"
-		"  -h, --help         show this help\n",
-		UZ_RUN_DIR);
-}
 
 /* Sends one request and reads the whole reply.  Returns 0, or -1 with a
  * message in err. */
@@ -215,43 +182,187 @@ static void print_json(const struct kv *kv)
 	printf("\n}\n");
 }
 
-static void print_table(struct kv **devs, int n, bool bytes)
+/* The table's columns: zramctl's, then uzram's own. */
+enum col_kind { COL_TEXT, COL_SIZE, COL_NUM, COL_RATIO };
+
+static const struct column {
+	const char *name;
+	const char *key; /* in the stats reply */
+	enum col_kind kind;
+	const char *help;
+} columns[] = {
+	{ "NAME", "name", COL_TEXT, "device name" },
+	{ "DISKSIZE", "disksize", COL_SIZE, "limit on the uncompressed amount of data" },
+	{ "DATA", "orig_data_size", COL_SIZE, "uncompressed size of stored data" },
+	{ "COMPR", "compr_data_size", COL_SIZE, "compressed size of stored data" },
+	{ "ALGORITHM", "algorithm", COL_TEXT, "the compression algorithm" },
+	{ "STREAMS", "streams", COL_NUM, "requests served at once: FUSE worker threads, or io_uring queues" },
+	{ "ZERO-PAGES", "same_pages", COL_NUM, "same-filled pages, with no allocated memory" },
+	{ "TOTAL", "mem_used_total", COL_SIZE, "all memory including allocator fragmentation and metadata" },
+	{ "MEM-LIMIT", "mem_limit", COL_SIZE, "memory limit used to store compressed data" },
+	{ "MEM-USED", "mem_used_max", COL_SIZE, "the most memory the device has used" },
+	{ "MIGRATED", "pages_compacted", COL_NUM, "pages emptied by compaction" },
+	{ "COMP-RATIO", NULL, COL_RATIO, "compression ratio: DATA / TOTAL" },
+	{ "MOUNTPOINT", "path", COL_TEXT, "where the device is mounted" },
+	{ "ARENA", "arena_kind", COL_TEXT, "where arenas come from: hugetlb, thp or plain" },
+	{ "IDLE", "idle_pages", COL_NUM, "pages marked idle" },
+	{ "BACKING", "backing_file", COL_TEXT, "the backing file or device" },
+	{ "RECOMP", "recomp_pages", COL_NUM, "pages held recompressed (zstd, lz4hc)" },
+	{ "TRANSPORT", "transport", COL_TEXT, "how FUSE requests arrive: io_uring or dev" },
+};
+
+#define NCOLUMNS (int)(sizeof(columns) / sizeof(columns[0]))
+/* The table without -o: NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT. */
+static const int default_columns[] = { 0, 1, 2, 3, 7, 4, 12 };
+
+/* Parses -o LIST (a leading '+' adds to the defaults) into sel.
+ * Returns the number of columns, or -1 after saying which name is
+ * unknown and which are valid. */
+static int parse_columns(const char *list, int *sel, int cap)
 {
-	static const char *const head[] = { "NAME", "DISKSIZE", "DATA", "COMPR", "TOTAL", "ALGORITHM",
-					    "MOUNTPOINT" };
-	static const char *const keys[] = { "name", "disksize", "orig_data_size", "compr_data_size",
-					    "mem_used_total", "algorithm", "path" };
-	static char cell[64][7][1024];
-	int width[7];
+	char buf[512], *tok, *save = NULL;
+	int n = 0;
+
+	if (*list == '+') {
+		for (; n < (int)(sizeof(default_columns) / sizeof(default_columns[0])); n++)
+			sel[n] = default_columns[n];
+		list++;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int c;
+
+		for (c = 0; c < NCOLUMNS && strcasecmp(tok, columns[c].name); c++)
+			;
+		if (c == NCOLUMNS) {
+			fprintf(stderr, "uzramctl: unknown column '%s'; valid columns:", tok);
+			for (c = 0; c < NCOLUMNS; c++)
+				fprintf(stderr, "%s %s", c ? "," : "", columns[c].name);
+			fprintf(stderr, "\n");
+			return -1;
+		}
+		if (n == cap) {
+			fprintf(stderr, "uzramctl: more than %d columns\n", cap);
+			return -1;
+		}
+		sel[n++] = c;
+	}
+	if (n == 0) {
+		fprintf(stderr, "uzramctl: -o needs a list of columns, such as NAME,DATA,COMPR\n");
+		return -1;
+	}
+	return n;
+}
+
+/* One cell: sizes human-readable unless bytes, "" for what the device
+ * does not have (no backing file, for one). */
+static void cell_text(const struct kv *kv, const struct column *col, bool bytes, char *out, size_t cap)
+{
+	const char *v = col->key ? get(kv, col->key) : NULL;
+
+	if (col->kind == COL_RATIO) {
+		double data = strtod(get(kv, "orig_data_size"), NULL), total = strtod(get(kv, "mem_used_total"), NULL);
+
+		/* zramctl's figure and format */
+		snprintf(out, cap, "%.4f", total > 0 ? data / total : 0.0);
+	} else if (strcmp(v, "-") == 0) {
+		snprintf(out, cap, "%s", "");
+	} else if (col->kind == COL_SIZE) {
+		human(v, bytes, out, cap);
+	} else {
+		snprintf(out, cap, "%s", v);
+	}
+}
+
+/* Raw output, as libsmartcols writes it: blanks and backslashes escaped. */
+static void print_raw_cell(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ' ' || *s == '\\' || (unsigned char)*s < 0x20)
+			printf("\\x%02x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+}
+
+static void print_table(struct kv **devs, int n, bool bytes, const int *sel, int ncol, bool headings, bool raw)
+{
+	static char cell[64][NCOLUMNS][256];
+	int width[NCOLUMNS];
 
 	if (n > 64)
 		n = 64;
-	for (int c = 0; c < 7; c++)
-		width[c] = (int)strlen(head[c]);
-	for (int r = 0; r < n; r++) {
-		for (int c = 0; c < 7; c++) {
-			const char *v = get(devs[r], keys[c]);
-
-			if (c >= 1 && c <= 4)
-				human(v, bytes, cell[r][c], sizeof(cell[r][c]));
-			else
-				snprintf(cell[r][c], sizeof(cell[r][c]), "%s", v);
+	for (int c = 0; c < ncol; c++)
+		width[c] = (int)strlen(columns[sel[c]].name);
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < ncol; c++) {
+			cell_text(devs[r], &columns[sel[c]], bytes, cell[r][c], sizeof(cell[r][c]));
 			if ((int)strlen(cell[r][c]) > width[c])
 				width[c] = (int)strlen(cell[r][c]);
 		}
-	}
-	for (int r = -1; r < n; r++) {
-		for (int c = 0; c < 7; c++) {
-			const char *v = r < 0 ? head[c] : cell[r][c];
+	for (int r = headings ? -1 : 0; r < n; r++) {
+		for (int c = 0; c < ncol; c++) {
+			const struct column *col = &columns[sel[c]];
+			const char *v = r < 0 ? col->name : cell[r][c];
+			bool right = col->kind != COL_TEXT;
 
-			if (c == 6)
-				printf("%s\n", v);
-			else if (c >= 1 && c <= 4)
-				printf("%*s ", width[c], v);
-			else
-				printf("%-*s ", width[c], v);
+			if (raw) {
+				if (c)
+					putchar(' ');
+				print_raw_cell(v);
+			} else if (c == ncol - 1 && !right) {
+				printf("%s", v);
+			} else {
+				printf(right ? "%*s" : "%-*s", width[c], v);
+				if (c < ncol - 1)
+					putchar(' ');
+			}
 		}
+		putchar('\n');
 	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: uzramctl [--socket PATH] [-b] [-o LIST|--output-all] [-n] [-r] [--json] [COMMAND]\n"
+		"Show the state of uzram devices.\n\n"
+		"Commands:\n"
+		"  (none)     a table, one row per device: NAME DISKSIZE DATA COMPR TOTAL\n"
+		"             ALGORITHM MOUNTPOINT, or the columns -o names\n"
+		"  mm_stat    zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
+		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
+		"             huge_pages_since\n"
+		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
+		"  bd_stat    zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes\n"
+		"  compact    compact the store now; prints the bytes freed\n"
+		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
+		"             prints what was applied and what needs a restart\n"
+		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
+		"             until the next reload or restart\n"
+		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
+		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n"
+		"  writeback idle|huge|huge_idle|all [limit=SIZE]  write those pages (huge: stored\n"
+		"             raw) to the backing store, packed; prints what was written\n"
+		"  recompress idle|huge|huge_idle|all [threshold=BYTES]  recompress those LZ4\n"
+		"             pages (of at least BYTES compressed) with recomp-algorithm; a page\n"
+		"             keeps the new form only if it takes less memory; prints what it did\n\n"
+		"compact, reload, mem-limit, idle, writeback and recompress change state: root or\n"
+		"the daemon's admin-group only.\n\n"
+		"Options:\n"
+		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
+		"  -b, --bytes        sizes in bytes in the table\n"
+		"  -o, --output LIST  the table's columns, comma-separated (+LIST: added to the\n"
+		"                     default ones)\n"
+		"      --output-all   every column\n"
+		"  -n, --noheadings   no heading line\n"
+		"  -r, --raw          raw output: one space between columns, no alignment\n"
+		"  -j, --json         every counter as one JSON object\n"
+		"  -h, --help         show this help\n",
+		UZ_RUN_DIR);
+	fprintf(out, "\nColumns:\n");
+	for (int c = 0; c < NCOLUMNS; c++)
+		fprintf(out, "  %10s  %s\n", columns[c].name, columns[c].help);
 }
 
 int main(int argc, char **argv)
@@ -260,19 +371,40 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "bytes", no_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "output-all", no_argument, NULL, 'A' },
+		{ "noheadings", no_argument, NULL, 'n' },
+		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *socket = NULL, *cmd = NULL, *arg = NULL;
-	bool bytes = false, json = false;
+	bool bytes = false, json = false, headings = true, raw = false;
+	int sel[64], nsel = (int)(sizeof(default_columns) / sizeof(default_columns[0]));
 	char err[PATH_MAX + 512];
 	glob_t g = { 0 };
 	char *one[2] = { NULL, NULL };
 	struct kv **devs = NULL;
 	int c, ndev = 0, res = 0;
 
-	while ((c = getopt_long(argc, argv, "S:bjh", opts, NULL)) != -1) {
+	memcpy(sel, default_columns, sizeof(default_columns));
+	while ((c = getopt_long(argc, argv, "S:bjo:nrh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			nsel = parse_columns(optarg, sel, (int)(sizeof(sel) / sizeof(sel[0])));
+			if (nsel < 0)
+				return 2;
+			break;
+		case 'A':
+			for (nsel = 0; nsel < NCOLUMNS; nsel++)
+				sel[nsel] = nsel;
+			break;
+		case 'n':
+			headings = false;
+			break;
+		case 'r':
+			raw = true;
+			break;
 		case 'S':
 			socket = optarg;
 			break;
@@ -457,7 +589,7 @@ int main(int argc, char **argv)
 			printf("%s%s", i ? " " : "", get(devs[0], keys[i]));
 		printf("\n");
 	} else {
-		print_table(devs, ndev, bytes);
+		print_table(devs, ndev, bytes, sel, nsel, headings, raw);
 	}
 out:
 	for (int i = 0; i < ndev; i++)

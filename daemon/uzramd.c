@@ -114,6 +114,7 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .transport = t.io_uring ? "io_uring" : "dev",
 						    .io_uring_queues = t.queues,
 						    .io_uring_depth = t.depth,
+						    .streams = t.io_uring ? t.queues : d->cfg.threads,
 						    .ring_bytes = t.ring_bytes,
 						    .backing_file = d->cfg.backing_file,
 						    .persist = d->cfg.persist,

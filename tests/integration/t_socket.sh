@@ -30,6 +30,23 @@ done
 pass "--json has every counter"
 check "--json is one valid object" bash -c "'$UZRAMCTL' --socket '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
 check "--json pid is the daemon's" test "$(stat_of "$SOCK" pid)" = "$DPID"
+# zramctl's options: -o, --output-all, -n, --raw, -b.
+o=$(stat_of "$SOCK" orig_data_size) tot=$(stat_of "$SOCK" mem_used_total) cmp_=$(stat_of "$SOCK" compr_data_size)
+want="$(stat_of "$SOCK" name) lz4 $o $cmp_ $(awk -v d="$o" -v t="$tot" 'BEGIN {printf "%.4f", d / t}')"
+out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b)
+check "-o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b: '$out'" test "$out" = "$want"
+out=$("$UZRAMCTL" --socket "$SOCK" -o name,algorithm,data,compr,comp-ratio --noheadings --raw)
+check "... without -b: sizes human-readable, as zramctl ('$out')" \
+	bash -c "[[ '$out' =~ ^[^\ ]+\ lz4\ [0-9.]+[KMG]\ [0-9.]+[KMG]\ [0-9]+\.[0-9]{4}$ ]]"
+check "--output-all: every column, zramctl's and uzram's" test "$("$UZRAMCTL" --socket "$SOCK" --output-all | head -n1 | wc -w)" = 18
+check "-o +STREAMS: added to the defaults" test "$("$UZRAMCTL" --socket "$SOCK" -o +STREAMS | head -n1 | tr -s ' ')" = \
+	"NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT STREAMS"
+check "STREAMS is the worker threads or queues" test "$("$UZRAMCTL" --socket "$SOCK" -o STREAMS -n -r)" = "$(stat_of "$SOCK" streams)"
+check "BACKING is empty without a backing file" test "$("$UZRAMCTL" --socket "$SOCK" -o NAME,BACKING -n -r)" = "$(stat_of "$SOCK" name) "
+out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,SIZE 2>&1)
+rc=$?
+check "an unknown column: exit 2" test "$rc" = 2
+check "... naming it and listing the valid ones" grep -q "unknown column 'SIZE'; valid columns: NAME, DISKSIZE, DATA, COMPR, ALGORITHM, STREAMS, ZERO-PAGES, TOTAL, MEM-LIMIT, MEM-USED, MIGRATED, COMP-RATIO, MOUNTPOINT, ARENA, IDLE, BACKING, RECOMP, TRANSPORT" <<<"$out"
 
 # Clear errors.
 out=$("$UZRAMCTL" --socket "$T/nope.sock" 2>&1); rc=$?
