@@ -7,7 +7,7 @@ CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd liburing libzstd libxxhash
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev libzstd-dev libxxhash-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
-	clang libclang-rt-14-dev valgrind fio
+	clang libclang-rt-14-dev valgrind fio python3-prometheus-client
 
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
@@ -151,30 +151,38 @@ valgrind: $(addprefix $(B)/tests/,$(TESTS))
 			--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t || fail=1; \
 	done; exit $$fail
 
+# What the benchmarks need besides the build: charts (gnuplot), fio, and
+# nbdkit with nbdfuse (bench-io's comparison); installed when missing.
+BENCH_DEB := gnuplot-nox fio nbdkit libnbd-bin
+bench-deps: deps
+	@missing=$$(for p in $(BENCH_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
 # Benchmarks print figures; nothing here is a pass/fail test.
-bench: deps
+bench: bench-deps
 	$(MAKE) all
 	tests/bench/extract.sh
 
 # The afmalloc RFC's churn experiment, 10 cycles; several minutes.
-bench-seed: deps
-	@command -v gnuplot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox; }
+bench-seed: bench-deps
 	$(MAKE) all
 	tests/bench/seed.sh $(if $(ARENA),--arena $(ARENA)) $(SEED_ARGS)
 
 # Speed side by side: uzram, kernel zram, nbdkit zstd, the FUSE ceiling.
-bench-io: deps
-	@command -v nbdfuse >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nbdkit libnbd-bin; }
-	@command -v fio >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio; }
+bench-io: bench-deps
 	$(MAKE) all $(B)/tests/fuseram
 	tests/bench/io.sh $(IO_ARGS)
 
 # The daemon's CPU time per GiB over each transport, alternating.
-bench-cpu: deps
+bench-cpu: bench-deps
 	$(MAKE) all
 	tests/bench/cpu.sh $(CPU_ARGS)
 
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps unit check clean run stop bench bench-seed bench-io bench-cpu install uninstall fuzz valgrind
+.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-cpu install uninstall fuzz valgrind

@@ -33,4 +33,4 @@ for load in "write 1m" "randwrite 4k" "read 1m"; do
 		one no $load
 	done
 done
-finish
+bench_end

@@ -379,5 +379,5 @@ if [ "$MODE" = run ]; then
 fi
 report
 chart
-[ "$MODE" = run ] && finish
+[ "$MODE" = run ] && bench_end
 exit 0

@@ -277,4 +277,4 @@ plot() {
 	echo "plot: $OUT/seed-memory.png"
 }
 plot
-finish
+bench_end

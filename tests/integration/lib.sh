@@ -84,6 +84,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A benchmark's end: what failed on the way (a check), else nothing; no
+# test-runner summary line.
+bench_end() {
+	[ "$FAILED" -eq 0 ] && exit 0
+	printf '%d checks failed\n' "$FAILED"
+	exit 1
+}
+
 finish() {
 	if [ "$FAILED" -gt 0 ] && [ -s "$T/uzramd.log" ]; then
 		echo "  -- the last lines of the daemons' log:"
