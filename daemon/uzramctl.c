@@ -322,6 +322,157 @@ static void print_table(struct kv **devs, int n, bool bytes, const int *sel, int
 	}
 }
 
+/* --- metrics: the Prometheus text exposition format ------------------- */
+
+/* Keys whose metric is not the plain rule (see metric_of()): counters
+ * (_total), sizes that do not say bytes, times. */
+static const struct metric_rule {
+	const char *key;
+	const char *name; /* without the uzram_ prefix */
+	bool counter;
+	const char *help;
+} metric_rules[] = {
+	{ "disksize", "disksize_bytes", false, "size of the device" },
+	{ "orig_data_size", "orig_data_size_bytes", false, "uncompressed size of the data stored (zram's mm_stat)" },
+	{ "compr_data_size", "compr_data_size_bytes", false, "compressed size of the data stored" },
+	{ "mem_used_total", "mem_used_total_bytes", false, "memory used to store the data, overhead included" },
+	{ "mem_limit", "mem_limit_bytes", false, "memory limit (0: none)" },
+	{ "mem_used_max", "mem_used_max_bytes", false, "the most memory used" },
+	{ "same_pages", "same_pages", false, "same-filled pages (no memory)" },
+	{ "pages_compacted", "pages_compacted_total", true, "4 KiB pages emptied by compaction" },
+	{ "huge_pages", "huge_pages", false, "incompressible pages, stored raw" },
+	{ "huge_pages_since", "huge_pages_since_total", true, "incompressible pages stored since the start" },
+	{ "failed_reads", "failed_reads_total", true, "reads that failed" },
+	{ "failed_writes", "failed_writes_total", true, "writes that failed" },
+	{ "invalid_io", "invalid_io_total", true, "requests outside the device" },
+	{ "notify_free", "notify_free_total", true, "pages freed by discards" },
+	{ "bd_count", "bd_count_blocks", false, "4 KiB blocks the backing store holds (zram's bd_stat)" },
+	{ "bd_reads", "bd_reads_blocks_total", true, "4 KiB blocks read from the backing store" },
+	{ "bd_writes", "bd_writes_blocks_total", true, "4 KiB blocks written to the backing store" },
+	{ "writeback_reads", "writeback_reads_total", true, "pages read back from the backing store" },
+	{ "writeback_bytes", "writeback_bytes_total", true, "compressed bytes written back" },
+	{ "failed_writeback", "failed_writeback_total", true, "pages a failed backing write left in memory" },
+	{ "spills", "spills_total", true, "writebacks a full memory limit caused" },
+	{ "backing_capacity", "backing_capacity_bytes", false, "most the backing store may hold" },
+	{ "compactions", "compactions_total", true, "compaction runs" },
+	{ "released_bytes", "released_bytes_total", true, "memory compaction and emptied arenas gave back" },
+	{ "recomp_saved_bytes", "recomp_saved_bytes_total", true, "compressed bytes recompression saved" },
+	{ "recomp_tried", "recomp_tried_total", true, "pages recompressed, kept or not" },
+	{ "recompress_after", "recompress_after_seconds", false, "recompress-after (0: off)" },
+	{ "restored_bytes", "restored_bytes", false, "compressed bytes restored from the snapshot at start" },
+	{ "last_snapshot_time", "last_snapshot_timestamp_seconds", false, "when the snapshot restored was written" },
+	{ "ring_bytes", "ring_bytes", false, "io_uring buffers and rings" },
+};
+
+/* Labels of uzram_info, not metrics. */
+static bool info_key(const char *key, const char *val)
+{
+	return strcmp(key, "pid") == 0 || !*val || strspn(val, "0123456789.-") != strlen(val);
+}
+
+/* The metric for key: name (with the prefix) and type; help in *help. */
+static void metric_of(const char *key, char *name, size_t cap, bool *counter, const char **help)
+{
+	for (size_t i = 0; i < sizeof(metric_rules) / sizeof(metric_rules[0]); i++)
+		if (strcmp(metric_rules[i].key, key) == 0) {
+			snprintf(name, cap, "uzram_%s", metric_rules[i].name);
+			*counter = metric_rules[i].counter;
+			*help = metric_rules[i].help;
+			return;
+		}
+	*counter = false;
+	*help = "see uzramctl(8), --json";
+	/* The rest say their unit already (_bytes, _pages, _seconds), or
+	 * are counts of things held now. */
+	snprintf(name, cap, "uzram_%s", key);
+}
+
+static void print_label_value(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			printf("\\n");
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* chunks_SIZE_STATE: one family per state, the size as a label. */
+static bool chunk_key(const char *key, unsigned *size, const char **state)
+{
+	int at = 0;
+
+	if (sscanf(key, "chunks_%u_%n", size, &at) != 1 || !at)
+		return false;
+	*state = key + at;
+	return strcmp(*state, "used") == 0 || strcmp(*state, "free") == 0 || strcmp(*state, "pages") == 0;
+}
+
+/* Every counter of every device, grouped by metric as the format asks. */
+static void print_metrics(struct kv **devs, int n)
+{
+	static const char *const states[] = { "used", "free", "pages" };
+	static const char *const state_help[] = { "chunks in use, by chunk size", "free chunks, by chunk size",
+						  "4 KiB slab pages, by chunk size" };
+
+	printf("# HELP uzram_info the device's settings, as labels\n# TYPE uzram_info gauge\n");
+	for (int d = 0; d < n; d++) {
+		printf("uzram_info{device=");
+		print_label_value(get(devs[d], "name"));
+		for (int k = 0; k < devs[d]->n; k++)
+			if (strcmp(devs[d]->key[k], "name") && info_key(devs[d]->key[k], devs[d]->val[k])) {
+				printf(",%s=", devs[d]->key[k]);
+				print_label_value(devs[d]->val[k]);
+			}
+		printf("} 1\n");
+	}
+	/* the keys of the first device, then those only others have */
+	for (int d = 0; d < n; d++)
+		for (int k = 0; k < devs[d]->n; k++) {
+			const char *key = devs[d]->key[k], *help, *state;
+			char name[128];
+			bool counter, seen = false;
+			unsigned size;
+
+			if (info_key(key, devs[d]->val[k]) || chunk_key(key, &size, &state))
+				continue;
+			for (int e = 0; e < d && !seen; e++)
+				seen = strcmp(get(devs[e], key), "-") != 0;
+			if (seen)
+				continue;
+			metric_of(key, name, sizeof(name), &counter, &help);
+			printf("# HELP %s %s: %s\n# TYPE %s %s\n", name, key, help, name, counter ? "counter" : "gauge");
+			for (int e = d; e < n; e++) {
+				const char *v = get(devs[e], key);
+
+				if (strcmp(v, "-") == 0)
+					continue;
+				printf("%s{device=", name);
+				print_label_value(get(devs[e], "name"));
+				printf("} %s\n", v);
+			}
+		}
+	for (int s = 0; s < 3; s++) {
+		printf("# HELP uzram_chunks_%s chunks_SIZE_%s: %s\n# TYPE uzram_chunks_%s gauge\n", states[s], states[s],
+		       state_help[s], states[s]);
+		for (int d = 0; d < n; d++)
+			for (int k = 0; k < devs[d]->n; k++) {
+				const char *state;
+				unsigned size;
+
+				if (chunk_key(devs[d]->key[k], &size, &state) && strcmp(state, states[s]) == 0) {
+					printf("uzram_chunks_%s{device=", states[s]);
+					print_label_value(get(devs[d], "name"));
+					printf(",size=\"%u\"} %s\n", size, devs[d]->val[k]);
+				}
+			}
+	}
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -335,6 +486,8 @@ static void usage(FILE *out)
 		"             huge_pages_since\n"
 		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
 		"  bd_stat    zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes\n"
+		"  metrics    every counter in Prometheus's text format (uzram_ prefix, a device\n"
+		"             label), for every device, or the one --socket names\n"
 		"  compact    compact the store now; prints the bytes freed\n"
 		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
 		"             prints what was applied and what needs a restart\n"
@@ -463,10 +616,10 @@ int main(int argc, char **argv)
 	}
 	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
 	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle") && strcmp(cmd, "writeback") &&
-	    strcmp(cmd, "recompress") && strcmp(cmd, "bd_stat")) {
+	    strcmp(cmd, "recompress") && strcmp(cmd, "bd_stat") && strcmp(cmd, "metrics")) {
 		fprintf(stderr,
-			"uzramctl: unknown command '%s' (mm_stat, io_stat, bd_stat, compact, reload, mem-limit, idle, "
-			"writeback, recompress, or none)\n",
+			"uzramctl: unknown command '%s' (mm_stat, io_stat, bd_stat, metrics, compact, reload, mem-limit, "
+			"idle, writeback, recompress, or none)\n",
 			cmd);
 		return 2;
 	}
@@ -474,12 +627,17 @@ int main(int argc, char **argv)
 		g.gl_pathc = 1;
 		one[0] = (char *)socket;
 		g.gl_pathv = one;
-	} else if (glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) {
+	} else if ((glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) && cmd && strcmp(cmd, "metrics") == 0) {
+		/* For a collector: no device, no samples (not an error). */
+		fprintf(stderr, "uzramctl: no uzram device running (nothing in %s)\n", UZ_RUN_DIR);
+		globfree(&g);
+		return 0;
+	} else if (g.gl_pathc == 0) {
 		fprintf(stderr, "uzramctl: no uzram device found in %s (is uzramd running? or give --socket)\n",
 			UZ_RUN_DIR);
 		return 1;
 	}
-	if ((cmd || json) && g.gl_pathc > 1) {
+	if ((cmd || json) && g.gl_pathc > 1 && strcmp(cmd ? cmd : "", "metrics") != 0) {
 		fprintf(stderr, "uzramctl: %zu devices are running; name one with --socket\n", g.gl_pathc);
 		res = 1;
 		goto out;
@@ -572,7 +730,9 @@ int main(int argc, char **argv)
 	}
 	if (ndev == 0)
 		goto out;
-	if (json) {
+	if (cmd && strcmp(cmd, "metrics") == 0) {
+		print_metrics(devs, ndev);
+	} else if (json) {
 		print_json(devs[0]);
 	} else if (cmd) {
 		const char *const *keys = strcmp(cmd, "mm_stat") == 0 ? uz_mm_stat_keys

@@ -43,6 +43,25 @@ check "-o +STREAMS: added to the defaults" test "$("$UZRAMCTL" --socket "$SOCK" 
 	"NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT STREAMS"
 check "STREAMS is the worker threads or queues" test "$("$UZRAMCTL" --socket "$SOCK" -o STREAMS -n -r)" = "$(stat_of "$SOCK" streams)"
 check "BACKING is empty without a backing file" test "$("$UZRAMCTL" --socket "$SOCK" -o NAME,BACKING -n -r)" = "$(stat_of "$SOCK" name) "
+# metrics: Prometheus's text format, checked by Prometheus's own parser,
+# for every device in /run/uzram when no socket is named.
+name2=uzt$$
+D1=$DPID
+start_daemon "$T/$name2" --size 64M --socket "/run/uzram/$name2.sock" || fail "a second daemon"
+D2=$DPID
+DPID=$D1
+"$UZRAMCTL" --socket "$SOCK" --json >"$T/stats.json"
+"$UZRAMCTL" --socket "$SOCK" metrics >"$T/one.prom"
+out=$(/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$T/one.prom" "$T/stats.json" "$(stat_of "$SOCK" name)" 2>&1)
+log "metrics --socket: $out"
+check "metrics: parsed by prometheus_client, every --json number covered, device labels, counters _total" \
+	/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$T/one.prom" "$T/stats.json" "$(stat_of "$SOCK" name)"
+check "metrics: mem_used_total as the README shows it" bash -c \
+	"grep -Eq '^uzram_mem_used_total_bytes\\{device=\"$(stat_of "$SOCK" name)\"\\} [1-9][0-9]*\$' '$T/one.prom'"
+"$UZRAMCTL" metrics >"$T/all.prom"
+check "metrics without --socket: every device in /run/uzram, one family each" \
+	/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$T/all.prom" "$T/stats.json" "$name2"
+stop_daemon "$D2"
 out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,SIZE 2>&1)
 rc=$?
 check "an unknown column: exit 2" test "$rc" = 2
