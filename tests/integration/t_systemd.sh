@@ -11,6 +11,7 @@ command -v systemd-nspawn >/dev/null || { echo "SKIP: systemd-nspawn missing (ma
 # The install tree.
 make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local ${SANITIZE:+SANITIZE=$SANITIZE} >/dev/null
 for f in sbin/uzramd bin/uzramctl libexec/uzram/uzram-mount lib/systemd/system/uzram@.service \
+	libexec/uzram/uzram-metrics lib/systemd/system/uzram-metrics.service lib/systemd/system/uzram-metrics.timer \
 	share/uzram/uzram.conf share/man/man8/uzramd.8 share/man/man8/uzramctl.8; do
 	[ -e "$T/root/usr/local/$f" ] || fail "make install DESTDIR: missing /usr/local/$f"
 done
@@ -19,7 +20,9 @@ check "the installed unit names the installed paths" grep -q "^ExecStart=/usr/lo
 	"$T/root/usr/local/lib/systemd/system/uzram@.service"
 make -s -C "$TOP" install PREFIX="$T/pfx" >/dev/null
 check "systemd-analyze verify is clean" bash -c \
-	"MANPATH='$T/pfx/share/man:' systemd-analyze verify '$T/pfx/lib/systemd/system/uzram@.service' 2>&1 | tee '$T/verify.log' | (! grep -q .)"
+	"MANPATH='$T/pfx/share/man:' systemd-analyze verify '$T/pfx/lib/systemd/system/uzram@.service' \
+	'$T/pfx/lib/systemd/system/uzram-metrics.service' '$T/pfx/lib/systemd/system/uzram-metrics.timer' 2>&1 |
+	tee '$T/verify.log' | (! grep -q .)"
 cp "$T/root/usr/local/lib/systemd/system/uzram@.service" "$T/uzram@t0.service"
 exposure=$(systemd-analyze security --offline=yes "$T/uzram@t0.service" 2>/dev/null | sed -n 's/.*Overall exposure level for uzram@t0.service: \([0-9.]*\).*/\1/p')
 log "systemd-analyze security --offline=yes: exposure $exposure"
@@ -99,6 +102,14 @@ cat >>"$T/inside.sh" <<-'SH'
 	chk "systemctl reload" systemctl reload uzram@t0
 	chk "reload applied the new mem-limit" test "$(uzramctl --socket $S mm_stat | cut -d' ' -f4)" = 100663296
 	chk "still active after reload" systemctl is-active uzram@t0
+	# Metrics for node_exporter's textfile collector.
+	chk "uzram-metrics.service runs" systemctl start uzram-metrics.service
+	# (t0's pages are all in its backing file now: mem_used_total may be 0)
+	chk "... and writes uzram.prom with t0's counters" \
+		grep -q '^uzram_mem_used_total_bytes{device="t0"} [0-9]' /var/lib/prometheus/node-exporter/uzram.prom
+	chk "... atomically: no temporary file left" test "$(ls -A /var/lib/prometheus/node-exporter)" = uzram.prom
+	chk "uzram-metrics.timer can be enabled and started" systemctl enable --now uzram-metrics.timer
+	chk "... and is active" systemctl is-active uzram-metrics.timer
 	chk "systemctl stop uzram@t0" systemctl stop uzram@t0
 	chk "after stop: nothing mounted at the mount-point" bash -c "! findmnt /mnt/t0"
 	chk "after stop: no loop device left" bash -c "! losetup -a | grep -q /run/uzram/t0"
@@ -179,5 +190,5 @@ done <"$T/results/log"
 check "[systemd] the in-container test ran to its end" grep -q '^done$' "$T/results/log"
 echo "  --- journal of uzram@t0 (start, READY, mount, reload, stop) ---"
 sed 's/^/  /' "$T/results/journal-t0" 2>/dev/null | grep -vE 'Deactivated|Consumed' | tail -30
-[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -40 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20; }
+[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -80 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20; }
 finish
