@@ -284,6 +284,54 @@ static void on_recompress(void *ctx, const struct uz_recompress_result *r)
 	       r->error ? "; stopped: " : "", r->error ? strerror(-r->error) : "");
 }
 
+/* Long runs (writeback, recompression, snapshot, restore): once one has
+ * taken PROGRESS_AFTER_S, a line every PROGRESS_EVERY_S with how far it
+ * is, its rate and what is left. */
+#define PROGRESS_AFTER_S 5.0
+#define PROGRESS_EVERY_S 5.0
+
+static struct {
+	pthread_mutex_t lock;
+	struct timespec start[4], last[4];
+} progress = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void on_progress(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total)
+{
+	static const char *const name[] = { "writeback", "recompression", "snapshot", "restore" };
+	static const char *const of[] = { "of the device scanned", "of the device scanned", "of the device scanned",
+					  "of the snapshot read" };
+	struct timespec now;
+	double el, rate;
+
+	(void)ctx;
+	if ((unsigned)what > UZ_PROGRESS_RESTORE)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&progress.lock);
+	if (done == 0) {
+		progress.start[what] = progress.last[what] = now;
+		pthread_mutex_unlock(&progress.lock);
+		return;
+	}
+	el = seconds_between(&progress.start[what], &now);
+	if (el < PROGRESS_AFTER_S || seconds_between(&progress.last[what], &now) < PROGRESS_EVERY_S) {
+		pthread_mutex_unlock(&progress.lock);
+		return;
+	}
+	progress.last[what] = now;
+	pthread_mutex_unlock(&progress.lock);
+	rate = (double)done / el;
+	uz_log(LOG_INFO, "%s: %.0f %% (%.1f of %.1f GiB %s) in %.0f s, %.0f MB/s, about %.0f s left", name[what],
+	       total ? 100.0 * (double)done / (double)total : 0.0, (double)done / 1073741824.0,
+	       (double)total / 1073741824.0, of[what], el, rate / 1e6,
+	       rate > 0 && total > done ? (double)(total - done) / rate : 0.0);
+}
+
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
 
 /* The control socket's commands.  Those marked admin change state: root
@@ -894,7 +942,9 @@ int main(int argc, char **argv)
 					 .recomp = d.cfg.recomp,
 					 .recompress_after_s = d.cfg.recomp.algo == UZ_ALGO_LZ4 ? 0 : d.cfg.recompress_after,
 					 .on_recompress = on_recompress,
-					 .on_recompress_ctx = &d };
+					 .on_recompress_ctx = &d,
+					 .progress = on_progress,
+					 .progress_ctx = &d };
 	if (d.cfg.backing_file[0]) {
 		struct uz_backing_stats bs;
 

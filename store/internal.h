@@ -92,7 +92,19 @@ struct uz_store {
 	struct uz_recompress_result rc_pass; /* what the policy's pass did so far */
 	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
 	void *on_recompress_ctx;
+	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
+
+/* How often long runs report progress: every this many slots. */
+#define PROGRESS_SLOTS (1u << 16)
+
+/* Reports progress, if anyone listens. */
+static inline void store_progress(struct uz_store *st, enum uz_progress_what what, uint64_t done, uint64_t total)
+{
+	if (st->progress)
+		st->progress(st->progress_ctx, what, done, total);
+}
 
 /* Ages beyond this many ticks are held at it by the age sweep, so that
  * ages never wrap around the slots' 12-bit access time. */

@@ -120,13 +120,23 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
  * were tried; *next gets the slot to go on from.  Caller holds rc_lock.
  * Returns 0 or the negative errno that stopped it. */
 static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct rc_filter *f, uint64_t first,
-		    uint64_t end, uint64_t max, struct uz_recompress_result *res, uint64_t *next)
+		    uint64_t end, uint64_t max, struct uz_recompress_result *res, uint64_t *next,
+		    _Atomic uint64_t *scanned)
 {
-	uint64_t i;
+	uint64_t i, report = first + PROGRESS_SLOTS;
 	int err = 0;
 
 	for (i = first; i < end && res->tried < max && !err; i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+
+		if (scanned && i >= report) { /* by hand: tell how far all shares are */
+			uint64_t done = atomic_fetch_add(scanned, i - (report - PROGRESS_SLOTS)) + i -
+					(report - PROGRESS_SLOTS);
+
+			store_progress(st, UZ_PROGRESS_RECOMPRESS, done * UZ_PAGE_SIZE,
+				       uz_slots_count(st->slots) * UZ_PAGE_SIZE);
+			report = i + PROGRESS_SLOTS;
+		}
 
 		if (!s) {
 			i |= 4095; /* the whole leaf is absent */
@@ -157,6 +167,7 @@ struct rc_worker {
 	const struct uz_codec *c;
 	const struct rc_filter *f;
 	uint64_t first, end;
+	_Atomic uint64_t *scanned; /* slots scanned by every share */
 	struct uz_recompress_result res;
 	pthread_t thread;
 	bool started;
@@ -167,7 +178,7 @@ static void *rc_worker_run(void *arg)
 	struct rc_worker *w = arg;
 	uint64_t next;
 
-	w->res.error = rc_range(w->st, w->c, w->f, w->first, w->end, UINT64_MAX, &w->res, &next);
+	w->res.error = rc_range(w->st, w->c, w->f, w->first, w->end, UINT64_MAX, &w->res, &next, w->scanned);
 	return NULL;
 }
 
@@ -182,6 +193,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 	struct uz_codec c = rc_settings(st, NULL);
 	struct rc_worker w[RC_MAX_THREADS];
 	uint64_t used, nslots = uz_slots_count(st->slots);
+	_Atomic uint64_t scanned = 0;
 	int n = get_nprocs();
 
 	memset(res, 0, sizeof(*res));
@@ -198,9 +210,10 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 		n = 1;
 	pthread_mutex_lock(&st->rc_lock);
 	used = store_mem_used(st);
+	store_progress(st, UZ_PROGRESS_RECOMPRESS, 0, nslots * UZ_PAGE_SIZE);
 	for (int i = 0; i < n; i++) {
 		w[i] = (struct rc_worker){ .st = st, .c = &c, .f = &f, .first = nslots * (uint64_t)i / (uint64_t)n,
-					   .end = nslots * (uint64_t)(i + 1) / (uint64_t)n };
+					   .end = nslots * (uint64_t)(i + 1) / (uint64_t)n, .scanned = &scanned };
 		/* The last share, or any a thread cannot be made for, runs here. */
 		w[i].started = i < n - 1 && pthread_create(&w[i].thread, NULL, rc_worker_run, &w[i]) == 0;
 	}
@@ -250,7 +263,7 @@ void store_rc_policy(struct uz_store *st)
 		memset(pass, 0, sizeof(*pass));
 	}
 	pthread_mutex_lock(&st->rc_lock);
-	err = rc_range(st, &c, &f, st->rc_cursor, nslots, RC_BATCH_PAGES, &batch, &next);
+	err = rc_range(st, &c, &f, st->rc_cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
 	pthread_mutex_unlock(&st->rc_lock);
 	pass->tried += batch.tried;
 	pass->kept += batch.kept;

@@ -277,11 +277,18 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		uz_backing_stats(st->backing, &bs);
 		cache.capacity = bs.capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 	}
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
+	uint64_t nslots = uz_slots_count(st->slots), report = 0;
+
+	for (uint64_t i = 0; i < nslots; i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 		struct slot_val v;
 		uint32_t meta, len = 0;
 		int e = 0;
+
+		if (i >= report) {
+			store_progress(st, UZ_PROGRESS_SNAPSHOT, i * UZ_PAGE_SIZE, nslots * UZ_PAGE_SIZE);
+			report = i + PROGRESS_SLOTS;
+		}
 
 		if (!s) {
 			i |= 4095; /* the whole leaf is absent */
@@ -587,8 +594,12 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 		e = -EINVAL;
 		goto out;
 	}
+	store_progress(st, UZ_PROGRESS_RESTORE, 0, r.nblocks * SNAP_BLOCK);
 	for (uint64_t seq = 1;; seq++) {
 		uint32_t at = 0;
+
+		if (seq % 64 == 0)
+			store_progress(st, UZ_PROGRESS_RESTORE, seq * SNAP_BLOCK, r.nblocks * SNAP_BLOCK);
 
 		if (seq >= r.nblocks) {
 			snprintf(err, errlen, "%s: truncated after %llu blocks (no trailer)", path,

@@ -743,6 +743,8 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->recomp = cfg->recomp;
 	st->rc_after_s = cfg->recompress_after_s;
 	st->on_recompress = cfg->on_recompress;
+	st->progress = cfg->progress;
+	st->progress_ctx = cfg->progress_ctx;
 	st->on_recompress_ctx = cfg->on_recompress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	pthread_mutex_init(&st->engine_lock, NULL);

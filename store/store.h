@@ -32,6 +32,16 @@ struct uz_writeback_result;
 struct uz_recompress_result;
 struct uz_backing;
 
+/* Runs that may take long report how far they are (uz_store_config's
+ * progress): done and total in bytes (of the device scanned, or of the
+ * snapshot file read); done 0 when a run starts. */
+enum uz_progress_what {
+	UZ_PROGRESS_WRITEBACK,
+	UZ_PROGRESS_RECOMPRESS,
+	UZ_PROGRESS_SNAPSHOT,
+	UZ_PROGRESS_RESTORE,
+};
+
 struct uz_store_config {
 	enum uz_arena_kind arena;
 	uint64_t mem_limit; /* 0: none; for all engines together */
@@ -63,6 +73,10 @@ struct uz_store_config {
 	uint64_t recompress_after_s;
 	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
 	void *on_recompress_ctx;
+	/* Progress of writeback, recompression by hand, snapshot and
+	 * restore (NULL: none); may be called from several threads at once. */
+	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
 
 #define UZ_COMPACT_MIN_BYTES (64u << 10)

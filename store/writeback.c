@@ -100,11 +100,18 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 
 	if (!rec)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < uz_slots_count(st->slots) && !err; i++) {
+	uint64_t nslots = uz_slots_count(st->slots), report = 0;
+
+	for (uint64_t i = 0; i < nslots && !err; i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 		struct slot_val v;
 		uint32_t size;
 		uint64_t off;
+
+		if (i >= report) {
+			store_progress(st, UZ_PROGRESS_WRITEBACK, i * UZ_PAGE_SIZE, nslots * UZ_PAGE_SIZE);
+			report = i + PROGRESS_SLOTS;
+		}
 
 		if (!s) {
 			i |= 4095; /* the whole leaf is absent */

@@ -1461,6 +1461,71 @@ START_TEST(snapshot_refusals)
 }
 END_TEST
 
+/* Progress: each long run says it starts (done 0), then how far it is,
+ * never past the total, and (but for the threads of a recompression)
+ * never backwards. */
+struct progress_log {
+	pthread_mutex_t lock;
+	uint64_t calls[4], starts[4], last[4], total[4];
+	bool backwards;
+};
+
+static void record_progress(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total)
+{
+	struct progress_log *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	p->calls[what]++;
+	if (done == 0)
+		p->starts[what]++;
+	else if ((done < p->last[what] && what != UZ_PROGRESS_RECOMPRESS) || done > total)
+		p->backwards = true; /* (recompression's shares report as they go: any order) */
+	p->last[what] = done;
+	p->total[what] = total;
+	pthread_mutex_unlock(&p->lock);
+}
+
+START_TEST(long_runs_report_progress)
+{
+	static struct progress_log p = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	char path[256], bpath[256], err[512];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 1 },
+				       .progress = record_progress, .progress_ctx = &p };
+	struct uz_recompress_result rr;
+	struct uz_writeback_result wr;
+	struct uz_snapshot_info si;
+	struct uz_store *st;
+
+	snap_path(path, sizeof(path));
+	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	st = uz_store_create(2ull << 30, &cfg); /* 524288 slots: several reports */
+	ck_assert_ptr_nonnull(st);
+	for (unsigned i = 0; i < 64; i++) {
+		static uint8_t page[UZ_PAGE_SIZE];
+
+		text_a(page, sizeof(page), i);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * 8191 * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &rr), 0);
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_ALL, 0, &wr), 0);
+	ck_assert_int_eq(uz_store_snapshot(st, path, &si, err, sizeof(err)), 0);
+	uz_store_destroy(st);
+	cfg.backing = NULL;
+	st = uz_store_create(2ull << 30, &cfg);
+	ck_assert_msg(uz_store_restore(st, path, &si, err, sizeof(err)) == 0, "%s", err);
+	for (int w = UZ_PROGRESS_WRITEBACK; w <= UZ_PROGRESS_SNAPSHOT; w++) {
+		ck_assert_msg(p.starts[w] == 1 && p.calls[w] >= 4, "what %d: %llu starts, %llu calls", w,
+			      (unsigned long long)p.starts[w], (unsigned long long)p.calls[w]);
+		ck_assert_uint_eq(p.total[w], 2ull << 30);
+	}
+	ck_assert_uint_eq(p.starts[UZ_PROGRESS_RESTORE], 1);
+	ck_assert(!p.backwards);
+	uz_store_destroy(st);
+	backing_gone(bpath);
+	snap_gone(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -1494,6 +1559,7 @@ int main(void)
 	tcase_add_test(tc, recompression_shares_the_slots);
 	tcase_add_test(tc, snapshot_round_trip);
 	tcase_add_test(tc, snapshot_refusals);
+	tcase_add_test(tc, long_runs_report_progress);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }
