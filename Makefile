@@ -72,7 +72,7 @@ $(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
 $(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS)
 $(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c
 $(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
-$(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h)
+$(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h) tests/fuzz/input.h
 	@mkdir -p $(FZ)
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 

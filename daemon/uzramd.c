@@ -173,33 +173,55 @@ static void cmd_idle(struct daemon *d, const char *arg, char *out, size_t outlen
 	snprintf(out, outlen, "ok\nmarked %lld\n", (long long)n);
 }
 
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
 static const char *const wb_types[] = { "idle", "huge", "huge_idle", "all" };
+
+/* Parses "TYPE [NAME=VALUE]" (writeback's and recompress's arguments):
+ * the page type into *type, VALUE (a size from lo to hi) into *value if
+ * given.  Returns 0, or -1 with an error reply in out (cmd names the
+ * command, hint says what VALUE may be). */
+static int parse_type_option(const char *cmd, const char *arg, const char *name, uint64_t lo, uint64_t hi,
+			     const char *hint, enum uz_writeback_type *type, uint64_t *value, char *out, size_t outlen)
+{
+	const char *opt = strchr(arg, ' ');
+	size_t tlen = opt ? (size_t)(opt - arg) : strlen(arg), nlen = strlen(name);
+	int t;
+
+	for (t = 0; t < 4 && (strlen(wb_types[t]) != tlen || strncmp(arg, wb_types[t], tlen)); t++)
+		;
+	if (t == 4) {
+		snprintf(out, outlen, "error: %s: '%.*s' is not idle, huge, huge_idle or all\n", cmd,
+			 (int)(tlen < 31 ? tlen : 31), arg);
+		return -1;
+	}
+	if (opt && (strncmp(opt + 1, name, nlen) || opt[1 + nlen] != '=' || uz_parse_size(opt + 2 + nlen, value) ||
+		    *value < lo || *value > hi)) {
+		snprintf(out, outlen, "error: %s: '%.64s' is not %s=%s\n", cmd, opt + 1, name, hint);
+		return -1;
+	}
+	*type = (enum uz_writeback_type)t;
+	return 0;
+}
 
 /* writeback TYPE [limit=SIZE]: zram's writeback file. */
 static void cmd_writeback(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	struct uz_writeback_result r;
-	char type[32] = "";
-	const char *opt = strchr(arg, ' ');
+	enum uz_writeback_type t;
 	uint64_t limit = 0;
-	int t;
 
-	snprintf(type, sizeof(type), "%.*s", opt ? (int)(opt - arg) : (int)strlen(arg), arg);
-	for (t = 0; t < 4 && strcmp(type, wb_types[t]); t++)
-		;
-	if (t == 4) {
-		snprintf(out, outlen, "error: writeback: '%.31s' is not idle, huge, huge_idle or all\n", type);
+	if (parse_type_option("writeback", arg, "limit", 1, UINT64_MAX, "SIZE (such as limit=64M)", &t, &limit, out,
+			      outlen))
 		return;
-	}
-	if (opt && (strncmp(opt + 1, "limit=", 6) || uz_parse_size(opt + 7, &limit) || !limit)) {
-		snprintf(out, outlen, "error: writeback: '%.64s' is not limit=SIZE (such as limit=64M)\n", opt + 1);
-		return;
-	}
 	if (!d->cfg.backing_file[0]) {
 		snprintf(out, outlen, "error: writeback: no backing store (set backing-file in the config)\n");
 		return;
 	}
-	uz_store_writeback(d->st, (enum uz_writeback_type)t, limit, &r);
+	uz_store_writeback(d->st, t, limit, &r);
 	uz_log(r.error && !r.pages ? LOG_ERR : LOG_INFO,
 	       "writeback %s: %llu pages, %llu bytes written, %llu bytes of memory freed%s%s", arg,
 	       (unsigned long long)r.pages, (unsigned long long)r.bytes, (unsigned long long)r.bytes_freed,
@@ -230,25 +252,14 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 {
 	struct uz_recompress_result r;
 	struct timespec t0, t1;
-	char type[32] = "", algo[32];
-	const char *opt = strchr(arg, ' ');
+	enum uz_writeback_type t;
 	uint64_t threshold = 0;
+	char algo[32];
 	double secs;
-	int t;
 
-	snprintf(type, sizeof(type), "%.*s", opt ? (int)(opt - arg) : (int)strlen(arg), arg);
-	for (t = 0; t < 4 && strcmp(type, wb_types[t]); t++)
-		;
-	if (t == 4) {
-		snprintf(out, outlen, "error: recompress: '%.31s' is not idle, huge, huge_idle or all\n", type);
+	if (parse_type_option("recompress", arg, "threshold", 0, UZ_PAGE_SIZE,
+			      "BYTES (0 to 4096, such as threshold=1024)", &t, &threshold, out, outlen))
 		return;
-	}
-	if (opt && (strncmp(opt + 1, "threshold=", 10) || uz_parse_size(opt + 11, &threshold) ||
-		    threshold > UZ_PAGE_SIZE)) {
-		snprintf(out, outlen, "error: recompress: '%.64s' is not threshold=BYTES (0 to 4096, such as "
-			 "threshold=1024)\n", opt + 1);
-		return;
-	}
 	if (d->cfg.recomp.algo == UZ_ALGO_LZ4) {
 		snprintf(out, outlen, "error: recompress: recompression is off (set recomp-algorithm, such as zstd, "
 			 "in the config)\n");
@@ -256,9 +267,9 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 	}
 	uz_codec_format(&d->cfg.recomp, algo, sizeof(algo));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	uz_store_recompress(d->st, (enum uz_writeback_type)t, (uint32_t)threshold, &r);
+	uz_store_recompress(d->st, t, (uint32_t)threshold, &r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	secs = seconds_between(&t0, &t1);
 	uz_log(r.error ? LOG_ERR : LOG_INFO,
 	       "recompress %s with %s: %llu pages tried, %llu kept, %llu bytes saved, %llu bytes of memory freed, "
 	       "%.1f s (%.0f MB/s)%s%s", arg, algo, (unsigned long long)r.tried, (unsigned long long)r.kept,
@@ -294,11 +305,6 @@ static struct {
 	pthread_mutex_t lock;
 	struct timespec start[4], last[4];
 } progress = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static double seconds_between(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
 
 static void on_progress(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total)
 {

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "input.h"
+
 #include "../../store/afmalloc.h"
 
 #define NOBJ 64
@@ -23,20 +25,7 @@ struct obj {
 	struct afm_handle h;
 };
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static unsigned next(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 static void fill(uint8_t *buf, uint32_t size, uint8_t seed)
 {

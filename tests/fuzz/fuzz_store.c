@@ -13,25 +13,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "input.h"
+
 #include "../../compress/codec.h"
 #include "../../store/store.h"
 
 #define PAGES 64
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static unsigned next(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 /* Pages of several kinds: text, noise, noise in 16 values (raw for LZ4,
  * not for zstd), a repeated word, sparse bytes. */

@@ -200,6 +200,13 @@ mount_dev() {
 	MOUNTS+=("$2")
 }
 
+# conf FILE KEY=VALUE...: a config file of those lines.
+conf() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" >"$f"
+}
+
 # stat_of SOCKET KEY: one counter from the daemon.
 stat_of() {
 	"$UZRAMCTL" --socket "$1" --json | sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p"

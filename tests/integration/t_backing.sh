@@ -16,11 +16,6 @@ need_root
 TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
 SOCK=$T/b.sock
 MNT=$T/mnt
-conf() { # FILE KEY=VALUE...
-	local f=$1
-	shift
-	printf '%s\n' "$@" >"$f"
-}
 used_kb() { du -k "$1" | cut -f1; }
 
 # 1. Spill.

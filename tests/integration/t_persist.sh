@@ -17,12 +17,6 @@ SOCK=$T/p.sock
 MNT=$T/mnt
 SNAP=$T/state/snap
 mkdir -p "$T/state"
-conf() { # FILE KEY=VALUE...
-	local f=$1
-	shift
-	printf '%s\n' "$@" >"$f"
-}
-served() { grep -qF " $1 fuse.uzram " /proc/mounts; }
 
 # 1. Stop, start: the file system is back.
 conf "$T/p.conf" "size = 2G" "persist = $SNAP"

@@ -12,11 +12,6 @@ need_root
 TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
 SOCK=$T/r.sock
 MNT=$T/mnt
-conf() { # FILE KEY=VALUE...
-	local f=$1
-	shift
-	printf '%s\n' "$@" >"$f"
-}
 
 # 1. The tree, recompressed.
 conf "$T/r.conf" "size = 4G" "recomp-algorithm = zstd"
