@@ -31,6 +31,7 @@ pass "--json has every counter"
 check "--json is one valid object" bash -c "'$UZRAMCTL' --socket '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
 check "--json pid is the daemon's" test "$(stat_of "$SOCK" pid)" = "$DPID"
 # zramctl's options: -o, --output-all, -n, --raw, -b.
+settle "$SOCK" # (a compaction would change mem_used_total between the readings)
 o=$(stat_of "$SOCK" orig_data_size) tot=$(stat_of "$SOCK" mem_used_total) cmp_=$(stat_of "$SOCK" compr_data_size)
 want="$(stat_of "$SOCK" name) lz4 $o $cmp_ $(awk -v d="$o" -v t="$tot" 'BEGIN {printf "%.4f", d / t}')"
 out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b)
