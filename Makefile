@@ -23,7 +23,7 @@ endif
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/arena.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
+STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
@@ -54,11 +54,12 @@ $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/a
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
+$(B)/tests/swapfill: $(call obj,tests/swapfill.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
 $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram:
+$(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets (clang), with ASan and UBSan, in build-fuzz/.
@@ -130,7 +131,7 @@ stop:
 	daemon/uzram-down.sh $(NAME)
 
 check: deps
-	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/uzsock $(B)/tests/fuseram
+	$(MAKE) all unit $(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_CHECK_TIME)
 	UZ_BIN=$(CURDIR)/$(BIN) UZ_TOOLS=$(CURDIR)/$(B)/tests tests/integration/run.sh
 	$(if $(SANITIZE),,$(MAKE) valgrind)
@@ -181,6 +182,11 @@ bench-io: bench-deps
 	$(MAKE) all $(B)/tests/fuseram
 	tests/bench/io.sh $(IO_ARGS)
 
+# Swap side by side: uzram through a loop device, kernel zram (lz4).
+bench-swap: bench-deps
+	$(MAKE) all $(B)/tests/swapfill
+	tests/bench/swap.sh $(SWAP_ARGS)
+
 # The daemon's CPU time per GiB over each transport, alternating.
 bench-cpu: bench-deps
 	$(MAKE) all
@@ -189,4 +195,4 @@ bench-cpu: bench-deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-cpu install uninstall fuzz valgrind
+.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-cpu install uninstall fuzz valgrind

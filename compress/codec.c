@@ -190,3 +190,22 @@ int uz_codec_decompress(enum uz_algo a, const void *src, int len, void *page)
 		return -EIO;
 	return ops[a].decompress(src, len, page);
 }
+
+int uz_codec_thread_warm(void)
+{
+	/* A page as the store holds one: text-like, compressible. */
+	static const char line[] = "uzram warms its decoders before it serves a request.\n";
+	uint8_t page[UZ_PAGE_SIZE], frame[UZ_PAGE_SIZE + 512], out[UZ_PAGE_SIZE];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(page); i++)
+		page[i] = (uint8_t)line[i % (sizeof(line) - 1)] ^ (uint8_t)(i >> 9);
+	/* zstd's decoder: its context is made on first use; ZSTD_compress()
+	 * uses a context of its own, freed at once. */
+	n = ZSTD_compress(frame, sizeof(frame), page, sizeof(page), UZ_ZSTD_DEFAULT_LEVEL);
+	if (ZSTD_isError(n))
+		return -ENOMEM;
+	if (zstd_decompress(frame, (int)n, out) || memcmp(out, page, sizeof(page)))
+		return -ENOMEM;
+	return 0;
+}

@@ -57,4 +57,9 @@ int uz_codec_compress(const struct uz_codec *c, const void *page, void *dst, int
  * one page, or -ENOMEM when this thread's context cannot be made. */
 int uz_codec_decompress(enum uz_algo a, const void *src, int len, void *page);
 
+/* Makes the calling thread's decompression contexts now and runs each
+ * once, so that reading a page of any algorithm later neither allocates
+ * nor touches memory for the first time.  Returns 0 or -ENOMEM. */
+int uz_codec_thread_warm(void);
+
 #endif

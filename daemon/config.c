@@ -32,6 +32,80 @@ void uz_config_defaults(struct uz_config *cfg)
 	cfg->recompress_after = UZ_DEFAULT_RECOMPRESS_AFTER;
 	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
 	snprintf(cfg->options, sizeof(cfg->options), "discard");
+	cfg->swap_priority = UZ_DEFAULT_SWAP_PRIORITY;
+	cfg->reserve = UZ_DEFAULT_RESERVE;
+}
+
+bool uz_config_is_swap(const struct uz_config *cfg)
+{
+	return strcmp(cfg->fs_type, "swap") == 0;
+}
+
+/* Which discard policies a swap device's options name (1: once, 2:
+ * pages), or -1 for a token that is not one. */
+static int swap_discard_bits(const char *options)
+{
+	char buf[sizeof(((struct uz_config *)0)->options)], *tok, *save = NULL;
+	int bits = 0;
+
+	snprintf(buf, sizeof(buf), "%s", options);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "discard") == 0 || strcmp(tok, "discard=pages") == 0)
+			bits |= 2;
+		else if (strcmp(tok, "discard=once") == 0)
+			bits |= 1;
+		else if (strcmp(tok, "nodiscard") != 0)
+			return -1;
+	}
+	return bits;
+}
+
+const char *uz_config_swap_discard(const struct uz_config *cfg)
+{
+	static const char *const names[] = { "", "once", "pages", "both" };
+	int bits = swap_discard_bits(cfg->options);
+
+	return bits < 0 ? "" : names[bits];
+}
+
+int uz_config_finish(struct uz_config *cfg, char *err, size_t errlen)
+{
+	/* The default reserve is at most a quarter of a memory limit (whole
+	 * arenas, at least one). */
+	if (!cfg->reserve_set && cfg->mem_limit && cfg->reserve > cfg->mem_limit / 4) {
+		cfg->reserve = (cfg->mem_limit / 4) & ~((uint64_t)UZ_ARENA_SIZE - 1);
+		if (cfg->reserve < UZ_ARENA_SIZE)
+			cfg->reserve = UZ_ARENA_SIZE;
+	}
+	if (cfg->mem_limit && cfg->reserve > cfg->mem_limit) {
+		snprintf(err, errlen, "reserve %llu is more than mem-limit %llu: it would hold more memory ready "
+			 "than the device may use", (unsigned long long)cfg->reserve,
+			 (unsigned long long)cfg->mem_limit);
+		return -EINVAL;
+	}
+	if (!uz_config_is_swap(cfg))
+		return 0;
+	if (cfg->mount_point[0]) {
+		snprintf(err, errlen, "fs-type = swap takes no mount-point (%s): a swap device is not mounted",
+			 cfg->mount_point);
+		return -EINVAL;
+	}
+	if (!cfg->lock_memory) {
+		snprintf(err, errlen, "fs-type = swap needs lock-memory = yes: a daemon whose pages can be "
+			 "swapped out to itself deadlocks");
+		return -EINVAL;
+	}
+	if (!cfg->reserve) {
+		snprintf(err, errlen, "fs-type = swap needs a reserve (reserve = 0): swap writes never wait "
+			 "for memory");
+		return -EINVAL;
+	}
+	if (swap_discard_bits(cfg->options) < 0) {
+		snprintf(err, errlen, "options '%s': a swap device takes discard, discard=once, discard=pages "
+			 "or nodiscard", cfg->options);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* A recursive-descent evaluator for zram-generator's size expressions. */
@@ -449,6 +523,26 @@ int uz_config_set(struct uz_config *cfg, const char *key, const char *value, cha
 			return -EINVAL;
 		}
 		snprintf(cfg->fs_type, sizeof(cfg->fs_type), "%s", value);
+	} else if (strcmp(key, "swap-priority") == 0) {
+		char *end;
+		long p;
+
+		errno = 0;
+		p = strtol(value, &end, 10);
+		if (errno || end == value || *end || p < -1 || p > 32767) {
+			snprintf(err, errlen, "'%s' is not a swap priority (-1 to 32767)", value);
+			return -EINVAL;
+		}
+		cfg->swap_priority = (int)p;
+	} else if (strcmp(key, "reserve") == 0) {
+		r = uz_parse_size(value, &v);
+		if (r || v > (64ull << 30)) {
+			snprintf(err, errlen, "'%s' is not a size up to 64G%s", value,
+				 r == -EINVAL ? " (use digits with K, M or G; 0 for none)" : "");
+			return -EINVAL;
+		}
+		cfg->reserve = v;
+		cfg->reserve_set = true;
 	} else if (strcmp(key, "mount-point") == 0) {
 		return set_path(cfg->mount_point, sizeof(cfg->mount_point), value, err, errlen);
 	} else if (strcmp(key, "options") == 0) {

@@ -4,6 +4,7 @@
 #define UZ_DAEMON_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,6 +25,21 @@
  * measures both), and a page rewritten within the hour was never worth
  * recompressing. */
 #define UZ_DEFAULT_RECOMPRESS_AFTER 3600
+/* Arenas kept mapped and faulted in ahead of need (store/reserve.h):
+ * 16 arenas.  At the highest swap-out rate measured here (make bench-swap,
+ * about 400 MiB/s of pages, 0.7 of it stored) 32 MiB last some 100 ms,
+ * while the reserve's thread makes an arena in well under a millisecond:
+ * the serving threads find it empty only when the kernel cannot give the
+ * daemon memory at all for that long. */
+#define UZ_DEFAULT_RESERVE (32ull << 20)
+/* How long a write to a file-system device waits for the reserve when
+ * it finds it empty, before it fails with ENOMEM (a swap device does not
+ * wait).  Long enough that a refill slowed by reclaim is waited for; short
+ * enough that a write the kernel's reclaim is itself waiting on (dirty
+ * pages of the file system) fails and unblocks it instead of hanging. */
+#define UZ_RESERVE_WAIT_FS_MS 2000
+/* zram-generator's swap-priority. */
+#define UZ_DEFAULT_SWAP_PRIORITY 100
 #define UZ_RUN_DIR "/run/uzram"
 #define UZ_CONF_DIR "/etc/uzram"
 
@@ -41,7 +57,10 @@ struct uz_config {
 	gid_t socket_group; /* (gid_t)-1: the daemon's group */
 	gid_t admin_group; /* may change state over the socket besides root; (gid_t)-1: none */
 	char algorithm[16];
-	char fs_type[32]; /* file system made on a new device */
+	char fs_type[32]; /* file system made on a new device, or "swap" */
+	int swap_priority; /* swapon -p; -1..32767 */
+	uint64_t reserve; /* bytes of arenas made ahead (UZ_DEFAULT_RESERVE); 0: none */
+	bool reserve_set; /* set by the file or the command line, not the default */
 	char mount_point[PATH_MAX]; /* "": none */
 	char options[256]; /* mount options */
 	char socket[PATH_MAX]; /* "": /run/uzram/NAME.sock */
@@ -102,6 +121,22 @@ int uz_check_disksize(uint64_t size, char *err, size_t errlen);
  * Returns 0, or -EINVAL with the reason in err: "'12Q' is not a size",
  * "unknown key". */
 int uz_config_set(struct uz_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Whether cfg makes a swap device (fs-type = swap). */
+bool uz_config_is_swap(const struct uz_config *cfg);
+
+/* The discard policy swapon gets for a swap device's options: "pages"
+ * (options = discard, the default, or discard=pages), "once", "both"
+ * (discard=once and discard=pages), or "" (nodiscard). */
+const char *uz_config_swap_discard(const struct uz_config *cfg);
+
+/* Completes cfg once every setting is in: the default reserve shrinks to
+ * a quarter of a mem-limit.  Then checks what no single key can: a swap
+ * device with a mount-point, with lock-memory = no, without a reserve, or
+ * with options that are not discard policies; a reserve set larger than
+ * mem-limit.  Returns 0, or -EINVAL with the reason in err, naming the
+ * keys. */
+int uz_config_finish(struct uz_config *cfg, char *err, size_t errlen);
 
 /* Reads a config file into cfg.  Returns 0; -ENOENT (or another negative
  * errno) when the file cannot be read; -EINVAL on the first bad line, with

@@ -64,11 +64,24 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "io_uring_depth %u\n", info->io_uring_depth);
 	put(&o, "streams %u\n", info->streams);
 	put(&o, "ring_bytes %llu\n", info->ring_bytes);
+	put(&o, "buffer_bytes %llu\n", info->buffer_bytes);
 	for (int i = 0; i < 9; i++)
 		put(&o, "%s %llu\n", uz_mm_stat_keys[i], mm[i]);
 	for (int i = 0; i < 4; i++)
 		put(&o, "%s %llu\n", uz_io_stat_keys[i], io[i]);
 	put(&o, "idle_pages %llu\n", (unsigned long long)s->idle_pages);
+	if (s->reserve) {
+		put(&o, "reserve_bytes %llu\n", (unsigned long long)s->reserve_bytes);
+		put(&o, "reserve_target %llu\n", (unsigned long long)s->reserve_target);
+		put(&o, "reserve_misses %llu\n", (unsigned long long)s->reserve_misses);
+		put(&o, "reserve_waits %llu\n", (unsigned long long)s->reserve_waits);
+		put(&o, "reserve_wait_max_seconds %.6f\n", s->reserve_wait_max_ns / 1e9);
+	}
+	put(&o, "io_flusher %s\n", info->io_flusher ? "yes" : "no");
+	if (info->swap) {
+		put(&o, "swap_priority %d\n", info->swap_priority);
+		put(&o, "swap_discard %s\n", info->swap_discard && info->swap_discard[0] ? info->swap_discard : "off");
+	}
 	if (s->recomp.algo == UZ_ALGO_LZ4) {
 		put(&o, "recomp_algorithm off\n");
 	} else {

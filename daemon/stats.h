@@ -3,6 +3,7 @@
 #ifndef UZ_DAEMON_STATS_H
 #define UZ_DAEMON_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,9 +22,14 @@ struct uz_stats_info {
 	unsigned io_uring_queues, io_uring_depth; /* 0 over /dev/fuse */
 	unsigned streams; /* requests served at once: worker threads, or io_uring queues */
 	unsigned long long ring_bytes; /* io_uring buffers and rings */
+	unsigned long long buffer_bytes; /* all serving buffers, touched at start (ring_bytes included) */
 	const char *backing_file; /* NULL: none */
 	const char *persist; /* NULL or "": off */
 	const struct uz_snapshot_info *restored; /* NULL: nothing restored */
+	bool io_flusher; /* PR_SET_IO_FLUSHER in force in the serving threads */
+	bool swap; /* fs-type = swap: */
+	int swap_priority;
+	const char *swap_discard; /* swapon's --discard policy, "" for none */
 };
 
 /* The keys of zram's bd_stat, in zram's order. */

@@ -183,7 +183,7 @@ static void print_json(const struct kv *kv)
 }
 
 /* The table's columns: zramctl's, then uzram's own. */
-enum col_kind { COL_TEXT, COL_SIZE, COL_NUM, COL_RATIO };
+enum col_kind { COL_TEXT, COL_SIZE, COL_NUM, COL_RATIO, COL_MOUNT };
 
 static const struct column {
 	const char *name;
@@ -203,7 +203,7 @@ static const struct column {
 	{ "MEM-USED", "mem_used_max", COL_SIZE, "the most memory the device has used" },
 	{ "MIGRATED", "pages_compacted", COL_NUM, "pages emptied by compaction" },
 	{ "COMP-RATIO", NULL, COL_RATIO, "compression ratio: DATA / TOTAL" },
-	{ "MOUNTPOINT", "path", COL_TEXT, "where the device is mounted" },
+	{ "MOUNTPOINT", "path", COL_MOUNT, "where the device is mounted: its block file, or [SWAP]" },
 	{ "ARENA", "arena_kind", COL_TEXT, "where arenas come from: hugetlb, thp or plain" },
 	{ "IDLE", "idle_pages", COL_NUM, "pages marked idle" },
 	{ "BACKING", "backing_file", COL_TEXT, "the backing file or device" },
@@ -265,6 +265,8 @@ static void cell_text(const struct kv *kv, const struct column *col, bool bytes,
 
 		/* zramctl's figure and format */
 		snprintf(out, cap, "%.4f", total > 0 ? data / total : 0.0);
+	} else if (col->kind == COL_MOUNT && strcmp(get(kv, "fs_type"), "swap") == 0) {
+		snprintf(out, cap, "%s", "[SWAP]"); /* as zramctl */
 	} else if (strcmp(v, "-") == 0) {
 		snprintf(out, cap, "%s", "");
 	} else if (col->kind == COL_SIZE) {
@@ -362,6 +364,11 @@ static const struct metric_rule {
 	{ "restored_bytes", "restored_bytes", false, "compressed bytes restored from the snapshot at start" },
 	{ "last_snapshot_time", "last_snapshot_timestamp_seconds", false, "when the snapshot restored was written" },
 	{ "ring_bytes", "ring_bytes", false, "io_uring buffers and rings" },
+	{ "buffer_bytes", "buffer_bytes", false, "request buffers made and touched at start (ring_bytes included)" },
+	{ "reserve_bytes", "reserve_bytes", false, "arena memory made ready ahead of writes" },
+	{ "reserve_target", "reserve_target_bytes", false, "what the reserve is refilled to (reserve)" },
+	{ "reserve_misses", "reserve_misses_total", true, "writes that found the reserve empty and failed" },
+	{ "reserve_waits", "reserve_waits_total", true, "writes that waited for the reserve (file systems)" },
 };
 
 /* Labels of uzram_info, not metrics. */

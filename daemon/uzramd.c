@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,6 +67,10 @@ struct daemon {
 	struct uz_ctl *ctl;
 	struct uz_snapshot_info restored; /* persist: what was restored at start */
 	bool have_restored;
+	/* PR_SET_IO_FLUSHER in the serving threads: 1 in force, 0 refused
+	 * (the first refusal's errno in io_flusher_errno), -1 not tried yet. */
+	_Atomic int io_flusher;
+	_Atomic int io_flusher_errno;
 };
 
 static int reload(struct daemon *d, char *out, size_t outlen);
@@ -95,6 +100,57 @@ static void usage(FILE *out)
 		"and applies mem-limit and compaction (so does 'uzramctl reload').\n");
 }
 
+/* PR_SET_IO_FLUSHER on the calling thread (1: set, never 0, which
+ * clears it); records the outcome. */
+static void io_flusher_try(struct daemon *d)
+{
+	int expect = -1;
+
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0) {
+		atomic_compare_exchange_strong(&d->io_flusher, &expect, 1);
+		return;
+	}
+	expect = atomic_load(&d->io_flusher);
+	if (expect != 0) {
+		atomic_store(&d->io_flusher_errno, errno);
+		atomic_store(&d->io_flusher, 0);
+	}
+}
+
+/* Writes the stack 256 KiB deep, so that a request never faults a stack
+ * page in: the deepest request path (zstd's decoder, LZ4's 16 KiB
+ * state, libfuse's reply) uses a fraction of that. */
+static __attribute__((noinline)) void stack_prefault(void)
+{
+	volatile uint8_t deep[256 << 10];
+
+	for (size_t i = 0; i < sizeof(deep); i += 4096)
+		deep[i] = 0;
+	deep[sizeof(deep) - 1] = 0;
+}
+
+/* The first thing each serving thread does (uz_fuse_params): the I/O
+ * flusher flag, its stack, its buffers and codec contexts, and its
+ * malloc arena, all before it serves; mlockall keeps them. */
+static void on_serving_thread(void *arg)
+{
+	struct daemon *d = arg;
+	void *warm[64];
+
+	io_flusher_try(d);
+	stack_prefault();
+	uz_store_thread_warm();
+	/* libfuse allocates a small request struct per request: this
+	 * thread's malloc arena is made and grown now. */
+	for (int i = 0; i < 64; i++) {
+		warm[i] = malloc(1024);
+		if (warm[i])
+			memset(warm[i], 0, 1024);
+	}
+	for (int i = 0; i < 64; i++)
+		free(warm[i]);
+}
+
 static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	struct uz_fuse_transport t;
@@ -116,8 +172,13 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .io_uring_depth = t.depth,
 						    .streams = t.io_uring ? t.queues : d->cfg.threads,
 						    .ring_bytes = t.ring_bytes,
+						    .buffer_bytes = t.buffer_bytes,
 						    .backing_file = d->cfg.backing_file,
 						    .persist = d->cfg.persist,
+						    .io_flusher = atomic_load(&d->io_flusher) == 1,
+						    .swap = uz_config_is_swap(&d->cfg),
+						    .swap_priority = d->cfg.swap_priority,
+						    .swap_discard = uz_config_swap_discard(&d->cfg),
 						    .restored = d->have_restored ? &d->restored : NULL },
 			out, outlen);
 }
@@ -539,6 +600,13 @@ static int build_config(const struct daemon *d, struct uz_config *cfg, char *err
 			return -1;
 		}
 	}
+	if (uz_config_finish(cfg, why, 512)) {
+		int n = snprintf(err, errlen, "%s%s", d->config_file, d->config_file[0] ? ": " : "");
+
+		if (n >= 0 && (size_t)n < errlen)
+			snprintf(err + n, errlen - (size_t)n, "%.511s", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -695,6 +763,13 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 		d->cfg.recompress_after = n.recompress_after;
 		strcat(applied, " recompression");
 	}
+	if (n.reserve != d->cfg.reserve && n.reserve && d->cfg.reserve) {
+		uz_store_set_reserve(d->st, n.reserve);
+		uz_log(LOG_INFO, "reload: reserve %llu -> %llu", (unsigned long long)d->cfg.reserve,
+		       (unsigned long long)n.reserve);
+		d->cfg.reserve = n.reserve;
+		strcat(applied, " reserve");
+	}
 	if (n.compact_ppm != d->cfg.compact_ppm) {
 		uz_store_set_compaction(d->st, n.compact_ppm);
 		uz_log(LOG_INFO, "reload: compaction %u ppm -> %u ppm", d->cfg.compact_ppm, n.compact_ppm);
@@ -728,6 +803,9 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 	PENDING(n.backing_size != d->cfg.backing_size, "backing-size");
 	PENDING(n.writeback_after != d->cfg.writeback_after, "writeback-after");
 	PENDING(n.writeback_limit != d->cfg.writeback_limit, "writeback-limit");
+	PENDING(n.swap_priority != d->cfg.swap_priority, "swap-priority");
+	/* made or not at start: its size alone changes while running */
+	PENDING(n.reserve != d->cfg.reserve && (!n.reserve || !d->cfg.reserve), "reserve");
 #undef PENDING
 	if (pending[0])
 		uz_log(LOG_WARNING, "reload: cannot change%s while running: restart the service to apply", pending);
@@ -928,16 +1006,35 @@ int main(int argc, char **argv)
 	}
 	if (!d.foreground)
 		daemonize(&d);
-	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
-		uz_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s (writes under memory pressure may stall)",
-		       strerror(errno));
+	d.io_flusher = -1;
+	io_flusher_try(&d);
+	if (d.io_flusher == 1)
+		uz_log(LOG_INFO, "PR_SET_IO_FLUSHER: in force in every thread that serves requests (their "
+		       "reclaim does no I/O)");
+	else
+		uz_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s%s; serving threads rely on memory made ready "
+		       "ahead (buffers touched at start, the arena reserve) instead", strerror(d.io_flusher_errno),
+		       d.io_flusher_errno == EPERM ? " (no CAP_SYS_RESOURCE)" : "");
 	/* Locked on fault: what is touched stays in RAM (a swapped-out
 	 * daemon behind a loop device can deadlock reclaim), what is not
-	 * touched costs nothing.  Arenas give pages back all the same
-	 * (uz_arena_release). */
-	if (d.cfg.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
-		uz_log(LOG_WARNING, "mlockall: %s (the daemon's memory may be swapped out; lock-memory = no "
-		       "silences this)", strerror(errno));
+	 * touched costs nothing.  Everything a request touches is touched
+	 * before serving (on_serving_thread, the reserve), so that no
+	 * request waits for a page.  glibc must not give the heap's top
+	 * back either, or a request's small allocations would fault it in
+	 * again. */
+	if (d.cfg.lock_memory) {
+		mallopt(M_TRIM_THRESHOLD, 256 << 20);
+		if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) {
+			if (uz_config_is_swap(&d.cfg)) {
+				uz_log(LOG_ERR, "mlockall: %s: a swap device must not be served by a daemon whose "
+				       "pages can be swapped out (needs CAP_IPC_LOCK or RLIMIT_MEMLOCK)",
+				       strerror(errno));
+				goto out;
+			}
+			uz_log(LOG_WARNING, "mlockall: %s (the daemon's memory may be swapped out; lock-memory "
+			       "= no silences this)", strerror(errno));
+		}
+	}
 	scfg = (struct uz_store_config){ .arena = d.cfg.arena,
 					 .mem_limit = d.cfg.mem_limit,
 					 .compact_ppm = d.cfg.compact_ppm,
@@ -950,7 +1047,12 @@ int main(int argc, char **argv)
 					 .on_recompress = on_recompress,
 					 .on_recompress_ctx = &d,
 					 .progress = on_progress,
-					 .progress_ctx = &d };
+					 .progress_ctx = &d,
+					 .reserve = d.cfg.reserve,
+					 /* a swap write that cannot be stored at once
+					  * fails: the kernel keeps the page */
+					 .reserve_wait_ms = uz_config_is_swap(&d.cfg) ? 0 : UZ_RESERVE_WAIT_FS_MS,
+					 .preallocate = uz_config_is_swap(&d.cfg) };
 	if (d.cfg.backing_file[0]) {
 		struct uz_backing_stats bs;
 
@@ -1005,7 +1107,9 @@ int main(int argc, char **argv)
 				      .disksize = d.cfg.size,
 				      .allow_other = d.cfg.allow_other,
 				      .ready = on_ready,
-				      .ready_arg = &d };
+				      .ready_arg = &d,
+				      .thread_start = on_serving_thread,
+				      .thread_arg = &d };
 	d.fuse = uz_fuse_mount(&fp, err, sizeof(err));
 	if (!d.fuse) {
 		uz_log(LOG_ERR, "%s", err);

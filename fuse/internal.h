@@ -5,6 +5,7 @@
 #define UZ_FUSE_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -29,6 +30,9 @@ struct uz_fuse {
 	_Atomic bool init_offered; /* the kernel's INIT offered FUSE_OVER_IO_URING */
 	_Atomic uint64_t init_unique; /* the INIT request's id; 0 once answered */
 	_Atomic int failed; /* io-uring = yes could not be had: uz_fuse_run returns it */
+	sem_t dev_done; /* a /dev/fuse worker ended, or a stop signal came */
+	_Atomic bool dev_running; /* uz_fuse_run is waiting on dev_done */
+	_Atomic uint64_t dev_buffer_bytes; /* the /dev/fuse workers' buffers */
 	pthread_mutex_t tlock; /* guards t */
 	struct uz_fuse_transport t;
 };

@@ -333,6 +333,8 @@ static void *queue_main(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (u->f->p.thread_start)
+		u->f->p.thread_start(u->f->p.thread_arg);
 	pthread_mutex_lock(&u->lock);
 	while (u->phase == PHASE_WAIT)
 		pthread_cond_wait(&u->cond, &u->lock);
@@ -650,8 +652,10 @@ struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, s
 	u->q = calloc(u->nq, sizeof(*u->q));
 	for (unsigned i = 0; u->q && i < u->nq; i++)
 		u->q[i].efd = -1;
-	/* Touched only as far as requests fill them; never swapped (the
-	 * daemon's mlockall locks them as they are touched). */
+	/* Written once here, before any request lands in them, so that the
+	 * kernel never faults a page in while it copies a request (which,
+	 * under memory pressure, could wait for this very daemon); the
+	 * daemon's mlockall keeps them resident. */
 	u->hdr_mem = mmap(NULL, u->hdr_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	u->payload_mem = mmap(NULL, u->payload_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			      -1, 0);
@@ -663,6 +667,8 @@ struct uz_uring *uz_uring_create(struct uz_fuse *f, unsigned depth, char *err, s
 		snprintf(err, errlen, "cannot map %zu MiB of io_uring buffers: %s", u->payload_len >> 20, strerror(errno));
 		goto fail;
 	}
+	memset(u->hdr_mem, 0, u->hdr_len);
+	memset(u->payload_mem, 0, u->payload_len);
 	u->bytes = u->hdr_len + u->payload_len;
 	for (unsigned i = 0; i < u->nq; i++) {
 		r = queue_init(u, &u->q[i], i, fd);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,6 +145,7 @@ void uz_fuse_get_transport(struct uz_fuse *f, struct uz_fuse_transport *t)
 	pthread_mutex_lock(&f->tlock);
 	*t = f->t;
 	pthread_mutex_unlock(&f->tlock);
+	t->buffer_bytes = t->ring_bytes + atomic_load(&f->dev_buffer_bytes);
 }
 
 /* --- libfuse's callbacks: the /dev/fuse transport --- */
@@ -174,6 +176,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ASYNC_DIO)
 		conn->want |= FUSE_CAP_ASYNC_DIO;
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	/* Requests land in the workers' own buffers, touched before they
+	 * serve, never in pipes whose pages the kernel would allocate. */
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	/* With the INIT hook in place, uring.c says ready once the reply is
 	 * out and the queues are registered (or given up). */
 	if (!f->hooked)
@@ -434,11 +439,19 @@ fail:
 
 static struct fuse_session *signalled_session;
 
+static struct uz_fuse *signalled_fuse;
+
 static void on_stop_signal(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	if (signalled_session)
 		fuse_session_exit(signalled_session);
+	/* Wakes uz_fuse_run's wait, whichever thread took the signal. */
+	if (signalled_fuse && atomic_load(&signalled_fuse->dev_running))
+		sem_post(&signalled_fuse->dev_done);
+	errno = saved;
 }
 
 int uz_fuse_signals(struct uz_fuse *f)
@@ -454,6 +467,7 @@ int uz_fuse_signals(struct uz_fuse *f)
 	 * blocks these signals in its worker threads; the io_uring queue
 	 * threads block them too. */
 	signalled_session = f->se;
+	signalled_fuse = f;
 	sigemptyset(&sa.sa_mask);
 	for (unsigned i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
 		if (sigaction(stop[i], &sa, NULL))
@@ -461,26 +475,116 @@ int uz_fuse_signals(struct uz_fuse *f)
 	return sigaction(SIGPIPE, &ign, NULL) ? -errno : 0;
 }
 
+/* libfuse's receive buffer: FUSE_MAX_MAX_PAGES (256) pages of payload and
+ * its header page, the most it reads in one go (se->bufsize). */
+#define UZF_RECV_BUF (UZ_FUSE_MAX_WRITE + UZF_PAGE)
+
+/* A /dev/fuse worker.  libfuse fills fbuf.mem, made and touched before
+ * the worker serves, without allocating; READ answers from the thread's
+ * reply buffer (thread_buf), touched as well. */
+struct dev_worker {
+	struct uz_fuse *f;
+	pthread_t thread;
+	bool started;
+	int error; /* why it stopped, if not an unmount or a signal */
+	struct fuse_buf fbuf;
+};
+
+static void *dev_worker_main(void *arg)
+{
+	struct dev_worker *w = arg;
+	struct uz_fuse *f = w->f;
+	void *reply;
+	sigset_t all;
+
+	/* SIGTERM and SIGINT are for the main thread's wait. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (f->p.thread_start)
+		f->p.thread_start(f->p.thread_arg);
+	reply = thread_buf(f);
+	if (reply)
+		memset(reply, 0, UZ_FUSE_MAX_WRITE);
+	/* Cancelled only while waiting for a request, never in the middle
+	 * of one (as libfuse's own loop). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!fuse_session_exited(f->se)) {
+		int res;
+
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(f->se, &w->fbuf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res <= 0) {
+			/* 0: unmounted, or the connection was aborted */
+			w->error = res;
+			fuse_session_exit(f->se);
+			break;
+		}
+		fuse_session_process_buf(f->se, &w->fbuf);
+	}
+	sem_post(&f->dev_done);
+	return NULL;
+}
+
 int uz_fuse_run(struct uz_fuse *f)
 {
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int res;
-
-	if (!cfg)
-		return -ENOMEM;
 	/* With io_uring the /dev/fuse loop still carries INIT, FORGET and
 	 * INTERRUPT, and everything if the kernel falls back. */
-	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	fuse_loop_cfg_set_max_threads(cfg, f->p.threads);
-	fuse_loop_cfg_set_idle_threads(cfg, f->p.threads);
-	res = fuse_session_loop_mt(f->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	unsigned n = f->uring && f->p.threads > 2 ? 2 : f->p.threads, started = 0;
+	struct dev_worker *w = calloc(n ? n : 1, sizeof(*w));
+	int res = 0;
+
+	if (!w || sem_init(&f->dev_done, 0, 0)) {
+		free(w);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		w[i].f = f;
+		w[i].fbuf.mem = aligned_alloc(UZF_PAGE, UZF_RECV_BUF);
+		if (!w[i].fbuf.mem) {
+			res = -ENOMEM;
+			break;
+		}
+		memset(w[i].fbuf.mem, 0, UZF_RECV_BUF);
+		w[i].fbuf.size = UZF_RECV_BUF;
+		if (pthread_create(&w[i].thread, NULL, dev_worker_main, &w[i])) {
+			res = -errno;
+			break;
+		}
+		w[i].started = true;
+		started++;
+	}
+	atomic_store(&f->dev_buffer_bytes, (uint64_t)started * (UZF_RECV_BUF + UZ_FUSE_MAX_WRITE));
+	if (!started)
+		fuse_session_exit(f->se);
+	atomic_store(&f->dev_running, true);
+	/* A stop signal (its handler posts dev_done too) or a worker that
+	 * ended wakes this. */
+	while (!fuse_session_exited(f->se))
+		sem_wait(&f->dev_done);
+	for (unsigned i = 0; i < n; i++)
+		if (w[i].started)
+			pthread_cancel(w[i].thread);
+	for (unsigned i = 0; i < n; i++) {
+		if (w[i].started) {
+			pthread_join(w[i].thread, NULL);
+			if (w[i].error < 0 && w[i].error != -ENODEV && !res)
+				res = w[i].error;
+		}
+		free(w[i].fbuf.mem);
+	}
+	free(w);
+	atomic_store(&f->dev_running, false);
+	atomic_store(&f->dev_buffer_bytes, 0);
+	sem_destroy(&f->dev_done);
 	/* Each queue thread answers what it holds, then ends. */
 	uz_uring_destroy(f->uring);
 	f->uring = NULL;
 	if (f->failed)
 		return f->failed;
-	return res < 0 ? res : 0;
+	return res;
 }
 
 void uz_fuse_unmount(struct uz_fuse *f)
@@ -492,6 +596,7 @@ void uz_fuse_unmount(struct uz_fuse *f)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signalled_session = NULL;
+	signalled_fuse = NULL;
 	uz_uring_destroy(f->uring);
 	fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);

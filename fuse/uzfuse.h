@@ -76,6 +76,13 @@ struct uz_fuse_params {
 	 * then on.  Not called when io-uring = yes cannot be had. */
 	void (*ready)(void *arg);
 	void *ready_arg;
+	/* Called first in every thread that serves requests (the /dev/fuse
+	 * workers, the io_uring queue threads), before it serves: the place
+	 * to make the thread ready to serve without waiting for memory.
+	 * Each thread's own buffers are made and touched here before it
+	 * serves too.  NULL: nothing. */
+	void (*thread_start)(void *arg);
+	void *thread_arg;
 };
 
 /* Which transport serves the file, and why. */
@@ -84,6 +91,7 @@ struct uz_fuse_transport {
 	unsigned queues; /* io_uring: one per possible CPU */
 	unsigned depth; /* io_uring: entries per queue */
 	uint64_t ring_bytes; /* io_uring: header and payload buffers, rings */
+	uint64_t buffer_bytes; /* every serving buffer, made and touched at start: ring_bytes and the /dev/fuse workers' */
 	bool param_turned_on; /* io-uring = yes turned enable_uring on (system-wide) */
 	char why[192]; /* one line for the journal */
 };
@@ -100,8 +108,11 @@ struct uz_fuse *uz_fuse_mount(const struct uz_fuse_params *p, char *err, size_t 
 /* Installs handlers so that SIGTERM and SIGINT end uz_fuse_run(). */
 int uz_fuse_signals(struct uz_fuse *f);
 
-/* Serves requests until a signal or an unmount.  Requests in flight are
- * finished before it returns.  Returns 0 or a negative errno; -EPROTO
+/* Serves requests until a signal or an unmount, with threads made at
+ * once (p->threads of them for /dev/fuse, two when io_uring queues carry
+ * the I/O), each with its buffers made and touched before it serves:
+ * no request waits for a thread or a buffer to be made.  Requests in
+ * flight are finished before it returns.  Returns 0 or a negative errno; -EPROTO
  * when io-uring = yes could not be had, or when the kernel took io_uring
  * but the queues could not submit their registrations (it would wait for
  * them forever); uz_fuse_get_transport's why says why. */

@@ -7,6 +7,7 @@
  */
 #include "afmalloc.h"
 #include "asan.h"
+#include "reserve.h"
 #include "shard.h"
 
 #include <errno.h>
@@ -97,6 +98,11 @@ struct afm {
 	uint64_t pages_compacted; /* pages emptied by compactions */
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	enum uz_arena_kind kind;
+	/* Arenas come from here, and go back here, when set: then nothing
+	 * on the allocation and free paths maps or unmaps memory. */
+	struct uz_reserve *reserve;
+	unsigned reserve_wait_ms;
+	bool keep_pages; /* afm_config */
 	struct afm_counters cnt[UZ_SHARDS];
 };
 
@@ -203,6 +209,11 @@ static inline unsigned ext_class(unsigned k)
 	return (k - 2) * sizeof(uint32_t) <= chunk_size(0) ? 0 : 1;
 }
 
+size_t afm_arena_desc_size(void)
+{
+	return sizeof(struct afm_arena);
+}
+
 uint32_t afm_footprint(uint32_t size)
 {
 	uint8_t cls[MAX_CHUNKS];
@@ -255,15 +266,25 @@ static int arena_new(struct afm *a, struct afm_arena **out, bool over)
 		limit -= reserve_of(limit);
 	if (limit && need + (atomic_load(&a->budget->used) - a->reported) > limit)
 		return -ENOSPC;
-	ar = calloc(1, sizeof(*ar));
-	if (!ar)
-		return -ENOMEM;
-	/* What a compaction cannot fit in the hugetlb arenas it keeps is the
-	 * tail of the data: it goes to an arena that can shrink page by page. */
-	ar->base = uz_arena_map(a->compacting && a->kind == UZ_ARENA_HUGETLB ? UZ_ARENA_THP : a->kind, &got);
-	if (!ar->base) {
-		free(ar);
-		return -ENOMEM;
+	if (a->reserve) {
+		void *base, *desc;
+
+		if (uz_reserve_take(a->reserve, a->reserve_wait_ms, &base, &got, &desc))
+			return -ENOMEM;
+		ar = desc;
+		ar->base = base;
+	} else {
+		ar = calloc(1, sizeof(*ar));
+		if (!ar)
+			return -ENOMEM;
+		/* What a compaction cannot fit in the hugetlb arenas it keeps
+		 * is the tail of the data: it goes to an arena that can shrink
+		 * page by page. */
+		ar->base = uz_arena_map(a->compacting && a->kind == UZ_ARENA_HUGETLB ? UZ_ARENA_THP : a->kind, &got);
+		if (!ar->base) {
+			free(ar);
+			return -ENOMEM;
+		}
 	}
 	POISON(ar->base, UZ_ARENA_SIZE);
 	ar->id = id;
@@ -280,13 +301,25 @@ static int arena_new(struct afm *a, struct afm_arena **out, bool over)
 	return 0;
 }
 
+/* Unmaps an arena and frees its descriptor, or gives both back to the
+ * reserve. */
+static void arena_free(struct afm *a, struct afm_arena *ar)
+{
+	if (a->reserve) {
+		uz_reserve_give(a->reserve, ar->base, (enum uz_arena_kind)ar->kind, ar);
+		return;
+	}
+	uz_arena_unmap(ar->base);
+	free(ar);
+}
+
 /* After the highest arenas went away, gives back the directory pages
  * that named them.  Caller holds the pool lock. */
 static void dir_shrink(struct afm *a)
 {
 	while (a->id_end && !atomic_load_explicit(&a->dir[a->id_end - 1], memory_order_relaxed))
 		a->id_end--;
-	if (dir_bytes(a) < a->dir_touched) {
+	if (!a->reserve && dir_bytes(a) < a->dir_touched) {
 		madvise((uint8_t *)a->dir + dir_bytes(a), a->dir_touched - dir_bytes(a), MADV_DONTNEED);
 		a->dir_touched = dir_bytes(a);
 	}
@@ -370,8 +403,7 @@ static void page_put(struct afm *a, uint32_t gpage)
 		a->narenas--;
 		a->kinds[ar->kind]--;
 		UNPOISON(ar->base, UZ_ARENA_SIZE); /* the next mapping there starts clean */
-		uz_arena_unmap(ar->base);
-		free(ar);
+		arena_free(a, ar);
 		dir_shrink(a);
 		budget_sync(a);
 	} else if (!ar->draining) {
@@ -621,6 +653,48 @@ struct victim {
 	uint32_t inuse;
 };
 
+/* An in-place heapsort: compaction sorts under the engine's locks, where
+ * qsort(3) could allocate (glibc's merge sort takes a buffer from malloc),
+ * and so wait for the kernel to find memory while I/O waits on the locks.
+ * The orders below are total, so the result is qsort's. */
+static void swap_elems(uint8_t *x, uint8_t *y, size_t size)
+{
+	while (size--) {
+		uint8_t t = *x;
+
+		*x++ = *y;
+		*y++ = t;
+	}
+}
+
+static void sift_down(uint8_t *base, size_t root, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	for (;;) {
+		size_t child = 2 * root + 1;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && cmp(base + child * size, base + (child + 1) * size) < 0)
+			child++;
+		if (cmp(base + root * size, base + child * size) >= 0)
+			return;
+		swap_elems(base + root * size, base + child * size, size);
+		root = child;
+	}
+}
+
+static void sort_inplace(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	uint8_t *base = v;
+
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(base, i, n, size, cmp);
+	for (size_t end = n; end > 1; end--) {
+		swap_elems(base, base + (end - 1) * size, size);
+		sift_down(base, 0, end - 1, size, cmp);
+	}
+}
+
 static int by_inuse(const void *x, const void *y)
 {
 	const struct victim *a = x, *b = y;
@@ -683,14 +757,13 @@ static uint64_t drain(struct afm *a, struct afm_arena *ar)
  * Every arena not kept is drained: its objects move into the kept ones
  * (hugetlb first, see page_get()).  Densest first means the least data
  * moves. */
-static uint64_t pick_arenas(struct afm *a)
+static uint64_t pick_arenas(struct afm *a, struct afm_arena **v, uint64_t cap)
 {
-	struct afm_arena **v = malloc((a->narenas + 1) * sizeof(*v));
 	uint64_t n = 0, nh = 0, need = 0, slack = 2 * AFM_NCLASS, keep_h, keep_o, room = 0, moving = 0;
 	uint64_t marked = 0;
 
-	if (!v)
-		return 0;
+	if (a->narenas > cap)
+		return 0; /* grew since the arrays were made: next time */
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		need += (a->cls[c].used + chunks_per_page(c) - 1) / chunks_per_page(c);
 	for (uint32_t id = 0; id < a->id_end; id++) {
@@ -700,7 +773,7 @@ static uint64_t pick_arenas(struct afm *a)
 			v[n++] = ar;
 	}
 	/* hugetlb arenas first, then the others; densest first in each */
-	qsort(v, n, sizeof(*v), by_group_density);
+	sort_inplace(v, n, sizeof(*v), by_group_density);
 	while (nh < n && group_of(v[nh]) == 0)
 		nh++;
 	keep_h = need / ARENA_PAGES < nh ? need / ARENA_PAGES : nh;
@@ -719,18 +792,16 @@ static uint64_t pick_arenas(struct afm *a)
 	for (uint64_t i = 0; i < n; i++)
 		if ((i >= keep_h && i < nh) || i >= nh + keep_o)
 			marked += drain(a, v[i]);
-	free(v);
 	return marked;
 }
 
 /* Marks, per class, the sparsest pages beyond the number the class's
  * chunks need: their chunks fit in the free chunks of the other pages. */
-static uint64_t pick_pages(struct afm *a)
+static uint64_t pick_pages(struct afm *a, struct victim *v, uint64_t cap)
 {
 	uint64_t marked = 0;
-	struct victim *v = malloc((a->narenas * ARENA_PAGES + 1) * sizeof(*v));
 
-	if (!v)
+	if (a->narenas > cap)
 		return 0;
 	for (unsigned c = 0; c < AFM_NCLASS; c++) {
 		uint64_t n = 0, need, per = chunks_per_page(c);
@@ -751,7 +822,7 @@ static uint64_t pick_pages(struct afm *a)
 		need = (a->cls[c].used + per - 1) / per;
 		if (n <= need)
 			continue;
-		qsort(v, n, sizeof(*v), by_inuse);
+		sort_inplace(v, n, sizeof(*v), by_inuse);
 		for (uint64_t i = 0; i < n - need; i++) {
 			if (v[i].inuse == per)
 				break; /* a full page frees nothing */
@@ -759,24 +830,42 @@ static uint64_t pick_pages(struct afm *a)
 			marked++;
 		}
 	}
-	free(v);
 	return marked;
 }
 
 int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
 {
-	uint64_t marked;
+	uint64_t marked = 0, cap;
+	struct afm_arena **va;
+	struct victim *vp;
 
 	pthread_mutex_lock(&a->compact_lock);
+	/* The working arrays are made, and touched, before any lock that
+	 * I/O takes is held: this may wait for the kernel to find memory,
+	 * and a thread serving a request must never wait behind that.  A
+	 * few arenas of slack cover those made meanwhile. */
+	pthread_mutex_lock(&a->pool_lock);
+	cap = a->narenas + 8;
+	pthread_mutex_unlock(&a->pool_lock);
+	va = calloc(cap, sizeof(*va));
+	vp = calloc(cap * ARENA_PAGES, sizeof(*vp));
+	if (va && vp) {
+		memset(va, 0, cap * sizeof(*va));
+		memset(vp, 0, cap * ARENA_PAGES * sizeof(*vp));
+	}
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_lock(&a->cls[c].lock);
 	pthread_mutex_lock(&a->pool_lock);
 	a->compacting = true;
-	marked = pick_arenas(a);
-	marked += pick_pages(a);
+	if (va && vp) {
+		marked = pick_arenas(a, va, cap);
+		marked += pick_pages(a, vp, cap);
+	}
 	pthread_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
 		pthread_mutex_unlock(&a->cls[c].lock);
+	free(va);
+	free(vp);
 	if (victim_pages)
 		*victim_pages = marked;
 	return 0;
@@ -813,6 +902,8 @@ int afm_move(struct afm *a, uint32_t size, struct afm_handle *h)
  * holds the pool lock. */
 static void trim_locked(struct afm *a)
 {
+	if (a->keep_pages)
+		return; /* every page stays resident: see afm_config */
 	for (uint32_t id = 0; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
 
@@ -921,6 +1012,14 @@ struct afm *afm_create(const struct afm_config *cfg)
 		atomic_store(&a->own_budget.limit, cfg->mem_limit);
 	a->first_arena = cfg->first_arena;
 	a->low_hint[0] = a->low_hint[1] = cfg->first_arena;
+	a->reserve = cfg->reserve;
+	a->reserve_wait_ms = cfg->reserve_wait_ms;
+	a->keep_pages = cfg->keep_pages;
+	if (a->reserve) {
+		/* The whole directory, touched now (256 KiB). */
+		memset(a->dir, 0, MAX_ARENAS * sizeof(void *));
+		a->dir_touched = MAX_ARENAS * sizeof(void *);
+	}
 	return a;
 }
 
@@ -933,8 +1032,7 @@ void afm_destroy(struct afm *a)
 
 		if (ar) {
 			UNPOISON(ar->base, UZ_ARENA_SIZE);
-			uz_arena_unmap(ar->base);
-			free(ar);
+			arena_free(a, ar);
 		}
 	}
 	atomic_fetch_sub(&a->budget->used, a->reported);

@@ -65,6 +65,19 @@ struct afm_config {
 	/* Tests only: arena ids start here instead of 0, so that references
 	 * near the top of the page space are used without mapping it all. */
 	uint32_t first_arena;
+	/* Where arenas come from and go back to (store/reserve.h), or NULL:
+	 * mmap(2) and munmap(2) as needed, and free pages given back to the
+	 * OS one by one.  With one, allocations never make a system call: an
+	 * engine that needs an arena and finds the reserve empty waits at
+	 * most reserve_wait_ms for it, then fails with -ENOMEM.  Must outlive
+	 * the engine, and be made with afm_arena_desc_size(). */
+	struct uz_reserve *reserve;
+	unsigned reserve_wait_ms;
+	/* Never gives free pages back one by one (afm_trim() does nothing):
+	 * every page of every arena stays resident, so that no allocation
+	 * ever touches a page for the first time.  Emptied arenas still go
+	 * back whole.  A swap device's store (with a reserve). */
+	bool keep_pages;
 };
 
 struct afm_class_stats {
@@ -101,6 +114,9 @@ struct afm *afm_create(const struct afm_config *cfg);
 
 /* Frees every arena and the engine.  NULL is accepted. */
 void afm_destroy(struct afm *a);
+
+/* The size of an arena's descriptor, for a reserve (afm_config). */
+size_t afm_arena_desc_size(void);
 
 /* Bytes an object of this size costs in arenas: its chunks plus its
  * extension chunk.  Returns 0 for a size out of 1..AFM_MAX_OBJECT. */
@@ -167,7 +183,7 @@ void afm_compact_end(struct afm *a);
 
 /* Gives every free page of THP and plain arenas back to the OS
  * (MADV_DONTNEED); they stop counting in mem_used_total.  Hugetlb arenas
- * are only given back whole. */
+ * are only given back whole.  Does nothing with keep_pages. */
 void afm_trim(struct afm *a);
 
 /* Walks every arena, page and free list and checks them against the

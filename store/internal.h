@@ -48,6 +48,7 @@ struct uz_store {
 	pthread_mutex_t engine_lock; /* making an engine */
 	struct afm_config acfg; /* every engine's; the arena kind resolved once */
 	struct afm_budget budget;
+	struct uz_reserve *reserve; /* NULL: none (acfg.reserve too) */
 	struct store_counters cnt[UZ_SHARDS];
 	_Atomic uint64_t failed_reads;
 	_Atomic uint64_t failed_writes;

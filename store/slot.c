@@ -80,6 +80,21 @@ struct uz_slot *uz_slots_get(struct uz_slots *t, uint64_t idx, bool create)
 	return &leaf[idx & (LEAF_SLOTS - 1)];
 }
 
+int uz_slots_populate(struct uz_slots *t)
+{
+	for (uint64_t i = 0; i < t->nleaves; i++) {
+		struct uz_slot *s = uz_slots_get(t, i << LEAF_SHIFT, true);
+
+		if (!s)
+			return -ENOMEM;
+		/* A fresh anonymous page reads as the shared zero page until
+		 * written: write it. */
+		for (uint64_t b = 0; b < LEAF_BYTES; b += 4096)
+			atomic_fetch_or_explicit(&s[b / sizeof(*s)].meta, 0, memory_order_relaxed);
+	}
+	return 0;
+}
+
 uint64_t uz_slots_bytes(const struct uz_slots *t)
 {
 	uint64_t dir = (t->nleaves * sizeof(void *) + 4095) & ~4095ull;

@@ -74,6 +74,11 @@ void uz_slots_destroy(struct uz_slots *t);
  * NULL, meaning the slot is empty. */
 struct uz_slot *uz_slots_get(struct uz_slots *t, uint64_t idx, bool create);
 
+/* Makes every leaf now, each page of it written once (resident), so that
+ * no later uz_slots_get() maps one.  Returns 0 or -ENOMEM (the leaves
+ * made so far stay). */
+int uz_slots_populate(struct uz_slots *t);
+
 /* Bytes the table holds: the directory plus every leaf mapped. */
 uint64_t uz_slots_bytes(const struct uz_slots *t);
 

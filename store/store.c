@@ -13,6 +13,7 @@
 #include "../compress/page.h"
 #include "backing.h"
 #include "internal.h"
+#include "reserve.h"
 #include "shard.h"
 #include "slot.h"
 
@@ -747,6 +748,16 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->progress_ctx = cfg->progress_ctx;
 	st->on_recompress_ctx = cfg->on_recompress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
+	if (cfg->reserve) {
+		st->reserve = uz_reserve_create(cfg->reserve, st->acfg.arena, afm_arena_desc_size());
+		if (!st->reserve) {
+			free(st);
+			return NULL;
+		}
+		st->acfg.reserve = st->reserve;
+		st->acfg.reserve_wait_ms = cfg->reserve_wait_ms;
+		st->acfg.keep_pages = cfg->preallocate;
+	}
 	pthread_mutex_init(&st->engine_lock, NULL);
 	pthread_mutex_init(&st->sweep_lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &st->born);
@@ -765,6 +776,15 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	if (st->slots && !st->engines)
 		errno = ENOMEM;
 	e0 = st->engines ? store_engine_for_write(st, 0) : NULL;
+	if (e0 && cfg->preallocate) {
+		for (uint64_t i = 1; e0 && i < st->nengines; i++)
+			if (!store_engine_for_write(st, i << ENGINE_SLOT_SHIFT))
+				e0 = NULL;
+		if (e0 && uz_slots_populate(st->slots)) {
+			errno = ENOMEM;
+			e0 = NULL;
+		}
+	}
 	if (e0) {
 		int e = pthread_create(&st->compactor, NULL, compactor, st);
 
@@ -779,6 +799,8 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		errno = e;
 		return NULL;
 	}
+	if (st->reserve)
+		uz_reserve_fill(st->reserve, 10000);
 	return st;
 }
 
@@ -806,6 +828,7 @@ void uz_store_destroy(struct uz_store *st)
 		afm_destroy(atomic_load(&st->engines[i]));
 	free(st->engines);
 	uz_slots_destroy(st->slots);
+	uz_reserve_destroy(st->reserve); /* after the engines: they give their arenas back */
 	free(st);
 }
 
@@ -863,6 +886,32 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 		s->spills = atomic_load(&st->spills);
 	}
 	s->table_bytes = uz_slots_bytes(st->slots);
+	if (st->reserve) {
+		struct uz_reserve_stats r;
+
+		uz_reserve_stats(st->reserve, &r);
+		s->reserve = true;
+		s->reserve_bytes = r.bytes;
+		s->reserve_target = r.target;
+		s->reserve_misses = r.misses;
+		s->reserve_waits = r.waits;
+		s->reserve_wait_max_ns = r.wait_ns_max;
+	}
+}
+
+int uz_store_set_reserve(struct uz_store *st, uint64_t bytes)
+{
+	if (!st->reserve)
+		return -ENODEV;
+	uz_reserve_set_target(st->reserve, bytes);
+	return 0;
+}
+
+void uz_store_thread_warm(void)
+{
+	memset(tls_cbuf, 0, sizeof(tls_cbuf));
+	memset(tls_page, 0, sizeof(tls_page));
+	uz_codec_thread_warm();
 }
 
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit)

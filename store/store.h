@@ -77,6 +77,23 @@ struct uz_store_config {
 	 * restore (NULL: none); may be called from several threads at once. */
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* Arenas made ahead of need (store/reserve.h), in bytes; 0: none
+	 * (engines map arenas as they need them, in the writing thread).
+	 * With a reserve, a write that needs a new arena and finds the
+	 * reserve empty waits at most reserve_wait_ms for its thread, then
+	 * fails with -ENOMEM (counted in reserve_misses and failed_writes):
+	 * 0 fails at once, as a swap device wants (the kernel keeps the page
+	 * and picks another).  uz_store_create() waits (at most 10 s) until
+	 * the reserve is full. */
+	uint64_t reserve;
+	unsigned reserve_wait_ms;
+	/* Makes the whole slot table and every engine now, touched, rather
+	 * than as writes reach them, and keeps every arena page resident
+	 * (afm_config's keep_pages): no write then touches memory for the
+	 * first time (16 bytes per 4 KiB page of the device for the table;
+	 * free pages inside arenas are not given back until their arena
+	 * empties, so compaction frees whole arenas only; a swap device). */
+	bool preallocate;
 };
 
 #define UZ_COMPACT_MIN_BYTES (64u << 10)
@@ -160,6 +177,11 @@ struct uz_store_stats {
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
 	uint64_t recompress_after_s;
 	uint64_t table_bytes;
+	/* The reserve (reserve true): arena bytes ready now, its target,
+	 * writes that found it empty, writes that waited for it and the
+	 * longest wait. */
+	bool reserve;
+	uint64_t reserve_bytes, reserve_target, reserve_misses, reserve_waits, reserve_wait_max_ns;
 	uint64_t compactions; /* runs, automatic or asked for */
 	uint64_t engines; /* afmalloc engines made (one per UZ_ENGINE_SPAN written to) */
 	/* The system's free huge pages (2 MiB each) when this store uses
@@ -213,6 +235,15 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);
 
 /* Changes the memory limit (0: none). */
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
+
+/* Changes the reserve's target (bytes, more than 0).  Returns 0, or
+ * -ENODEV when the store was made without a reserve. */
+int uz_store_set_reserve(struct uz_store *st, uint64_t bytes);
+
+/* Makes the calling thread ready to serve without waiting for memory:
+ * its buffers and codec contexts made and touched now.  Call once in each
+ * thread that serves requests, before it serves. */
+void uz_store_thread_warm(void);
 
 /* Compacts now: moves objects out of sparse pages and arenas (each under
  * its slot's lock, so that readers and writers never see half a move),

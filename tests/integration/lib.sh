@@ -223,6 +223,29 @@ settle() {
 	done
 }
 
+# made_ahead SOCKET: memory the daemon makes and touches before it serves,
+# beside what it stores: the slot table, the arena reserve, the request
+# buffers (the bound of the RSS checks adds this to mem_used_total).
+made_ahead() {
+	local k v sum=0
+	for k in table_bytes reserve_bytes buffer_bytes; do
+		v=$(stat_of "$1" "$k")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# reserve_settled SOCKET: waits (at most 10 s) until the daemon's arena
+# reserve holds its target again: arenas given back beyond twice the
+# target are unmapped by its own thread, a moment after they come back.
+reserve_settled() {
+	for _ in $(seq 100); do
+		[ "$(stat_of "$1" reserve_bytes)" = "$(stat_of "$1" reserve_target)" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # vmlck_kb PID: locked memory (mlock, mlockall).
 vmlck_kb() { awk '/^VmLck:/ {print $2}' "/proc/$1/status"; }
 # rss_kb PID: resident memory, hugetlb pages included.

@@ -18,7 +18,10 @@ if [ "$(cat "$NR")" -lt $((old_nr + 32)) ]; then
 	log "could not reserve huge pages (got $(cat "$NR")): hugetlb part skipped"
 else
 	free0=$(hp_free)
-	start_daemon "$T/h" --size 256M --arena hugetlb --socket "$T/h.sock" || { fail "uzramd --arena hugetlb"; finish; }
+	# (one arena made ahead, in the reserve: a hugetlb page too)
+	conf "$T/h.conf" "reserve = 2M"
+	start_daemon "$T/h" --config "$T/h.conf" --size 256M --arena hugetlb --socket "$T/h.sock" ||
+		{ fail "uzramd --arena hugetlb"; finish; }
 	check "arena_kind is hugetlb" test "$(stat_of "$T/h.sock" arena_kind)" = hugetlb
 	check "--json shows hugetlb_pool_free, the pool's free pages" \
 		test "$(stat_of "$T/h.sock" hugetlb_pool_free)" = "$(hp_free)"
@@ -35,12 +38,13 @@ else
 	rss=$(( $(rss_kb "$DPID") * 1024 ))
 	used=$(stat_of "$T/h.sock" mem_used_total)
 	[ -z "${SANITIZE:-}" ] && # (sanitizers' shadow memory: no bound there)
-		check "RSS (hugetlb included) within mem_used_total + table + 32 MiB" \
-		test "$rss" -lt $((used + $(stat_of "$T/h.sock" table_bytes) + (32 << 20)))
+		check "RSS (hugetlb included) within mem_used_total + what is made ahead + 32 MiB" \
+		test "$rss" -lt $((used + $(made_ahead "$T/h.sock") + (32 << 20)))
 	check "data reads back" cmp <(head -c $((32 << 20)) "$T/h") "$T/rnd"
 	fallocate --punch-hole --keep-size -o 0 -l $((32 << 20)) "$T/h"
 	check "all arenas unmapped after discarding everything" test "$(stat_of "$T/h.sock" arenas)" = 0
-	check "HugePages_Free back where it was" test "$(hp_free)" -eq "$free0"
+	check "... and the reserve back at its one arena" reserve_settled "$T/h.sock"
+	check "HugePages_Free back where it was, but for the reserve's arena" test "$(hp_free)" -eq $((free0 - 1))
 	# More than is reserved: arenas fall back to THP; nothing fails.
 	head -c $((160 << 20)) /dev/urandom | dd of="$T/h" bs=1M conv=notrunc status=none
 	check "beyond the reservation: writes still succeed" test "$(stat_of "$T/h.sock" failed_writes)" = 0
@@ -60,6 +64,8 @@ for kind in thp plain; do
 	rss1=$(rss_kb "$DPID")
 	check "$kind: arenas are $kind" test "$(stat_of "$T/$kind.sock" arenas_$kind)" -ge 32
 	fallocate --punch-hole --keep-size -o 0 -l $((64 << 20)) "$T/$kind"
+	check "$kind: the reserve back at its target (what it got back beyond is unmapped)" reserve_settled "$T/$kind.sock"
+	log "$kind: reserve_bytes $(stat_of "$T/$kind.sock" reserve_bytes) of $(stat_of "$T/$kind.sock" reserve_target)"
 	rss2=$(rss_kb "$DPID")
 	log "$kind: RSS $rss1 kB with 64 MiB stored, $rss2 kB after discarding it"
 	check "$kind: RSS fell by most of the data" test "$rss2" -lt $((rss1 - (48 << 10)))

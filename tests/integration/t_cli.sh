@@ -88,7 +88,7 @@ check "SIGHUP applies a new compaction threshold" test "$(stat_of "$T/i0.sock" c
 check "SIGHUP does not stop the daemon" kill -0 "$I0PID"
 printf 'size = 16M\npath = %s\nmem-limit = 32M\n' "$T/inst/dev" >"$T/inst/i0.conf"
 out=$("$UZRAMCTL" --socket "$T/i0.sock" reload)
-check "uzramctl reload says what it applied" grep -q "^applied mem-limit compaction$" <<<"$out"
+check "uzramctl reload says what it applied (the default reserve follows mem-limit)" grep -q "^applied mem-limit reserve compaction$" <<<"$out"
 check "uzramctl reload says what needs a restart" grep -q "^needs_restart size$" <<<"$out"
 printf 'mem-limit = 12Q\n' >"$T/inst/i0.conf"
 out=$("$UZRAMCTL" --socket "$T/i0.sock" reload 2>&1); rc=$?

@@ -52,8 +52,8 @@ check "RSS fell too" test "$rss1" -lt "$rss0"
 [ -z "${SANITIZE:-}" ] && # (sanitizers ignore mlockall)
 	check "... although the daemon's memory is locked (VmLck)" test "$(vmlck_kb "$DPID")" -gt 0
 [ -z "${SANITIZE:-}" ] && # (sanitizers' shadow memory: no bound there)
-	check "RSS within mem_used_total + table_bytes + 32 MiB" \
-	test $((rss1 * 1024)) -lt $((used1 + $(stat_of "$SOCK" table_bytes) + (32 << 20)))
+	check "RSS within mem_used_total + what is made ahead (table, reserve, buffers) + 32 MiB" \
+	test $((rss1 * 1024)) -lt $((used1 + $(made_ahead "$SOCK") + (32 << 20)))
 json=$("$UZRAMCTL" --socket "$SOCK" --json)
 for k in stranded_bytes metadata_bytes rounding_bytes arenas chunks_16_used chunks_16_free chunks_4096_used \
 	chunks_1024_free released_bytes compactions; do
