@@ -86,7 +86,7 @@ DATADIR := $(PREFIX)/share/uzram
 SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
 	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g'
 INSTALLED := $(SBINDIR)/uzramd $(BINDIR)/uzramctl $(LIBEXECDIR)/uzram-mount $(LIBEXECDIR)/uzram-metrics \
-	$(UNITDIR)/uzram-metrics.service $(UNITDIR)/uzram-metrics.timer $(UNITDIR)/uzram@.service $(DATADIR)/uzram.conf $(MANDIR)/man8/uzramd.8 $(MANDIR)/man8/uzramctl.8
+	$(UNITDIR)/uzram-metrics.service $(UNITDIR)/uzram-metrics.timer $(UNITDIR)/uzram@.service $(DATADIR)/uzram.conf $(DATADIR)/swap.conf $(MANDIR)/man8/uzramd.8 $(MANDIR)/man8/uzramctl.8
 
 install: all
 	install -D -m 0755 $(BIN)uzramd $(DESTDIR)$(SBINDIR)/uzramd
@@ -101,6 +101,7 @@ install: all
 	$(SUBST) systemd/uzram-metrics.service.in >$(DESTDIR)$(UNITDIR)/uzram-metrics.service
 	install -m 0644 systemd/uzram-metrics.timer $(DESTDIR)$(UNITDIR)/uzram-metrics.timer
 	install -D -m 0644 conf/uzram.conf $(DESTDIR)$(DATADIR)/uzram.conf
+	install -D -m 0644 conf/swap.conf $(DESTDIR)$(DATADIR)/swap.conf
 	install -D -m 0644 daemon/uzramd.8 $(DESTDIR)$(MANDIR)/man8/uzramd.8
 	install -D -m 0644 daemon/uzramctl.8 $(DESTDIR)$(MANDIR)/man8/uzramctl.8
 

@@ -100,6 +100,11 @@ int uz_config_finish(struct uz_config *cfg, char *err, size_t errlen)
 			 "for memory");
 		return -EINVAL;
 	}
+	if (cfg->persist[0]) {
+		snprintf(err, errlen, "fs-type = swap takes no persist (%s): swapped pages die with the processes "
+			 "that swapped them out", cfg->persist);
+		return -EINVAL;
+	}
 	if (swap_discard_bits(cfg->options) < 0) {
 		snprintf(err, errlen, "options '%s': a swap device takes discard, discard=once, discard=pages "
 			 "or nodiscard", cfg->options);

@@ -337,8 +337,71 @@ START_TEST(shipped_config_is_the_defaults)
 	c.allow_other = 1;
 	c.io_uring = UZ_URING_YES;
 	c.io_uring_depth = 1;
+	c.reserve = 1;
 	ck_assert_msg(uz_config_load(SRCDIR "/conf/uzram.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(c.reserve_set); /* the file sets the default reserve... */
+	c.reserve_set = false; /* ...which then counts as set: not a value */
 	ck_assert_mem_eq(&c, &d, sizeof(c));
+}
+END_TEST
+
+/* conf/swap.conf: a swap device that passes every check. */
+START_TEST(shipped_swap_config)
+{
+	struct uz_config c;
+	char err[512];
+
+	uz_config_defaults(&c);
+	ck_assert_msg(uz_config_load(SRCDIR "/conf/swap.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(uz_config_is_swap(&c));
+	ck_assert_int_eq(c.swap_priority, 100);
+	ck_assert_str_eq(uz_config_swap_discard(&c), "pages");
+	ck_assert_msg(uz_config_finish(&c, err, sizeof(err)) == 0, "%s", err);
+}
+END_TEST
+
+/* What no single key can say wrong. */
+START_TEST(config_finish_checks)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "fs-type = swap\nmount-point = /mnt/x\n", "fs-type = swap takes no mount-point (/mnt/x)" },
+		{ "fs-type = swap\nlock-memory = no\n", "fs-type = swap needs lock-memory = yes" },
+		{ "fs-type = swap\nreserve = 0\n", "fs-type = swap needs a reserve" },
+		{ "fs-type = swap\npersist = /var/lib/uzram/s.snap\n", "fs-type = swap takes no persist" },
+		{ "fs-type = swap\noptions = discard,often\n", "options 'discard,often': a swap device takes" },
+		{ "mem-limit = 32M\nreserve = 64M\n", "reserve 67108864 is more than mem-limit 33554432" },
+	};
+	struct uz_config c;
+	char err[512];
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uz_config_defaults(&c);
+		ck_assert_int_eq(uz_config_load_string(bad[i].text, "t", &c, err, sizeof(err)), 0);
+		ck_assert_int_eq(uz_config_finish(&c, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].why), "'%s' gave '%s'", bad[i].text, err);
+	}
+	/* The default reserve follows a small mem-limit: a quarter, whole arenas. */
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_load_string("mem-limit = 24M\n", "t", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_config_finish(&c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.reserve, 6u << 20);
+	uz_config_defaults(&c);
+	ck_assert_int_eq(uz_config_load_string("mem-limit = 4M\n", "t", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_config_finish(&c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.reserve, 2u << 20);
+	/* discard policies */
+	ck_assert_int_eq(uz_config_load_string("options = discard=once,discard=pages\n", "t", &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(uz_config_swap_discard(&c), "both");
+	ck_assert_int_eq(uz_config_load_string("options = nodiscard\n", "t", &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(uz_config_swap_discard(&c), "");
+	/* swap-priority and reserve, one key at a time */
+	ck_assert_int_eq(uz_config_set(&c, "swap-priority", "32768", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'32768' is not a swap priority (-1 to 32767)");
+	ck_assert_int_eq(uz_config_set(&c, "swap-priority", "-1", err, sizeof(err)), 0);
+	ck_assert_int_eq(uz_config_set(&c, "reserve", "lots", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_config_set(&c, "reserve", "65G", err, sizeof(err)), -EINVAL);
 }
 END_TEST
 
@@ -356,6 +419,8 @@ int main(void)
 	tcase_add_test(tc, bad_files_name_file_line_key);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, shipped_config_is_the_defaults);
+	tcase_add_test(tc, shipped_swap_config);
+	tcase_add_test(tc, config_finish_checks);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -27,7 +27,10 @@
 #     SIGUSR1 ends the hold.  The kernel frees a zram slot when its page
 #     is swapped in (SWP_SYNCHRONOUS_IO) but keeps a loop device's slot in
 #     the swap cache, so uzram's orig also counts pages that are back in
-#     RAM: compare the ratio, not the amounts.
+#     RAM: compare the ratio, not the amounts.  What the memory buys is
+#     the second table: mem_used_total / the program's own pages out in
+#     swap (VmSwap), which also counts data on the device that is no
+#     longer anyone's: freed slots not yet discarded.
 # The counters are system-wide: keep the machine otherwise idle.  Each
 # swapfill run is bounded by a deadline (TIMEOUT s, then SIGKILL), other
 # long steps by timeout(1): the bench cannot hang for good.  Prints a
@@ -39,7 +42,7 @@
 # Usage: tests/bench/swap.sh [--mib N] [--limit M] [--uzram-only]
 set -uo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
-CMD="$0 $*"
+CMD="$0${*:+ $*}"
 MIB=1200 LIMIT=256 TIMEOUT=300 ONLY_UZRAM=0
 usage() { echo "usage: $0 [--mib N] [--limit M] [--uzram-only]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -157,6 +160,7 @@ run_one() { # SYSTEM ORDER
 	if grep -q '^holding' "$out"; then
 		read -r orig compr used _ < <("mm_$s")
 		R[$s,$o,orig]=$orig R[$s,$o,compr]=$compr R[$s,$o,used]=$used
+		R[$s,$o,vmswap]=$(( $(awk '/^VmSwap:/ {print $2}' "/proc/$SFPID/status") << 10 ))
 		kill -USR1 "$SFPID"
 	fi
 	if gone "$SFPID" 30 || { kill -KILL "$SFPID"; gone "$SFPID" 30; }; then
@@ -218,8 +222,23 @@ done
 echo
 echo "s: fill + both checks (swapfill's phase times); out: pages swapped out during the fill / its time;"
 echo "in: pages swapped in during the checks / their time; used/orig: mem_used_total / orig_data_size,"
-echo "read while swapfill held its pages after the checks.  seq checks forward then backward; random"
-echo "in a scattered order.  Ratios from this run only.  uzramd's transport, run by run: ${TRANSPORTS[*]:-none}"
+echo "read while swapfill held its pages after the checks.  seq: checks forward, then backward; random:"
+echo "in a scattered order; speed: zram's time over uzram's (uzram's speed as a share of zram's); the"
+echo "last column: uzram's used/orig over zram's (lower is better).  Ratios from this run only."
+echo "uzramd's transport, run by run: ${TRANSPORTS[*]:-none}"
+echo
+echo "| order  | used MiB zram | used MiB uzram | VmSwap MiB zram | VmSwap uzram | used/VmSwap zram | used/VmSwap uzram | uzram / zram |"
+echo "|--------|---------------|----------------|-----------------|--------------|------------------|-------------------|--------------|"
+for o in seq random; do
+	zb=$(div "${R[zram,$o,used]:-}" "${R[zram,$o,vmswap]:-}" 1 '%.3f')
+	ub=$(div "${R[uzram,$o,used]:-}" "${R[uzram,$o,vmswap]:-}" 1 '%.3f')
+	printf '| %-6s | %13s | %14s | %15s | %12s | %16s | %17s | %12s |\n' "$o" \
+		"$(div "${R[zram,$o,used]:-}" 1048576 1 '%.0f')" "$(div "${R[uzram,$o,used]:-}" 1048576 1 '%.0f')" \
+		"$(div "${R[zram,$o,vmswap]:-}" 1048576 1 '%.0f')" "$(div "${R[uzram,$o,vmswap]:-}" 1048576 1 '%.0f')" \
+		"$zb" "$ub" "$(ratio "$ub" "$zb")"
+done
+echo
+echo "used: mem_used_total while swapfill held its pages; VmSwap: that program's pages out in swap then."
 for o in seq random; do
 	for s in "${SYSTEMS[@]}"; do
 		[ -n "${R[$s,$o,orig]:-}" ] && printf '  %-5s %-6s: orig %d MiB, compr %d MiB, used %d MiB\n' "$s" "$o" \

@@ -108,7 +108,8 @@ need_root() {
 }
 
 # start_daemon PATH ARGS...: runs uzramd in the foreground (as a child we
-# can kill by PID) and waits until PATH is served.  Sets DPID.
+# can kill by PID) and waits until PATH is served.  Sets DPID.  With
+# DAEMON_MEMCG set, the daemon starts inside that memory cgroup.
 start_daemon() {
 	local path=$1; shift
 	local transport
@@ -116,7 +117,12 @@ start_daemon() {
 		uring_param_save
 		set -- --io-uring "$UZ_IO_URING" "$@"
 	fi
-	"$UZRAMD" --foreground "$@" "$path" >>"$T/uzramd.log" 2>&1 &
+	if [ -n "${DAEMON_MEMCG:-}" ]; then # started inside that memory cgroup
+		bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$DAEMON_MEMCG" "$UZRAMD" --foreground "$@" "$path" \
+			>>"$T/uzramd.log" 2>&1 &
+	else
+		"$UZRAMD" --foreground "$@" "$path" >>"$T/uzramd.log" 2>&1 &
+	fi
 	DPID=$!
 	PIDS+=("$DPID")
 	for _ in $(seq 100); do
@@ -160,14 +166,16 @@ stop_daemon() {
 memcg_make() {
 	local own
 	if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-		MEMCG=/sys/fs/cgroup/uzram-test.$$
+		MEMCG_N=$((${MEMCG_N:-0} + 1))
+		MEMCG=/sys/fs/cgroup/uzram-test.$$.$MEMCG_N
 		mkdir "$MEMCG" || return 1
 		CGROUPS+=("$MEMCG")
 		echo "$1" >"$MEMCG/memory.max" || return 1
 		echo 0 >"$MEMCG/memory.swap.max" 2>/dev/null
 	elif [ -d /sys/fs/cgroup/memory ]; then
 		own=$(awk -F: '$2 == "memory" {print $3}' /proc/self/cgroup)
-		MEMCG=/sys/fs/cgroup/memory${own%/}/uzram-test.$$
+		MEMCG_N=$((${MEMCG_N:-0} + 1))
+		MEMCG=/sys/fs/cgroup/memory${own%/}/uzram-test.$$.$MEMCG_N
 		mkdir "$MEMCG" || return 1
 		CGROUPS+=("$MEMCG")
 		echo "$1" >"$MEMCG/memory.limit_in_bytes" || return 1

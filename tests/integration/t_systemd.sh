@@ -39,6 +39,8 @@ cat >"$T/etc/t0.conf" <<-CONF
 	backing-file = /var/lib/uzram/t0.backing
 CONF
 printf 'size = 64M\nmem-limit = 12Q\n' >"$T/etc/t1.conf"
+# The shipped swap sample, smaller.
+sed -e 's/^size = .*/size = 256M/' -e 's/^reserve = .*/reserve = 8M/' "$TOP/conf/swap.conf" >"$T/etc/s0.conf"
 printf 'size = 128M\nmount-point = /mnt/t2\npersist = /var/lib/uzram/t2.snapshot\n' >"$T/etc/t2.conf"
 cat >"$T/selftest.service" <<-UNIT
 	[Unit]
@@ -144,6 +146,35 @@ cat >>"$T/inside.sh" <<-'SH'
 		 test \$(journalctl -u uzram@t2 -o cat --no-pager | grep -c 'new device: making') = 1"
 	chk "persist: uzramctl shows what was restored" bash -c "uzramctl --socket /run/uzram/t2.sock --json | grep -q '\"restored_bytes\": [1-9]'"
 	chk "persist: stop again" systemctl stop uzram@t2
+	# Swap: mkswap and swapon at start, swapoff first at stop.
+	chk "swap: systemctl start uzram@s0" systemctl start uzram@s0
+	sl=$(head -n 1 /run/uzram/s0.loop 2>/dev/null)
+	chk "swap: the loop device is in /proc/swaps at priority 100" bash -c "grep -q '^$sl .* 100\$' /proc/swaps"
+	chk "swap: uzramctl shows [SWAP] as MOUNTPOINT" bash -c \
+		"uzramctl --socket /run/uzram/s0.sock -o NAME,MOUNTPOINT -n -r | grep -qx 's0 \[SWAP\]'"
+	chk "swap: the daemon's oom_score_adj is -1000" test \
+		"$(cat /proc/$(systemctl show -p MainPID --value uzram@s0)/oom_score_adj)" = -1000
+	chk "swap: the slot table is made whole at start (16 B a page)" test \
+		"$(uzramctl --socket /run/uzram/s0.sock --json | sed -n 's/^  "table_bytes": \([0-9]*\),$/\1/p')" -ge 1048576
+	chk "swap: systemctl stop uzram@s0" systemctl stop uzram@s0
+	chk "swap: stop ran swapoff and said how long it took" bash -c \
+		"journalctl -u uzram@s0 -o cat --no-pager | grep -q 'swapoff $sl: every page back in memory in [0-9.]* s'"
+	chk "swap: after stop: not in /proc/swaps, no loop device left" bash -c \
+		"! grep -q '^$sl ' /proc/swaps && ! losetup -a | grep -q /run/uzram/s0"
+	chk "swap: start again" systemctl start uzram@s0
+	sl=$(head -n 1 /run/uzram/s0.loop 2>/dev/null)
+	kill -KILL "$(systemctl show -p MainPID --value uzram@s0)"
+	for i in $(seq 100); do
+		case $(systemctl show -p ActiveState --value uzram@s0) in failed | inactive) break ;; esac
+		sleep 0.2
+	done
+	chk "swap: SIGKILL: cleanup swapped off and detached" bash -c \
+		"! grep -q '^$sl ' /proc/swaps && ! losetup -a | grep -q /run/uzram/s0"
+	chk "swap: SIGKILL: cleanup said so" bash -c \
+		"journalctl -u uzram@s0 -o cat --no-pager | grep -q 'the daemon died: swapped .* off'"
+	chk "swap: a restart is a fresh swap device" bash -c "systemctl restart uzram@s0 && grep -q \"^\$(head -n 1 /run/uzram/s0.loop) \" /proc/swaps"
+	chk "swap: stop after the restart" systemctl stop uzram@s0
+	journalctl -u uzram@s0 -o short-monotonic --no-pager >/results/journal-s0
 	journalctl -u uzram@t2 -o short-monotonic --no-pager >/results/journal-t2
 	journalctl -u uzram@t0 -o short-monotonic --no-pager >/results/journal-t0
 	chk "a bad config: start fails" bash -c "! systemctl start uzram@t1"
@@ -178,6 +209,10 @@ timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes --ca
 rc=$?
 # A loop device left by a failed run still points into the container.
 for l in $(losetup -n -O NAME -j /run/uzram/t0 2>/dev/null); do losetup -d "$l"; done
+for l in $(losetup -n -O NAME -j /run/uzram/s0 2>/dev/null); do
+	grep -q "^$l " /proc/swaps && timeout 120 swapoff "$l"
+	losetup -d "$l"
+done
 if [ ! -s "$T/results/log" ]; then
 	if grep -qiE "not supported|permission denied|failed to" "$T/console.log" && [ $rc -ne 124 ]; then
 		cat "$T/console.log"; echo "SKIP: systemd-nspawn cannot boot a container on this machine"; exit 77
@@ -190,5 +225,6 @@ done <"$T/results/log"
 check "[systemd] the in-container test ran to its end" grep -q '^done$' "$T/results/log"
 echo "  --- journal of uzram@t0 (start, READY, mount, reload, stop) ---"
 sed 's/^/  /' "$T/results/journal-t0" 2>/dev/null | grep -vE 'Deactivated|Consumed' | tail -30
-[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -80 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20; }
+[ "$FAILED" -gt 0 ] && { echo "  --- commands ---"; tail -80 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20;
+	sed 's/^/  /' "$T/results/journal-s0" 2>/dev/null | tail -20; }
 finish
