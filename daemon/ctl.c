@@ -39,6 +39,7 @@ struct uz_ctl {
 	uz_ctl_handler handler;
 	void *ctx;
 	gid_t admin_group;
+	void (*thread_start)(void);
 	uint64_t accepted;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct client *clients[UZ_CTL_MAX_CLIENTS];
@@ -252,6 +253,8 @@ static void *serve(void *arg)
 	/* Signals are for the FUSE loop's thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (c->thread_start)
+		c->thread_start();
 	for (;;) {
 		int n = 0, timeout = -1;
 		int64_t now = now_ms();
@@ -348,6 +351,7 @@ struct uz_ctl *uz_ctl_start(const struct uz_ctl_params *p, uz_ctl_handler handle
 	c->handler = handler;
 	c->ctx = ctx;
 	c->admin_group = p->admin_group;
+	c->thread_start = p->thread_start;
 	c->wake[0] = c->wake[1] = -1;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -34,6 +34,7 @@ struct uz_ctl_params {
 	unsigned mode; /* permission bits of the socket file, e.g. 0600 */
 	gid_t group; /* group of the socket file; (gid_t)-1: the daemon's */
 	gid_t admin_group; /* whose members are admins besides root; (gid_t)-1: none */
+	void (*thread_start)(void); /* called first in the socket thread; NULL: nothing */
 };
 
 #define UZ_CTL_NO_GROUP ((gid_t)-1)

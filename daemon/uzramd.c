@@ -117,18 +117,6 @@ static void io_flusher_try(struct daemon *d)
 	}
 }
 
-/* Writes the stack 256 KiB deep, so that a request never faults a stack
- * page in: the deepest request path (zstd's decoder, LZ4's 16 KiB
- * state, libfuse's reply) uses a fraction of that. */
-static __attribute__((noinline)) void stack_prefault(void)
-{
-	volatile uint8_t deep[256 << 10];
-
-	for (size_t i = 0; i < sizeof(deep); i += 4096)
-		deep[i] = 0;
-	deep[sizeof(deep) - 1] = 0;
-}
-
 /* The first thing each serving thread does (uz_fuse_params): the I/O
  * flusher flag, its stack, its buffers and codec contexts, and its
  * malloc arena, all before it serves; mlockall keeps them. */
@@ -138,17 +126,52 @@ static void on_serving_thread(void *arg)
 	void *warm[64];
 
 	io_flusher_try(d);
-	stack_prefault();
 	uz_store_thread_warm();
 	/* libfuse allocates a small request struct per request: this
 	 * thread's malloc arena is made and grown now. */
 	for (int i = 0; i < 64; i++) {
 		warm[i] = malloc(1024);
 		if (warm[i])
-			memset(warm[i], 0, 1024);
+			((volatile char *)warm[i])[0] = ((volatile char *)warm[i])[1023] = 0;
 	}
 	for (int i = 0; i < 64; i++)
 		free(warm[i]);
+}
+
+/* The memory limit of the cgroup this process is in (v1's memory
+ * controller, or v2's memory.max), or 0 when there is none. */
+static uint64_t own_memcg_limit(void)
+{
+	char line[PATH_MAX], file[PATH_MAX + 64] = "";
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *path = strrchr(line, ':');
+
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		if (strstr(line, ":memory:"))
+			snprintf(file, sizeof(file), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path + 1);
+		else if (strncmp(line, "0::", 3) == 0 && !file[0])
+			snprintf(file, sizeof(file), "/sys/fs/cgroup%s/memory.max", path + 1);
+	}
+	if (f)
+		fclose(f);
+	f = file[0] ? fopen(file, "re") : NULL;
+	if (f && fscanf(f, "%llu", &v) != 1)
+		v = 0; /* "max" */
+	if (f)
+		fclose(f);
+	return v >= (1ull << 60) ? 0 : v; /* v1's "no limit" is near 2^63 */
+}
+
+/* The socket thread runs compaction, writeback and recompression by
+ * hand: it takes the store's locks too. */
+static void ctl_thread_start(void)
+{
+	uz_store_thread_warm();
 }
 
 static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outlen)
@@ -847,6 +870,7 @@ static void *housekeeping(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	uz_store_thread_warm(); /* its policies take the store's locks */
 	while (!d->hk_stop) {
 		struct timespec ts;
 
@@ -1077,6 +1101,11 @@ int main(int argc, char **argv)
 	if (d.cfg.persist[0] && restore(&d))
 		goto out;
 	uz_store_stats(d.st, &s);
+	if (uz_config_is_swap(&d.cfg) && s.afm.kind != UZ_ARENA_HUGETLB && own_memcg_limit())
+		uz_log(LOG_WARNING, "swap device inside a memory cgroup limited to %llu bytes, with %s arenas: "
+		       "what it stores is charged to that cgroup, so a workload there that fills it can leave "
+		       "swap-out no memory to go to; hugetlb arenas (reserved with vm.nr_hugepages) are not "
+		       "charged to it", (unsigned long long)own_memcg_limit(), uz_arena_kind_name(s.afm.kind));
 	uz_log(LOG_INFO, "arenas: %s%s", uz_arena_kind_name(s.afm.kind),
 	       s.afm.kind == UZ_ARENA_HUGETLB ? " (reserved huge pages)"
 	       : s.afm.kind == UZ_ARENA_THP   ? " (no hugetlb pages reserved: transparent huge pages)"
@@ -1089,7 +1118,8 @@ int main(int argc, char **argv)
 	d.ctl = uz_ctl_start(&(struct uz_ctl_params){ .path = d.socket,
 						      .mode = d.cfg.socket_mode,
 						      .group = d.cfg.socket_group,
-						      .admin_group = d.cfg.admin_group },
+						      .admin_group = d.cfg.admin_group,
+						      .thread_start = ctl_thread_start },
 			     ctl_handler, &d, err, sizeof(err));
 	if (!d.ctl) {
 		uz_log(LOG_ERR, "%s", err);

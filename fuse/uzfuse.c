@@ -479,6 +479,17 @@ int uz_fuse_signals(struct uz_fuse *f)
  * its header page, the most it reads in one go (se->bufsize). */
 #define UZF_RECV_BUF (UZ_FUSE_MAX_WRITE + UZF_PAGE)
 
+/* Writes every page of a buffer once: resident (and locked) before a
+ * request lands in it.  Volatile: a memset() after malloc() may become
+ * calloc()'s untouched pages. */
+static void touch(void *p, size_t len)
+{
+	volatile unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i += UZF_PAGE)
+		b[i] = 0;
+}
+
 /* A /dev/fuse worker.  libfuse fills fbuf.mem, made and touched before
  * the worker serves, without allocating; READ answers from the thread's
  * reply buffer (thread_buf), touched as well. */
@@ -504,7 +515,7 @@ static void *dev_worker_main(void *arg)
 		f->p.thread_start(f->p.thread_arg);
 	reply = thread_buf(f);
 	if (reply)
-		memset(reply, 0, UZ_FUSE_MAX_WRITE);
+		touch(reply, UZ_FUSE_MAX_WRITE);
 	/* Cancelled only while waiting for a request, never in the middle
 	 * of one (as libfuse's own loop). */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -547,7 +558,7 @@ int uz_fuse_run(struct uz_fuse *f)
 			res = -ENOMEM;
 			break;
 		}
-		memset(w[i].fbuf.mem, 0, UZF_RECV_BUF);
+		touch(w[i].fbuf.mem, UZF_RECV_BUF);
 		w[i].fbuf.size = UZF_RECV_BUF;
 		if (pthread_create(&w[i].thread, NULL, dev_worker_main, &w[i])) {
 			res = -errno;

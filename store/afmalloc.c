@@ -850,8 +850,8 @@ int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
 	va = calloc(cap, sizeof(*va));
 	vp = calloc(cap * ARENA_PAGES, sizeof(*vp));
 	if (va && vp) {
-		memset(va, 0, cap * sizeof(*va));
-		memset(vp, 0, cap * ARENA_PAGES * sizeof(*vp));
+		uz_touch(va, cap * sizeof(*va));
+		uz_touch(vp, cap * ARENA_PAGES * sizeof(*vp));
 	}
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
 		pthread_mutex_lock(&a->cls[c].lock);

@@ -39,6 +39,20 @@ void *uz_arena_map(enum uz_arena_kind want, enum uz_arena_kind *got);
  * len are page-aligned.  Returns 0 or a negative errno. */
 int uz_arena_release(void *addr, size_t len);
 
+/* Writes every 4 KiB page of [p, p + len) once, so that it is resident
+ * (and locked, under mlockall) before anyone needs it.  Through a volatile
+ * pointer: a memset() after malloc() or calloc() may be optimised into
+ * calloc()'s fresh, untouched pages. */
+static inline void uz_touch(void *p, size_t len)
+{
+	volatile unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i += 4096)
+		b[i] = 0;
+	if (len)
+		b[len - 1] = 0;
+}
+
 /* Gives an arena back to the OS.  NULL is accepted. */
 void uz_arena_unmap(void *base);
 

@@ -178,6 +178,7 @@ static void *rc_worker_run(void *arg)
 	struct rc_worker *w = arg;
 	uint64_t next;
 
+	uz_store_thread_warm(); /* it holds slot locks: no faults under them */
 	w->res.error = rc_range(w->st, w->c, w->f, w->first, w->end, UINT64_MAX, &w->res, &next, w->scanned);
 	return NULL;
 }

@@ -74,8 +74,9 @@ static struct pooled *make_one(struct uz_reserve *r)
 	}
 	/* Every page written: resident from now on (and locked under
 	 * mlockall), so that the taker never faults on it. */
-	memset(base, 0, UZ_ARENA_SIZE);
 	memset(p, 0, r->desc_size);
+	uz_touch(base, UZ_ARENA_SIZE);
+	uz_touch(p, r->desc_size);
 	p->base = base;
 	p->kind = got;
 	return p;

@@ -688,6 +688,9 @@ static void *compactor(void *arg)
 	struct uz_compact_result res;
 	struct timespec ts;
 
+	/* It takes the locks that I/O takes: nothing it touches under them
+	 * may wait for the kernel to find a page. */
+	uz_store_thread_warm();
 	pthread_mutex_lock(&st->stop_lock);
 	while (!st->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -907,8 +910,22 @@ int uz_store_set_reserve(struct uz_store *st, uint64_t bytes)
 	return 0;
 }
 
+/* Writes the stack 256 KiB deep, so that the thread never faults a stack
+ * page in later, perhaps holding a lock that I/O waits on: the deepest
+ * paths (zstd's decoder, LZ4's 16 KiB state, a 4 KiB move buffer,
+ * libfuse's reply) use a fraction of that. */
+static __attribute__((noinline)) void stack_prefault(void)
+{
+	volatile uint8_t deep[256 << 10];
+
+	for (size_t i = 0; i < sizeof(deep); i += 4096)
+		deep[i] = 0;
+	deep[sizeof(deep) - 1] = 0;
+}
+
 void uz_store_thread_warm(void)
 {
+	stack_prefault();
 	memset(tls_cbuf, 0, sizeof(tls_cbuf));
 	memset(tls_page, 0, sizeof(tls_page));
 	uz_codec_thread_warm();

@@ -241,8 +241,10 @@ void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
 int uz_store_set_reserve(struct uz_store *st, uint64_t bytes);
 
 /* Makes the calling thread ready to serve without waiting for memory:
- * its buffers and codec contexts made and touched now.  Call once in each
- * thread that serves requests, before it serves. */
+ * its stack (256 KiB deep), buffers and codec contexts made and touched
+ * now.  Call once in each thread that serves requests or calls into the
+ * store otherwise (it takes locks that I/O waits on), before it does.
+ * The store's own threads call it. */
 void uz_store_thread_warm(void);
 
 /* Compacts now: moves objects out of sparse pages and arenas (each under

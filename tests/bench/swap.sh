@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-swap: compressed swap side by side in one run, uzram against
 # kernel zram (lz4, only when zram0 is unused: disksize 0; reset
-# afterwards).  The workload of docs' swap anchors: tests/swapfill fills
+# afterwards).  The workload of the compressed-swap anchors: swapfill fills
 # MIB MiB (default 1200) of pages about 30 % compressible by LZ4 inside a
 # memory cgroup of LIMIT MiB (default 256; v1: memory.limit_in_bytes and
 # memory.swappiness = 100), then checks every page twice, once with the
@@ -9,7 +9,8 @@
 # one at a time).
 #   uzram: uzramd (size = 2G, fs-type = swap) started outside the cgroup,
 #     losetup --direct-io=on, mkswap, swapon --discard=pages -p 100;
-#   zram:  zram0 of 2G, lz4, mkswap, swapon --discard=pages -p 100.
+#   zram:  zram0 of 2G, lz4, mkswap, swapon --discard=pages -p 100
+#   (devices of MIB + 512 MiB when that is more than 2G).
 # Each run gets a fresh device, so that one run's leftovers do not count in
 # the next; the systems alternate within each order.
 #
@@ -68,12 +69,11 @@ progress() { echo "bench-swap: $*" >&2; }
 SWAPS=()
 SFPID=""
 swap_on() { mkswap -q "$1" && swapon --discard=pages -p 100 "$1" && SWAPS+=("$1"); }
+# swap_off DEV: off, and forgotten once it is off.
 swap_off() {
 	local d keep=()
 	for d in "${SWAPS[@]}"; do
-		if [ "$d" = "$1" ]; then
-			grep -q "^${d}[[:space:]]" /proc/swaps && timeout 120 swapoff "$d"
-		else
+		if [ "$d" != "$1" ] || { grep -q "^${d}[[:space:]]" /proc/swaps && ! timeout 120 swapoff "$d"; }; then
 			keep+=("$d")
 		fi
 	done
@@ -83,13 +83,29 @@ bench_cleanup() {
 	local d
 	[ -n "$SFPID" ] && kill -KILL "$SFPID" 2>/dev/null && gone "$SFPID" 10
 	for d in "${SWAPS[@]}"; do swap_off "$d"; done
+	for d in "${SWAPS[@]}"; do
+		echo "bench-swap: $d is still swapped on (a process stuck on it?): swapoff $d by hand" >&2
+	done
 	cleanup
 }
 trap bench_cleanup EXIT
 
-if [ -n "$(tail -n +2 /proc/swaps)" ]; then
-	progress "other swap devices are on; they may take pages too:"
-	tail -n +2 /proc/swaps >&2
+# Swap devices not this script's at priority 100 or more: the kernel
+# would spread swapfill's pages over them too (round robin at equal
+# priority), which makes the figures meaningless and, if one of them is
+# stuck, hangs the program.  Lower ones are used only once ours is full.
+foreign_swaps() {
+	local name prio mine d
+	while read -r name _ _ _ prio; do
+		mine=0
+		for d in "${SWAPS[@]}"; do [ "$d" = "$name" ] && mine=1; done
+		[ $mine = 0 ] && [ "$prio" -ge 100 ] && echo "$name (priority $prio)"
+	done < <(tail -n +2 /proc/swaps)
+}
+if [ -n "$(foreign_swaps)" ]; then
+	echo "bench-swap: other swap devices are on at priority >= 100, they would take pages too:" \
+		"$(foreign_swaps | tr '\n' ' ')- swapoff them first" >&2
+	exit 1
 fi
 memcg_make $((LIMIT << 20)) || { echo "no memory cgroup controller" >&2; exit 1; }
 [ -e "$MEMCG/memory.swappiness" ] && echo 100 >"$MEMCG/memory.swappiness"
@@ -104,7 +120,7 @@ fi
 SYSTEMS=(zram uzram)
 [ -n "$ZRAM_WHY" ] && SYSTEMS=(uzram)
 
-# Each system: up -> $DEV swapped on, $MM the mm_stat command; down.
+# Each system: up -> $DEV swapped on; down; mm_SYSTEM prints its mm_stat.
 up_uzram() {
 	conf "$T/swap.conf" "size = $SIZE" "fs-type = swap"
 	start_daemon "$T/uz" --config "$T/swap.conf" --socket "$T/uz.sock" || return 1
@@ -145,7 +161,11 @@ gone() {
 }
 
 run_one() { # SYSTEM ORDER
-	local s=$1 o=$2 out=$T/$1-$2.out err=$T/$1-$2.err deadline rc orig compr used
+	local s=$1 o=$2 out=$T/$1-$2.out err=$T/$1-$2.err deadline rc orig compr used vmswap mixed=""
+	if [ -n "$(foreign_swaps)" ]; then
+		fail "$s, $o: not run: another swap device came on: $(foreign_swaps | tr '\n' ' ')"
+		return 1
+	fi
 	"up_$s" || { fail "$s: no swap device"; "down_$s" 2>/dev/null; return 1; }
 	progress "$s, $o: swapfill $MIB MiB in $LIMIT MiB ..."
 	# memcg_run's line, inline so that $! is swapfill itself.
@@ -155,12 +175,14 @@ run_one() { # SYSTEM ORDER
 	deadline=$((SECONDS + TIMEOUT))
 	while kill -0 "$SFPID" 2>/dev/null && ! grep -q '^holding' "$out"; do
 		[ $SECONDS -ge $deadline ] && { progress "$s, $o: still running after $TIMEOUT s: killed"; kill -KILL "$SFPID"; break; }
+		[ -z "$mixed" ] && mixed=$(foreign_swaps)
 		sleep 0.2
 	done
 	if grep -q '^holding' "$out"; then
 		read -r orig compr used _ < <("mm_$s")
 		R[$s,$o,orig]=$orig R[$s,$o,compr]=$compr R[$s,$o,used]=$used
-		R[$s,$o,vmswap]=$(( $(awk '/^VmSwap:/ {print $2}' "/proc/$SFPID/status") << 10 ))
+		vmswap=$(awk '/^VmSwap:/ {print $2}' "/proc/$SFPID/status")
+		R[$s,$o,vmswap]=$(( ${vmswap:-0} << 10 ))
 		kill -USR1 "$SFPID"
 	fi
 	if gone "$SFPID" 30 || { kill -KILL "$SFPID"; gone "$SFPID" 30; }; then
@@ -172,7 +194,11 @@ run_one() { # SYSTEM ORDER
 	fi
 	sed 's/^/    /' "$out" >&2
 	[ -s "$err" ] && sed 's/^/    stderr: /' "$err" | head -n 20 >&2
-	if [ "$rc" = 0 ]; then
+	[ -z "$mixed" ] && mixed=$(foreign_swaps)
+	if [ -n "$mixed" ]; then
+		fail "$s, $o: figures dropped: another swap device came on during the run: $(tr '\n' ' ' <<<"$mixed")"
+		unset "R[$s,$o,orig]" "R[$s,$o,compr]" "R[$s,$o,used]" "R[$s,$o,vmswap]"
+	elif [ "$rc" = 0 ]; then
 		R[$s,$o,fill_s]=$(phase_sum "$out" fill s)
 		R[$s,$o,out]=$(phase_sum "$out" fill pswpout)
 		R[$s,$o,verify_s]=$(phase_sum "$out" verify s)
