@@ -29,7 +29,7 @@ swap_cleanup() {
 	local l i
 	for ((i = ${#SWAPS[@]} - 1; i >= 0; i--)); do
 		l=${SWAPS[i]}
-		grep -q "^$l " /proc/swaps || continue
+		grep -q "^$l[[:space:]]" /proc/swaps || continue
 		# A device whose daemon hangs would hang swapoff: abort its
 		# connections first (reads then fail, swapoff marks the pages).
 		swapoff_bounded "$l"
