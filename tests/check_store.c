@@ -13,6 +13,7 @@
 
 #include "../compress/page.h"
 #include "../store/backing.h"
+#include "../store/reserve.h"
 #include "../store/slot.h"
 #include "../store/store.h"
 
@@ -1526,6 +1527,109 @@ START_TEST(long_runs_report_progress)
 }
 END_TEST
 
+/* The reserve: arenas made ahead by its own thread; a take that finds it
+ * empty fails at once (counted) or waits as asked; arenas given back
+ * beyond twice the target are unmapped down to it. */
+START_TEST(reserve_takes_gives_and_misses)
+{
+	struct uz_reserve *r = uz_reserve_create(2 * UZ_ARENA_SIZE, UZ_ARENA_PLAIN, 256);
+	struct uz_reserve_stats rs;
+	void *base[8], *desc[8];
+	enum uz_arena_kind kind;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(uz_reserve_fill(r, 10000), 0);
+	uz_reserve_stats(r, &rs);
+	ck_assert_uint_eq(rs.bytes, 2 * UZ_ARENA_SIZE);
+	ck_assert_uint_eq(rs.target, 2 * UZ_ARENA_SIZE);
+	/* Taken without waiting: resident, zeroed descriptor. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(uz_reserve_take(r, 0, &base[i], &kind, &desc[i]), 0);
+		ck_assert_int_eq(kind, UZ_ARENA_PLAIN);
+		for (int b = 0; b < 256; b++)
+			ck_assert_uint_eq(((unsigned char *)desc[i])[b], 0);
+		memset(base[i], 0xa5, UZ_ARENA_SIZE);
+	}
+	/* Taking faster than the thread refills may miss; waiting gets one. */
+	ck_assert_int_eq(uz_reserve_take(r, 10000, &base[2], &kind, &desc[2]), 0);
+	/* Given back, beyond twice the target: unmapped down to it. */
+	for (int i = 0; i < 3; i++)
+		uz_reserve_give(r, base[i], kind, desc[i]);
+	for (int i = 0; i < 100; i++) {
+		uz_reserve_stats(r, &rs);
+		if (rs.bytes <= 2 * UZ_ARENA_SIZE * 2)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_le(rs.bytes, 4 * UZ_ARENA_SIZE);
+	/* A target of 0 rounds up to one arena; a miss is counted. */
+	uz_reserve_set_target(r, 0);
+	uz_reserve_stats(r, &rs);
+	ck_assert_uint_eq(rs.target, UZ_ARENA_SIZE);
+	for (int i = 0; i < 8; i++)
+		if (uz_reserve_take(r, 0, &base[i], &kind, &desc[i])) {
+			uz_reserve_stats(r, &rs);
+			ck_assert_uint_ge(rs.misses, 1);
+			for (int j = 0; j < i; j++)
+				uz_reserve_give(r, base[j], kind, desc[j]);
+			break;
+		}
+	uz_reserve_destroy(r);
+	uz_reserve_destroy(NULL);
+	errno = 0;
+	ck_assert_ptr_null(uz_reserve_create(UZ_ARENA_SIZE, UZ_ARENA_AUTO, 256));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* A swap device's store: the whole table at start, every arena from the
+ * reserve, writes that find it empty fail at once with -ENOMEM and lose
+ * nothing, free pages kept resident. */
+START_TEST(store_with_a_reserve)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .reserve = 2 * UZ_ARENA_SIZE, .preallocate = true };
+	struct uz_store *st = uz_store_create(16 << 20, &cfg);
+	static uint8_t page[UZ_PAGE_SIZE], back[UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+	uint64_t ok = 0, failed = 0;
+
+	ck_assert_ptr_nonnull(st);
+	uz_store_stats(st, &s);
+	ck_assert(s.reserve);
+	ck_assert_uint_eq(s.reserve_bytes, 2 * UZ_ARENA_SIZE);
+	ck_assert_uint_ge(s.table_bytes, (16u << 20) / UZ_PAGE_SIZE * 16);
+	/* Incompressible pages, faster than one arena a page can be made:
+	 * each write succeeds or fails whole. */
+	for (uint64_t i = 0; i < (16u << 20) / UZ_PAGE_SIZE; i++) {
+		for (size_t b = 0; b < sizeof(page); b++)
+			page[b] = (uint8_t)((i * 2654435761u) >> (b % 24)) ^ (uint8_t)b;
+		if (uz_store_write(st, page, sizeof(page), i * UZ_PAGE_SIZE) == 0) {
+			ok++;
+			ck_assert_int_eq(uz_store_read(st, back, sizeof(back), i * UZ_PAGE_SIZE), 0);
+			ck_assert_mem_eq(back, page, sizeof(page));
+		} else {
+			failed++;
+			ck_assert_int_eq(uz_store_read(st, back, sizeof(back), i * UZ_PAGE_SIZE), 0);
+			for (size_t b = 0; b < sizeof(back); b++)
+				ck_assert_uint_eq(back[b], 0);
+		}
+	}
+	uz_store_stats(st, &s);
+	ck_assert_uint_gt(ok, 0);
+	ck_assert_uint_eq(s.failed_writes, failed);
+	ck_assert_uint_eq(s.reserve_misses, failed);
+	ck_assert_int_eq(uz_store_set_reserve(st, 4 * UZ_ARENA_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.reserve_target, 4 * UZ_ARENA_SIZE);
+	uz_store_destroy(st);
+	/* Without a reserve there is nothing to resize. */
+	cfg = (struct uz_store_config){ .arena = UZ_ARENA_PLAIN };
+	st = uz_store_create(1 << 20, &cfg);
+	ck_assert_int_eq(uz_store_set_reserve(st, UZ_ARENA_SIZE), -ENODEV);
+	uz_store_destroy(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -1560,6 +1664,8 @@ int main(void)
 	tcase_add_test(tc, snapshot_round_trip);
 	tcase_add_test(tc, snapshot_refusals);
 	tcase_add_test(tc, long_runs_report_progress);
+	tcase_add_test(tc, reserve_takes_gives_and_misses);
+	tcase_add_test(tc, store_with_a_reserve);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }
