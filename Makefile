@@ -71,7 +71,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,addres
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 $(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
 $(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS)
-$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c
+$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c store/reserve.c
 $(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
 $(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h) tests/fuzz/input.h
 	@mkdir -p $(FZ)
