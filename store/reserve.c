@@ -27,7 +27,6 @@ struct uz_reserve {
 	uint64_t target; /* arenas */
 	unsigned waiting; /* takers waiting on avail */
 	bool idle; /* the thread waits on wake */
-	bool trimming; /* unmapping down to the target */
 	bool stopping;
 	enum uz_arena_kind kind;
 	size_t desc_size;
@@ -121,14 +120,8 @@ static void *refill_main(void *arg)
 			}
 			continue;
 		}
-		/* Arenas that engines gave back: down to the target once they
-		 * pass twice the target (not at once: an engine that frees an
-		 * arena often takes one again soon). */
-		if (r->count > 2 * r->target)
-			r->trimming = true;
-		if (r->trimming && r->count <= r->target)
-			r->trimming = false;
-		if (r->trimming) {
+		/* Arenas that engines gave back beyond the target. */
+		if (r->count > r->target) {
 			struct pooled *p = r->head;
 
 			r->head = p->next;
@@ -268,7 +261,7 @@ void uz_reserve_give(struct uz_reserve *r, void *base, enum uz_arena_kind kind, 
 	p->kind = kind;
 	pthread_mutex_lock(&r->lock);
 	push_locked(r, p);
-	if (r->count > 2 * r->target && r->idle)
+	if (r->count > r->target && r->idle)
 		pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 }

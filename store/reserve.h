@@ -12,8 +12,8 @@
  *
  * The reserve's own thread keeps it at its target: it maps and faults new
  * arenas when it holds fewer (it may block in reclaim; nobody waits for it
- * but the callers that chose to), and, once engines gave back more than
- * twice the target, unmaps down to the target.
+ * but the callers that chose to), and unmaps what engines gave back
+ * beyond the target.
  *
  * Library code: reports what it did, never logs.
  */

@@ -244,8 +244,8 @@ made_ahead() {
 }
 
 # reserve_settled SOCKET: waits (at most 10 s) until the daemon's arena
-# reserve holds its target again: arenas given back beyond twice the
-# target are unmapped by its own thread, a moment after they come back.
+# reserve holds its target again: arenas given back beyond the target are
+# unmapped by its own thread, a moment after they come back.
 reserve_settled() {
 	for _ in $(seq 100); do
 		[ "$(stat_of "$1" reserve_bytes)" = "$(stat_of "$1" reserve_target)" ] && return 0
