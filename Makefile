@@ -24,7 +24,7 @@ comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
-COMPRESS := compress/page.c compress/codec.c
+COMPRESS := compress/page.c compress/codec.c compress/dict.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
@@ -57,9 +57,10 @@ $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
 $(B)/tests/swapfill: $(call obj,tests/swapfill.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
+$(B)/tests/dictbench: $(call obj,tests/bench/dictbench.c $(COMPRESS))
 $(addprefix $(B)/tests/,$(TESTS)):
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram:
+$(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram $(B)/tests/dictbench:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets (clang), with ASan and UBSan, in build-fuzz/.
@@ -188,6 +189,11 @@ bench-swap: bench-deps
 	$(MAKE) all $(B)/tests/swapfill
 	tests/bench/swap.sh $(SWAP_ARGS)
 
+# A trained dictionary's gain per page, in the codec alone.
+bench-dict: bench-deps
+	$(MAKE) $(B)/tests/dictbench
+	tests/bench/dict.sh $(DICT_ARGS)
+
 # The daemon's CPU time per GiB over each transport, alternating.
 bench-cpu: bench-deps
 	$(MAKE) all
@@ -196,4 +202,4 @@ bench-cpu: bench-deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-cpu install uninstall fuzz valgrind
+.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-cpu install uninstall fuzz valgrind

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../compress/codec.h"
+#include "../compress/dict.h"
 #include "../compress/page.h"
 
 static uint8_t page[UZ_PAGE_SIZE], out[UZ_PAGE_SIZE], cbuf[UZ_COMPRESS_BOUND];
@@ -265,6 +266,161 @@ START_TEST(contexts_are_per_thread)
 }
 END_TEST
 
+/* Pages of one made-up code base: lines of tokens from one vocabulary,
+ * in an order of their own per page (seed), so that pages share words
+ * and phrases but no page repeats another. */
+static void code_page(uint8_t *p, unsigned seed)
+{
+	static const char *const words[] = {
+		"static ", "int ", "return ", "struct uz_store *st", "if (", ") {\n", "}\n", "for (size_t i = 0; ",
+		"i < n; i++)", "pthread_mutex_lock(&st->lock);\n", "pthread_mutex_unlock(&st->lock);\n",
+		"uint64_t ", "const void *page", " = ", ";\n", "\t", "/* the slot's object */\n", "-ENOMEM",
+		"afm_alloc(a, len)", "memcpy(dst, src, len)", "errno", "goto out;\n", "NULL", "sizeof(*s)",
+	};
+	unsigned s = seed * 2654435761u + 1, n = sizeof(words) / sizeof(words[0]);
+	size_t i = 0;
+
+	while (i < UZ_PAGE_SIZE) {
+		const char *w;
+
+		s = s * 1103515245u + 12345u;
+		w = words[(s >> 16) % n];
+		for (; *w && i < UZ_PAGE_SIZE; w++)
+			p[i++] = (uint8_t)*w;
+		if ((s >> 8) % 7 == 0 && i < UZ_PAGE_SIZE)
+			p[i++] = (uint8_t)('0' + (s >> 4) % 10); /* a number here and there */
+	}
+}
+
+enum { DICT_SAMPLES = 256 };
+
+static struct uz_dict *code_dict(unsigned base, size_t cap, int level)
+{
+	uint8_t *sample = malloc((size_t)DICT_SAMPLES * UZ_PAGE_SIZE);
+	struct uz_dict *d;
+
+	ck_assert_ptr_nonnull(sample);
+	for (unsigned i = 0; i < DICT_SAMPLES; i++)
+		code_page(sample + (size_t)i * UZ_PAGE_SIZE, base + i);
+	d = uz_dict_train(sample, DICT_SAMPLES, cap, level);
+	free(sample);
+	ck_assert_msg(d != NULL, "training: %s", strerror(errno));
+	return d;
+}
+
+/* With a dictionary, LZ4 and zstd round-trip every kind of page, report
+ * a page that does not fit as 0, and refuse truncated input. */
+START_TEST(dictionary_round_trips_every_page)
+{
+	const struct uz_codec cs[] = { { UZ_ALGO_LZ4, 0 }, { UZ_ALGO_ZSTD, 0 }, { UZ_ALGO_ZSTD, 1 }, { UZ_ALGO_ZSTD, 19 } };
+	struct uz_dict *d = code_dict(1, 16384, UZ_ZSTD_DEFAULT_LEVEL);
+
+	for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
+		for (int kind = 0; kind <= KINDS; kind++) {
+			int n;
+
+			if (kind == KINDS)
+				code_page(page, 100000); /* a page of the dictionary's kind */
+			else
+				page_of_kind(page, kind);
+			n = uz_dict_compress(d, &cs[k], page, cbuf, sizeof(cbuf));
+			ck_assert_msg(n > 0, "%s:%d kind %d: %d", uz_algo_name(cs[k].algo), cs[k].level, kind, n);
+			memset(out, 0x33, sizeof(out));
+			ck_assert_int_eq(uz_dict_decompress(d, cs[k].algo, cbuf, n, out), 0);
+			ck_assert_msg(memcmp(page, out, UZ_PAGE_SIZE) == 0, "%s kind %d", uz_algo_name(cs[k].algo), kind);
+			if (n > 2)
+				ck_assert_int_eq(uz_dict_compress(d, &cs[k], page, cbuf, n - 2), 0);
+			ck_assert_int_eq(uz_dict_decompress(d, cs[k].algo, cbuf, n > 1 ? n - 1 : 0, out), -EIO);
+		}
+	}
+	uz_dict_free(d);
+}
+END_TEST
+
+/* The dictionary is what it is there for: pages of its kind come out
+ * smaller than without it, with both algorithms; and a dictionary made
+ * again from its raw content decodes what the first one wrote. */
+START_TEST(dictionary_makes_pages_smaller)
+{
+	const struct uz_codec cs[] = { { UZ_ALGO_LZ4, 0 }, { UZ_ALGO_ZSTD, 0 } };
+	struct uz_dict *d = code_dict(1, 16384, UZ_ZSTD_DEFAULT_LEVEL), *again;
+	size_t len;
+	const void *raw = uz_dict_raw(d, &len);
+
+	ck_assert_uint_ge(len, UZ_DICT_MIN_SIZE);
+	ck_assert_uint_le(len, 16384);
+	ck_assert_uint_gt(uz_dict_mem(d), len);
+	again = uz_dict_load(raw, len, UZ_ZSTD_DEFAULT_LEVEL);
+	ck_assert_ptr_nonnull(again);
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t plain = 0, with = 0;
+
+		for (unsigned i = 0; i < 32; i++) {
+			int a, b;
+
+			code_page(page, 200000 + i);
+			a = uz_codec_compress(&cs[k], page, cbuf, sizeof(cbuf));
+			b = uz_dict_compress(d, &cs[k], page, cbuf, sizeof(cbuf));
+			ck_assert_int_gt(a, 0);
+			ck_assert_int_gt(b, 0);
+			plain += (uint64_t)a;
+			with += (uint64_t)b;
+			ck_assert_int_eq(uz_dict_decompress(again, cs[k].algo, cbuf, b, out), 0);
+			ck_assert(memcmp(page, out, UZ_PAGE_SIZE) == 0);
+		}
+		ck_assert_msg(with * 10 < plain * 9, "%s: %llu bytes with the dictionary, %llu without",
+			      uz_algo_name(cs[k].algo), (unsigned long long)with, (unsigned long long)plain);
+	}
+	uz_dict_free(again);
+	uz_dict_free(d);
+}
+END_TEST
+
+/* What cannot make a dictionary is refused with EINVAL, and LZ4HC takes
+ * none; zstd input decoded with another dictionary is an error or at
+ * least not the page. */
+START_TEST(dictionary_bad_input)
+{
+	static uint8_t junk[UZ_DICT_MIN_SIZE];
+	uint8_t *few = calloc(UZ_DICT_MIN_SAMPLES - 1, UZ_PAGE_SIZE);
+	const struct uz_codec hc = { UZ_ALGO_LZ4HC, 0 }, z = { UZ_ALGO_ZSTD, 0 };
+	struct uz_dict *d = code_dict(1, 8192, UZ_ZSTD_DEFAULT_LEVEL), *other = code_dict(5000, 8192, 3);
+	size_t len;
+	const void *raw = uz_dict_raw(d, &len);
+	int n;
+
+	ck_assert_ptr_nonnull(few);
+	errno = 0;
+	ck_assert_ptr_null(uz_dict_train(few, UZ_DICT_MIN_SAMPLES - 1, 8192, 3));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(uz_dict_train(few, UZ_DICT_MIN_SAMPLES - 1, UZ_DICT_MIN_SIZE - 1, 3));
+	ck_assert_int_eq(errno, EINVAL);
+	free(few);
+	errno = 0;
+	ck_assert_ptr_null(uz_dict_load(raw, UZ_DICT_MIN_SIZE - 1, 3));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(uz_dict_load(raw, len, 23));
+	ck_assert_int_eq(errno, EINVAL);
+	/* zstd's magic with corrupt tables after it */
+	memcpy(junk, raw, 8);
+	errno = 0;
+	ck_assert_ptr_null(uz_dict_load(junk, sizeof(junk), 3));
+	ck_assert_int_eq(errno, EINVAL);
+	code_page(page, 300000);
+	ck_assert_int_eq(uz_dict_compress(d, &hc, page, cbuf, sizeof(cbuf)), -EINVAL);
+	n = uz_dict_compress(d, &z, page, cbuf, sizeof(cbuf));
+	ck_assert_int_gt(n, 0);
+	memset(out, 0, sizeof(out));
+	ck_assert(uz_dict_decompress(other, UZ_ALGO_ZSTD, cbuf, n, out) != 0 || memcmp(out, page, UZ_PAGE_SIZE) != 0);
+	ck_assert_int_eq(uz_dict_decompress(d, UZ_ALGO_LZ4HC, cbuf, n, out), -EIO);
+	uz_dict_free(other);
+	uz_dict_free(d);
+	uz_dict_free(NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compress");
@@ -279,6 +435,11 @@ int main(void)
 	tcase_add_test(tc, wrong_algorithm_is_an_error);
 	tcase_add_test(tc, codec_names_and_levels);
 	tcase_add_test(tc, contexts_are_per_thread);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dictionary");
+	tcase_add_test(tc, dictionary_round_trips_every_page);
+	tcase_add_test(tc, dictionary_makes_pages_smaller);
+	tcase_add_test(tc, dictionary_bad_input);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

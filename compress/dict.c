@@ -1,0 +1,247 @@
+/* compress/dict.c - dictionaries for zstd and LZ4 pages; see dict.h. */
+#include "dict.h"
+
+#include <errno.h>
+#include <lz4.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zdict.h>
+#include <zstd.h>
+
+/* LZ4 looks back 64 KiB at most: only the dictionary's tail is a window. */
+#define LZ4_WINDOW (64u * 1024)
+
+struct uz_dict {
+	void *raw;
+	size_t len;
+	int level; /* the level cdict was made for */
+	ZSTD_CDict *cdict;
+	ZSTD_DDict *ddict;
+	/* LZ4: the hash table of the window, copied into a thread's stream
+	 * before each page.  The window is the tail of raw. */
+	LZ4_stream_t *lz4;
+	const char *window;
+	int window_len;
+};
+
+/* This thread's contexts for dictionary pages, each made on first use. */
+struct dict_contexts {
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+	LZ4_stream_t *lz4;
+};
+
+static __thread struct dict_contexts *tls;
+static pthread_key_t tls_key; /* frees a thread's contexts when it exits */
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void contexts_free(void *p)
+{
+	struct dict_contexts *c = p;
+
+	ZSTD_freeCCtx(c->zc);
+	ZSTD_freeDCtx(c->zd);
+	LZ4_freeStream(c->lz4);
+	free(c);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&tls_key, contexts_free);
+}
+
+static struct dict_contexts *contexts(void)
+{
+	if (tls)
+		return tls;
+	pthread_once(&tls_once, make_key);
+	tls = calloc(1, sizeof(*tls));
+	if (tls)
+		pthread_setspecific(tls_key, tls);
+	return tls;
+}
+
+/* Frames carry nothing the store already knows: no checksum (slots are
+ * not checked either), no content size (always one page), no dictionary
+ * id (the slot records the dictionary). */
+static int zstd_frame_params(ZSTD_CCtx *zc)
+{
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_contentSizeFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_dictIDFlag, 0)))
+		return -ENOMEM;
+	return 0;
+}
+
+struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level)
+{
+	struct uz_dict *d;
+
+	if (len < UZ_DICT_MIN_SIZE || len > UZ_DICT_MAX_SIZE || zstd_level < 1 || zstd_level > ZSTD_maxCLevel()) {
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->raw = malloc(len)))
+		goto nomem;
+	memcpy(d->raw, raw, len);
+	d->len = len;
+	d->level = zstd_level;
+	/* zstd keeps copies of its own (its by-reference makers are not in
+	 * the stable API); their size is in uz_dict_mem. */
+	d->cdict = ZSTD_createCDict(d->raw, len, zstd_level);
+	d->ddict = ZSTD_createDDict(d->raw, len);
+	d->lz4 = LZ4_createStream();
+	if (!d->cdict || !d->ddict || !d->lz4) {
+		/* zstd refuses content that claims to be a zstd dictionary
+		 * (its magic) but whose tables are corrupt. */
+		int err = d->lz4 && (!d->cdict || !d->ddict) ? EINVAL : ENOMEM;
+
+		uz_dict_free(d);
+		errno = err;
+		return NULL;
+	}
+	d->window_len = (int)(len < LZ4_WINDOW ? len : LZ4_WINDOW);
+	d->window = (const char *)d->raw + (len - (size_t)d->window_len);
+	LZ4_loadDict(d->lz4, d->window, d->window_len);
+	return d;
+nomem:
+	uz_dict_free(d);
+	errno = ENOMEM;
+	return NULL;
+}
+
+struct uz_dict *uz_dict_train(const void *pages, size_t n, size_t cap, int zstd_level)
+{
+	size_t *sizes, got;
+	void *buf;
+	struct uz_dict *d;
+
+	if (cap < UZ_DICT_MIN_SIZE || cap > UZ_DICT_MAX_SIZE || n < UZ_DICT_MIN_SAMPLES || n > UINT32_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	sizes = malloc(n * sizeof(*sizes));
+	buf = malloc(cap);
+	if (!sizes || !buf) {
+		free(sizes);
+		free(buf);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = UZ_PAGE_SIZE;
+	got = ZDICT_trainFromBuffer(buf, cap, pages, sizes, (unsigned)n);
+	free(sizes);
+	if (ZDICT_isError(got) || got < UZ_DICT_MIN_SIZE) {
+		free(buf);
+		errno = EINVAL;
+		return NULL;
+	}
+	d = uz_dict_load(buf, got, zstd_level);
+	free(buf);
+	return d;
+}
+
+void uz_dict_free(struct uz_dict *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeCDict(d->cdict);
+	ZSTD_freeDDict(d->ddict);
+	LZ4_freeStream(d->lz4);
+	free(d->raw);
+	free(d);
+}
+
+const void *uz_dict_raw(const struct uz_dict *d, size_t *len)
+{
+	*len = d->len;
+	return d->raw;
+}
+
+size_t uz_dict_mem(const struct uz_dict *d)
+{
+	return sizeof(*d) + d->len + ZSTD_sizeof_CDict(d->cdict) + ZSTD_sizeof_DDict(d->ddict) + sizeof(LZ4_stream_t);
+}
+
+static int zstd_compress(const struct uz_dict *d, int level, const void *page, void *dst, int cap)
+{
+	struct dict_contexts *c = contexts();
+	size_t n;
+
+	if (!c)
+		return -ENOMEM;
+	if (!c->zc) {
+		if (!(c->zc = ZSTD_createCCtx()))
+			return -ENOMEM;
+		if (zstd_frame_params(c->zc)) {
+			ZSTD_freeCCtx(c->zc);
+			c->zc = NULL;
+			return -ENOMEM;
+		}
+	}
+	/* A frame that did not fit leaves the session open: end it. */
+	n = ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_only);
+	if (ZSTD_isError(n))
+		return -ENOMEM;
+	if (level == d->level) {
+		n = ZSTD_CCtx_refCDict(c->zc, d->cdict);
+	} else {
+		n = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level);
+		if (!ZSTD_isError(n))
+			n = ZSTD_CCtx_loadDictionary(c->zc, d->raw, d->len);
+	}
+	if (ZSTD_isError(n))
+		return -ENOMEM;
+	n = ZSTD_compress2(c->zc, dst, (size_t)cap, page, UZ_PAGE_SIZE);
+	return ZSTD_isError(n) ? 0 : (int)n; /* the only error left: dst too small */
+}
+
+static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, int cap)
+{
+	struct dict_contexts *c = contexts();
+
+	if (!c || (!c->lz4 && !(c->lz4 = LZ4_createStream())))
+		return -ENOMEM;
+	/* The prepared table, as LZ4_loadDict left it: 16 KiB copied instead
+	 * of hashing 64 KiB of window for each page. */
+	memcpy(c->lz4, d->lz4, sizeof(*c->lz4));
+	return LZ4_compress_fast_continue(c->lz4, page, dst, (int)UZ_PAGE_SIZE, cap, 1);
+}
+
+int uz_dict_compress(const struct uz_dict *d, const struct uz_codec *c, const void *page, void *dst, int cap)
+{
+	switch (c->algo) {
+	case UZ_ALGO_LZ4:
+		return lz4_compress(d, page, dst, cap);
+	case UZ_ALGO_ZSTD:
+		return zstd_compress(d, uz_codec_level(c), page, dst, cap);
+	default:
+		return -EINVAL;
+	}
+}
+
+int uz_dict_decompress(const struct uz_dict *d, enum uz_algo a, const void *src, int len, void *page)
+{
+	struct dict_contexts *c;
+	size_t n;
+	int r;
+
+	if (len <= 0)
+		return -EIO;
+	switch (a) {
+	case UZ_ALGO_LZ4:
+		r = LZ4_decompress_safe_usingDict(src, page, len, (int)UZ_PAGE_SIZE, d->window, d->window_len);
+		return r == (int)UZ_PAGE_SIZE ? 0 : -EIO;
+	case UZ_ALGO_ZSTD:
+		c = contexts();
+		if (!c || (!c->zd && !(c->zd = ZSTD_createDCtx())))
+			return -ENOMEM;
+		n = ZSTD_decompress_usingDDict(c->zd, page, UZ_PAGE_SIZE, src, (size_t)len, d->ddict);
+		return !ZSTD_isError(n) && n == UZ_PAGE_SIZE ? 0 : -EIO;
+	default:
+		return -EIO;
+	}
+}

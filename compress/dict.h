@@ -1,0 +1,78 @@
+/* compress/dict.h - compression dictionaries trained from stored pages.
+ *
+ * A single 4 KiB page is too short for a compressor to learn its data; a
+ * dictionary trained on a sample of the device's own pages gives it that
+ * history.  One struct uz_dict serves both algorithms that take one:
+ *   - zstd: the trained dictionary with prebuilt tables (ZSTD_CDict at one
+ *     level, ZSTD_DDict), frames without checksum, content size or
+ *     dictionary id (the caller records which dictionary it used);
+ *   - LZ4: the dictionary's last 64 KiB as the window that precedes the
+ *     page, with LZ4's hash table of it built once and copied into this
+ *     thread's stream for each page (liblz4 does not export
+ *     LZ4_attach_dictionary), decoded with LZ4_decompress_safe_usingDict.
+ * A dictionary is immutable once made and may be used by any number of
+ * threads at once; each thread keeps its own contexts, made on its first
+ * use and freed when it exits.
+ *
+ * Knows nothing of the store: which page uses which dictionary, and when
+ * a dictionary may be freed, is the caller's to track.
+ */
+#ifndef UZ_COMPRESS_DICT_H
+#define UZ_COMPRESS_DICT_H
+
+#include <stddef.h>
+
+#include "codec.h"
+
+struct uz_dict;
+
+/* Bounds of a dictionary's size, in bytes: zstd's trainer wants at least
+ * 1 KiB; beyond 1 MiB a page gains nothing more and the tables grow. */
+#define UZ_DICT_MIN_SIZE 1024u
+#define UZ_DICT_MAX_SIZE (1024u * 1024)
+/* The least sample worth training on: ZDICT wants about 10 samples per
+ * KiB of dictionary at least; fewer pages than this always fail. */
+#define UZ_DICT_MIN_SAMPLES 64u
+
+/* Trains a dictionary of at most cap bytes (UZ_DICT_MIN_SIZE ..
+ * UZ_DICT_MAX_SIZE) from n pages, contiguous in pages, and makes it ready
+ * for zstd at level zstd_level (1..22) and for LZ4.  Returns the
+ * dictionary, or NULL with errno set: EINVAL (cap or level out of range,
+ * fewer than UZ_DICT_MIN_SAMPLES pages, or training failed: the sample
+ * holds too little in common), ENOMEM. */
+struct uz_dict *uz_dict_train(const void *pages, size_t n, size_t cap, int zstd_level);
+
+/* Makes a dictionary from raw content (what uz_dict_raw returned, say
+ * from a snapshot), ready as uz_dict_train's.  The content is copied.
+ * Returns the dictionary, or NULL with errno set: EINVAL (len outside
+ * UZ_DICT_MIN_SIZE .. UZ_DICT_MAX_SIZE, level out of range, or content
+ * zstd refuses), ENOMEM. */
+struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level);
+
+/* Frees a dictionary; NULL is a no-op.  No thread may be using it. */
+void uz_dict_free(struct uz_dict *d);
+
+/* The dictionary's raw content and its length (into *len). */
+const void *uz_dict_raw(const struct uz_dict *d, size_t *len);
+
+/* Bytes of memory the dictionary holds: its content, the zstd tables and
+ * the LZ4 state. */
+size_t uz_dict_mem(const struct uz_dict *d);
+
+/* Compresses one page with algorithm c->algo against d.  zstd uses the
+ * dictionary's prebuilt tables when c's level is the one d was made for,
+ * and loads the dictionary at c's level otherwise (slower).  Returns the
+ * compressed length (> 0), 0 when the output does not fit in cap, -EINVAL
+ * for LZ4HC (its 256 KiB state is too large to prepare per page: LZ4HC
+ * pages take no dictionary), or -ENOMEM when this thread's contexts cannot
+ * be made. */
+int uz_dict_compress(const struct uz_dict *d, const struct uz_codec *c, const void *page, void *dst, int cap);
+
+/* Decompresses len bytes of src, written by algorithm a against d, into
+ * one page (a: UZ_ALGO_LZ4 or UZ_ALGO_ZSTD).  Returns 0, -EIO when a is
+ * not one of them or the input is corrupt (or was made with another
+ * dictionary and does not decode to exactly one page), or -ENOMEM when
+ * this thread's context cannot be made. */
+int uz_dict_decompress(const struct uz_dict *d, enum uz_algo a, const void *src, int len, void *page);
+
+#endif
