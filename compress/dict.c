@@ -1,6 +1,7 @@
 /* compress/dict.c - dictionaries for zstd and LZ4 pages; see dict.h. */
 #include "dict.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <lz4.h>
 #include <pthread.h>
@@ -13,14 +14,14 @@
 #define LZ4_WINDOW (64u * 1024)
 
 struct uz_dict {
+	uint64_t serial; /* tells dictionaries apart in threads' caches */
 	void *raw;
 	size_t len;
 	int level; /* the level cdict was made for */
 	ZSTD_CDict *cdict;
 	ZSTD_DDict *ddict;
-	/* LZ4: the hash table of the window, copied into a thread's stream
-	 * before each page.  The window is the tail of raw. */
-	LZ4_stream_t *lz4;
+	/* LZ4: the window, the tail of raw (each thread keeps a copy of it
+	 * with its table: struct lz4_prefix). */
 	const char *window;
 	int window_len;
 };
@@ -29,8 +30,19 @@ struct uz_dict {
 struct dict_contexts {
 	ZSTD_CCtx *zc;
 	ZSTD_DCtx *zd;
-	LZ4_stream_t *lz4;
+	/* LZ4: the window of dictionary lz4_serial copied right before room
+	 * for one page, so that LZ4 sees it as the page's own prefix (its
+	 * fastest mode), with the table LZ4_loadDict made of that copy; the
+	 * table is copied into work for each page. */
+	struct lz4_prefix {
+		uint64_t serial; /* 0: none yet */
+		int window_len;
+		LZ4_stream_t table, work;
+		char buf[LZ4_WINDOW + UZ_PAGE_SIZE];
+	} *lz4;
 };
+
+static _Atomic uint64_t serials;
 
 static __thread struct dict_contexts *tls;
 static pthread_key_t tls_key; /* frees a thread's contexts when it exits */
@@ -42,7 +54,7 @@ static void contexts_free(void *p)
 
 	ZSTD_freeCCtx(c->zc);
 	ZSTD_freeDCtx(c->zd);
-	LZ4_freeStream(c->lz4);
+	free(c->lz4);
 	free(c);
 }
 
@@ -86,25 +98,25 @@ struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level)
 	if (!d || !(d->raw = malloc(len)))
 		goto nomem;
 	memcpy(d->raw, raw, len);
+	d->serial = ++serials;
 	d->len = len;
 	d->level = zstd_level;
 	/* zstd keeps copies of its own (its by-reference makers are not in
 	 * the stable API); their size is in uz_dict_mem. */
 	d->cdict = ZSTD_createCDict(d->raw, len, zstd_level);
 	d->ddict = ZSTD_createDDict(d->raw, len);
-	d->lz4 = LZ4_createStream();
-	if (!d->cdict || !d->ddict || !d->lz4) {
-		/* zstd refuses content that claims to be a zstd dictionary
-		 * (its magic) but whose tables are corrupt. */
-		int err = d->lz4 && (!d->cdict || !d->ddict) ? EINVAL : ENOMEM;
+	if (!d->cdict || !d->ddict) {
+		/* zstd takes any content as a raw dictionary, except content
+		 * with a zstd dictionary's magic whose tables are corrupt. */
+		uint32_t magic = 0;
 
+		memcpy(&magic, raw, sizeof(magic));
 		uz_dict_free(d);
-		errno = err;
+		errno = le32toh(magic) == ZSTD_MAGIC_DICTIONARY ? EINVAL : ENOMEM;
 		return NULL;
 	}
 	d->window_len = (int)(len < LZ4_WINDOW ? len : LZ4_WINDOW);
 	d->window = (const char *)d->raw + (len - (size_t)d->window_len);
-	LZ4_loadDict(d->lz4, d->window, d->window_len);
 	return d;
 nomem:
 	uz_dict_free(d);
@@ -150,7 +162,6 @@ void uz_dict_free(struct uz_dict *d)
 		return;
 	ZSTD_freeCDict(d->cdict);
 	ZSTD_freeDDict(d->ddict);
-	LZ4_freeStream(d->lz4);
 	free(d->raw);
 	free(d);
 }
@@ -163,7 +174,7 @@ const void *uz_dict_raw(const struct uz_dict *d, size_t *len)
 
 size_t uz_dict_mem(const struct uz_dict *d)
 {
-	return sizeof(*d) + d->len + ZSTD_sizeof_CDict(d->cdict) + ZSTD_sizeof_DDict(d->ddict) + sizeof(LZ4_stream_t);
+	return sizeof(*d) + d->len + ZSTD_sizeof_CDict(d->cdict) + ZSTD_sizeof_DDict(d->ddict);
 }
 
 static int zstd_compress(const struct uz_dict *d, int level, const void *page, void *dst, int cap)
@@ -202,13 +213,24 @@ static int zstd_compress(const struct uz_dict *d, int level, const void *page, v
 static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, int cap)
 {
 	struct dict_contexts *c = contexts();
+	struct lz4_prefix *p;
+	char *at;
 
-	if (!c || (!c->lz4 && !(c->lz4 = LZ4_createStream())))
+	if (!c || (!c->lz4 && !(c->lz4 = aligned_alloc(64, sizeof(*c->lz4)))))
 		return -ENOMEM;
-	/* The prepared table, as LZ4_loadDict left it: 16 KiB copied instead
-	 * of hashing 64 KiB of window for each page. */
-	memcpy(c->lz4, d->lz4, sizeof(*c->lz4));
-	return LZ4_compress_fast_continue(c->lz4, page, dst, (int)UZ_PAGE_SIZE, cap, 1);
+	p = c->lz4;
+	if (p->serial != d->serial) {
+		/* Once per thread and dictionary: 64 KiB copied and hashed. */
+		p->window_len = d->window_len;
+		memcpy(p->buf + LZ4_WINDOW - d->window_len, d->window, (size_t)d->window_len);
+		LZ4_initStream(&p->table, sizeof(p->table));
+		LZ4_loadDict(&p->table, p->buf + LZ4_WINDOW - d->window_len, d->window_len);
+		p->serial = d->serial;
+	}
+	at = p->buf + LZ4_WINDOW;
+	memcpy(at, page, UZ_PAGE_SIZE);
+	memcpy(&p->work, &p->table, sizeof(p->work));
+	return LZ4_compress_fast_continue(&p->work, at, dst, (int)UZ_PAGE_SIZE, cap, 1);
 }
 
 int uz_dict_compress(const struct uz_dict *d, const struct uz_codec *c, const void *page, void *dst, int cap)

@@ -7,9 +7,11 @@
  *     level, ZSTD_DDict), frames without checksum, content size or
  *     dictionary id (the caller records which dictionary it used);
  *   - LZ4: the dictionary's last 64 KiB as the window that precedes the
- *     page, with LZ4's hash table of it built once and copied into this
- *     thread's stream for each page (liblz4 does not export
- *     LZ4_attach_dictionary), decoded with LZ4_decompress_safe_usingDict.
+ *     page: each thread copies the window once, right before room for a
+ *     page, and hashes it once; each page is copied after it and the
+ *     table copied fresh (16 KiB), so LZ4 runs in its prefix mode
+ *     (liblz4 does not export LZ4_attach_dictionary).  Decoded with
+ *     LZ4_decompress_safe_usingDict.
  * A dictionary is immutable once made and may be used by any number of
  * threads at once; each thread keeps its own contexts, made on its first
  * use and freed when it exits.
@@ -55,8 +57,9 @@ void uz_dict_free(struct uz_dict *d);
 /* The dictionary's raw content and its length (into *len). */
 const void *uz_dict_raw(const struct uz_dict *d, size_t *len);
 
-/* Bytes of memory the dictionary holds: its content, the zstd tables and
- * the LZ4 state. */
+/* Bytes of memory the dictionary holds: its content and the zstd tables
+ * (each thread that compresses LZ4 against it also keeps 100 KiB of its
+ * own, reused for the next dictionary). */
 size_t uz_dict_mem(const struct uz_dict *d);
 
 /* Compresses one page with algorithm c->algo against d.  zstd uses the
