@@ -87,7 +87,8 @@ DATADIR := $(PREFIX)/share/uzram
 SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
 	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g'
 INSTALLED := $(SBINDIR)/uzramd $(BINDIR)/uzramctl $(LIBEXECDIR)/uzram-mount $(LIBEXECDIR)/uzram-metrics \
-	$(UNITDIR)/uzram-metrics.service $(UNITDIR)/uzram-metrics.timer $(UNITDIR)/uzram@.service $(DATADIR)/uzram.conf $(DATADIR)/swap.conf $(MANDIR)/man8/uzramd.8 $(MANDIR)/man8/uzramctl.8
+	$(UNITDIR)/uzram-metrics.service $(UNITDIR)/uzram-metrics.timer $(UNITDIR)/uzram@.service $(DATADIR)/uzram.conf $(DATADIR)/swap.conf $(MANDIR)/man8/uzramd.8 $(MANDIR)/man8/uzramctl.8 \
+	$(MANDIR)/man5/uzram.conf.5
 
 install: all
 	install -D -m 0755 $(BIN)uzramd $(DESTDIR)$(SBINDIR)/uzramd
@@ -105,6 +106,7 @@ install: all
 	install -D -m 0644 conf/swap.conf $(DESTDIR)$(DATADIR)/swap.conf
 	install -D -m 0644 daemon/uzramd.8 $(DESTDIR)$(MANDIR)/man8/uzramd.8
 	install -D -m 0644 daemon/uzramctl.8 $(DESTDIR)$(MANDIR)/man8/uzramctl.8
+	install -D -m 0644 daemon/uzram.conf.5 $(DESTDIR)$(MANDIR)/man5/uzram.conf.5
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
