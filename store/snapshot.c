@@ -277,10 +277,10 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		uz_backing_stats(st->backing, &bs);
 		cache.capacity = bs.capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 	}
-	uint64_t nslots = uz_slots_count(st->slots), report = 0;
+	uint64_t nslots = uz_slots_count(st->slots), report = 0, i;
+	struct uz_slot *s;
 
-	for (uint64_t i = 0; i < nslots; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	uz_slots_for_each(st->slots, i, s, 0, nslots) {
 		struct slot_val v;
 		uint32_t meta, len = 0;
 		int e = 0;
@@ -288,11 +288,6 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		if (i >= report) {
 			store_progress(st, UZ_PROGRESS_SNAPSHOT, i * UZ_PAGE_SIZE, nslots * UZ_PAGE_SIZE);
 			report = i + PROGRESS_SLOTS;
-		}
-
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
 		}
 		meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
 		if (slot_type(meta) == SLOT_EMPTY && !(meta & SLOT_ZEROED))

@@ -477,18 +477,14 @@ static void compact_engine(struct uz_store *st, struct afm *e, uint64_t first, u
 			   struct uz_compact_result *res)
 {
 	uint64_t victims = 0;
+	struct uz_slot *s;
 
 	afm_compact_begin(e, &victims);
-	for (uint64_t i = first; victims && i < end; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	for (uint64_t i = first; victims && (s = uz_slots_next(st->slots, &i, end)); i++) {
 		struct afm_handle h;
 		struct slot_val v;
 		enum slot_type t;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
 		t = slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed));
 		if (t != SLOT_COMP && t != SLOT_RAW)
 			continue;
@@ -552,13 +548,10 @@ static void clock_update(struct uz_store *st)
 void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
 			  void *arg)
 {
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	struct uz_slot *s;
+	uint64_t i;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
+	uz_slots_for_each(st->slots, i, s, 0, uz_slots_count(st->slots)) {
 		if (slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed)) == SLOT_EMPTY)
 			continue;
 		uz_slot_unlock(s, fn(st, s, uz_slot_lock(s), arg));
@@ -964,15 +957,12 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		if (ret)
 			return ret;
 	}
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-		uint32_t meta;
+	struct uz_slot *s;
+	uint64_t i;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
-		meta = atomic_load(&s->meta);
+	uz_slots_for_each(st->slots, i, s, 0, uz_slots_count(st->slots)) {
+		uint32_t meta = atomic_load(&s->meta);
+
 		if (meta & SLOT_LOCK) {
 			snprintf(err, errlen, "slot %llu is locked", (unsigned long long)i);
 			return -EUCLEAN;
