@@ -236,7 +236,7 @@ static __thread uint8_t tls_obj[UZ_PAGE_SIZE] __attribute__((aligned(64)));
 
 /* The span of the backing store read last: pages written back side by
  * side are read UZ_BACKING_SPAN at a time, not one by one.  Valid while
- * no writeback runs (the snapshot holds wb_lock). */
+ * no writeback runs (see store_wb_pause()). */
 struct wb_cache {
 	uint64_t lo, hi; /* hi 0: empty */
 	uint64_t capacity;
@@ -247,7 +247,7 @@ struct wb_cache {
  * lock.  Returns 0 or -EIO. */
 static int wb_object(struct uz_store *st, struct wb_cache *c, const struct slot_val *v, uint32_t size, void *dst)
 {
-	uint64_t off = (uint64_t)v->w[1] << 32 | v->w[0];
+	uint64_t off = wb_off(v);
 
 	if (!c->hi || off < c->lo || off + size > c->hi) {
 		uint64_t lo = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1), len = UZ_BACKING_SPAN;
@@ -361,9 +361,9 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 	w.used = sizeof(hdr);
 	e = w_flush(&w, BLK_HEADER);
 	if (!e) {
-		pthread_mutex_lock(&st->wb_lock); /* no writeback run meanwhile */
+		store_wb_pause(st); /* no writeback run meanwhile */
 		e = w_slots(st, &w, err, errlen);
-		pthread_mutex_unlock(&st->wb_lock);
+		store_wb_resume(st);
 	}
 	if (!e && w.used)
 		e = w_flush(&w, BLK_DATA);
@@ -441,33 +441,7 @@ static bool rec_valid(const struct snap_rec *r, uint64_t nslots)
  * written back at the end.  Returns 0 or a negative errno. */
 static int restore_page(struct uz_store *st, const struct snap_rec *r, const uint8_t *data)
 {
-	struct uz_slot *s = uz_slots_get(st->slots, r->idx, true);
-	struct slot_val v = { .meta = r->meta & ~SLOT_WB };
-	struct afm_handle h;
-	struct afm *e;
-	int err;
-
-	if (!s)
-		return -ENOMEM;
-	if (slot_type(v.meta) == SLOT_SAME) {
-		memcpy(v.w, data, 8);
-	} else if (slot_type(v.meta) != SLOT_EMPTY) {
-		e = store_engine_for_write(st, r->idx);
-		if (!e)
-			return -ENOMEM;
-		err = afm_alloc(e, r->len, &h);
-		if (err)
-			return err;
-		afm_store(e, r->len, &h, data);
-		memcpy(v.w, h.ref, sizeof(h.ref));
-	}
-	if (slot_type(v.meta) != SLOT_EMPTY)
-		v.meta = slot_touch(v.meta, clock_now(st)) | (r->meta & SLOT_WB ? SLOT_IDLE : 0);
-	uz_slot_lock(s);
-	slot_write(s, &v);
-	uz_slot_unlock(s, v.meta);
-	store_account(st, &v, +1);
-	return 0;
+	return store_restore_page(st, r->idx, r->meta & ~SLOT_WB, data, r->meta & SLOT_WB);
 }
 
 struct snap_reader {
@@ -541,7 +515,7 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 
 	memset(info, 0, sizeof(*info));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (UZ_SHARD_SUM(st->cnt, pages_stored) || UZ_SHARD_SUM(st->cnt, wb_pages)) {
+	if (!store_is_empty(st)) {
 		snprintf(err, errlen, "%s: the store is not empty", path);
 		return -EBUSY;
 	}

@@ -139,6 +139,53 @@ int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val 
 	return 0;
 }
 
+/* Restore: see internal.h. */
+int store_restore_page(struct uz_store *st, uint64_t idx, uint32_t meta, const void *obj, bool idle)
+{
+	struct uz_slot *s = uz_slots_get(st->slots, idx, true);
+	struct slot_val v = { .meta = meta };
+	struct afm_handle h;
+	struct afm *e;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	if (slot_type(meta) == SLOT_SAME) {
+		memcpy(v.w, obj, 8);
+	} else if (slot_type(meta) != SLOT_EMPTY) {
+		e = store_engine_for_write(st, idx);
+		if (!e)
+			return -ENOMEM;
+		err = afm_alloc(e, slot_size(meta), &h);
+		if (err)
+			return err;
+		afm_store(e, slot_size(meta), &h, obj);
+		memcpy(v.w, h.ref, sizeof(h.ref));
+	}
+	if (slot_type(meta) != SLOT_EMPTY)
+		v.meta = slot_touch(v.meta, clock_now(st)) | (idle ? SLOT_IDLE : 0);
+	uz_slot_lock(s);
+	slot_write(s, &v);
+	uz_slot_unlock(s, v.meta);
+	store_account(st, &v, +1);
+	return 0;
+}
+
+bool store_is_empty(struct uz_store *st)
+{
+	return !UZ_SHARD_SUM(st->cnt, pages_stored) && !UZ_SHARD_SUM(st->cnt, wb_pages);
+}
+
+void store_wb_pause(struct uz_store *st)
+{
+	pthread_mutex_lock(&st->wb_lock);
+}
+
+void store_wb_resume(struct uz_store *st)
+{
+	pthread_mutex_unlock(&st->wb_lock);
+}
+
 /* Turns a slot value back into a page; e is the slot's engine.  Caller
  * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
 static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page)
