@@ -55,7 +55,7 @@
  *     8  8  records in the file
  *    16  8  object bytes: the sum of len over COMP and RAW records
  *    24  8  records with the written-back bit
- *    32  8  nanoseconds that writing the blocks before the trailer took
+ *    32  8  nanoseconds from the start of the snapshot to its trailer
  */
 #include <errno.h>
 #include <fcntl.h>
