@@ -29,7 +29,7 @@ DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
-TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse
+TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
 BIN := $(if $(SANITIZE),$(B)/,)
@@ -50,6 +50,8 @@ $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
+$(B)/tests/check_slot: $(call obj,tests/check_slot.c store/slot.c)
+$(B)/tests/check_snapshot: $(call obj,tests/check_snapshot.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))

@@ -204,6 +204,27 @@ void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v)
  * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
 int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst);
 
+/* Puts a page back into slot idx, empty until now (a restore): meta
+ * gives its type, codec (or zeroed mark) and object size, as a slot
+ * holds them (no lock, idle, written-back bit or access time); obj is
+ * its object as stored (COMP, RAW: size bytes; SAME: the 8-byte word;
+ * EMPTY: unused).  A page with data gets the access time now, and the
+ * idle mark if idle.  Updates the counters.  Returns 0, -ENOMEM, or the
+ * engine's negative errno (-ENOSPC at the memory limit); the slot then
+ * stays empty. */
+int store_restore_page(struct uz_store *st, uint64_t idx, uint32_t meta, const void *obj, bool idle);
+
+/* Whether the store holds no page, in memory or written back. */
+bool store_is_empty(struct uz_store *st);
+
+/* Holds off every writeback (by hand, the policy's, a spill) until
+ * store_wb_resume(): the written-back objects stay where they are.
+ * Takes wb_lock; do not call from inside a writeback. */
+void store_wb_pause(struct uz_store *st);
+
+/* Ends store_wb_pause(). */
+void store_wb_resume(struct uz_store *st);
+
 /* The sum of the engines' counters; *engines (if not NULL) gets their
  * number added. */
 void store_engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *engines);

@@ -124,11 +124,10 @@ static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct 
 		    _Atomic uint64_t *scanned)
 {
 	uint64_t i, report = first + PROGRESS_SLOTS;
+	struct uz_slot *s;
 	int err = 0;
 
-	for (i = first; i < end && res->tried < max && !err; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-
+	for (i = first; res->tried < max && !err && (s = uz_slots_next(st->slots, &i, end)); i++) {
 		if (scanned && i >= report) { /* by hand: tell how far all shares are */
 			uint64_t done = atomic_fetch_add(scanned, i - (report - PROGRESS_SLOTS)) + i -
 					(report - PROGRESS_SLOTS);
@@ -136,11 +135,6 @@ static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct 
 			store_progress(st, UZ_PROGRESS_RECOMPRESS, done * UZ_PAGE_SIZE,
 				       uz_slots_count(st->slots) * UZ_PAGE_SIZE);
 			report = i + PROGRESS_SLOTS;
-		}
-
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
 		}
 		if (rc_wanted(f, atomic_load_explicit(&s->meta, memory_order_relaxed)))
 			err = recompress_one(st, c, f, i, s, res);

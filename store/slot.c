@@ -80,6 +80,26 @@ struct uz_slot *uz_slots_get(struct uz_slots *t, uint64_t idx, bool create)
 	return &leaf[idx & (LEAF_SLOTS - 1)];
 }
 
+struct uz_slot *uz_slots_next(struct uz_slots *t, uint64_t *idx, uint64_t end)
+{
+	uint64_t i = *idx;
+
+	if (end > t->nslots)
+		end = t->nslots;
+	while (i < end) {
+		struct uz_slot *leaf = atomic_load_explicit(&t->dir[i >> LEAF_SHIFT], memory_order_acquire);
+
+		if (leaf) {
+			*idx = i;
+			return &leaf[i & (LEAF_SLOTS - 1)];
+		}
+		i = ((i >> LEAF_SHIFT) + 1) << LEAF_SHIFT;
+	}
+	if (*idx < end)
+		*idx = end;
+	return NULL;
+}
+
 int uz_slots_populate(struct uz_slots *t)
 {
 	for (uint64_t i = 0; i < t->nleaves; i++) {

@@ -74,6 +74,20 @@ void uz_slots_destroy(struct uz_slots *t);
  * NULL, meaning the slot is empty. */
 struct uz_slot *uz_slots_get(struct uz_slots *t, uint64_t idx, bool create);
 
+/* The walk over the table: the first slot at index *idx or after, and
+ * below end (at most the table's count), whose leaf exists.  Sets *idx to
+ * its index and returns it; returns NULL when there is none, *idx then
+ * moved up to end (or to the count, if smaller).  The slots of absent
+ * leaves are empty and skipped whole, without the caller knowing the
+ * leaf size; a leaf mapped during a walk may or may not be seen.  Takes
+ * no lock.  A walk is resumable: call again from any index. */
+struct uz_slot *uz_slots_next(struct uz_slots *t, uint64_t *idx, uint64_t end);
+
+/* for every slot s at index i in [first, end) whose leaf exists, in
+ * order: see uz_slots_next(). */
+#define uz_slots_for_each(t, i, s, first, end) \
+	for ((i) = (first); ((s) = uz_slots_next((t), &(i), (end))) != NULL; (i)++)
+
 /* Makes every leaf now, each page of it written once (resident), so that
  * no later uz_slots_get() maps one.  Returns 0 or -ENOMEM (the leaves
  * made so far stay). */

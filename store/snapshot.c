@@ -1,21 +1,64 @@
 /* store/snapshot.c - the store's contents to a file and back (persist).
  *
- * The file is a sequence of 1 MiB blocks, each starting with a 32-byte
- * header (magic, sequence number, kind, bytes used, XXH3-64 of the whole
- * block): block 0 holds the format version and the device
- * size, the data blocks hold one record per page with data (its slot
- * index, its meta word as the slot has it, and its object's bytes as they
- * are: nothing is recompressed), and the last block, the trailer, counts
- * the blocks and records.  A flipped byte fails its block's checksum; a
- * truncated file has no trailer, or the wrong count.
- *
  * Blocks are written and read through io_uring, SNAP_DEPTH of them in
  * flight, with O_DIRECT where the file system allows it: the snapshot
  * streams at the disk's speed and leaves no page cache behind.
+ *
+ * The file format, version 1.  Every integer is little-endian, at the
+ * offset given (bytes), with no padding but where said; it is written and
+ * read field by field (the enc_ and dec_ functions below), never as an
+ * in-memory struct, so that it changes only with SNAP_VERSION.
+ *
+ * The file is a sequence of 1 MiB blocks (SNAP_BLOCK), block n at offset
+ * n * 1 MiB: block 0 the header, then data blocks, then the trailer, the
+ * last block.  A flipped byte fails its block's checksum; a truncated
+ * file has no trailer, or the wrong count.
+ *
+ * Every block starts with a 32-byte block header, its payload after it,
+ * zeros after the payload to the end of the block:
+ *     0  8  magic "UZRAMSNP"
+ *     8  8  seq: the block's number in the file
+ *    16  4  kind: 1 header, 2 data, 3 trailer
+ *    20  4  used: payload bytes after the block header
+ *    24  8  sum: XXH3-64 (seed 0) of the whole block, this field as 0
+ *
+ * The header's payload, 24 bytes (used = 24):
+ *     0  4  version: 1; a restore refuses any other
+ *     4  4  page size: 4096
+ *     8  8  the device's size in bytes; a restore needs the same
+ *    16  8  created: seconds since 1970 (signed)
+ *
+ * A data block's payload: records, one per page that holds data (or is
+ * zeroed), in ascending slot order over the whole file, none split
+ * between blocks:
+ *     0  8  idx: the page's number on the device
+ *     8  4  meta (below)
+ *    12  4  len: the object's bytes
+ *    16     the object, len bytes, then zeros to a multiple of 8
+ * meta, the page's kind (every bit not named here is 0):
+ *     bits 0-12   the object's size (COMP: == len; RAW: 4096; else 0)
+ *     bits 25-26  the codec of a COMP or RAW page: 0 LZ4, 1 zstd,
+ *                 2 LZ4HC, 3 LZ4 found incompressible by recompression
+ *                 (RAW pages only 0 or 3); an EMPTY page: bit 25 set
+ *                 (zeroed: allocated, reads as zeros), bit 26 clear
+ *     bit 27      written back: the page was in the backing store
+ *                 (its object is in the record all the same)
+ *     bits 29-30  type: 0 EMPTY (len 0, always zeroed), 1 SAME (len 8:
+ *                 the page's first 8 bytes, repeated over the page),
+ *                 2 COMP (the compressed object, as the codec made it),
+ *                 3 RAW (the page itself, len 4096)
+ * (These are the bits uzram's slots used when version 1 was made; the
+ * slots may change, the records do not.)
+ *
+ * The trailer's payload, 40 bytes (used = 40):
+ *     0  8  blocks in the file, the trailer included
+ *     8  8  records in the file
+ *    16  8  object bytes: the sum of len over COMP and RAW records
+ *    24  8  records with the written-back bit
+ *    32  8  nanoseconds from the start of the snapshot to its trailer
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +79,18 @@
 
 #define SNAP_BLOCK (1u << 20)
 #define SNAP_DEPTH 4
-#define SNAP_VERSION 1
+#define SNAP_VERSION 1 /* the format at the top of this file */
 static const char snap_magic[8] = { 'U', 'Z', 'R', 'A', 'M', 'S', 'N', 'P' };
 
 enum { BLK_HEADER = 1, BLK_DATA = 2, BLK_TRAILER = 3 };
 
+/* The parts of the file, decoded (see the top of the file). */
 struct blk_hdr {
 	char magic[8];
-	uint64_t seq; /* the block's number in the file */
+	uint64_t seq;
 	uint32_t kind;
-	uint32_t used; /* payload bytes after this header */
-	uint64_t sum; /* XXH3-64 of the whole block, this field 0 */
+	uint32_t used;
+	uint64_t sum;
 };
 
 struct snap_header {
@@ -57,38 +101,178 @@ struct snap_header {
 };
 
 struct snap_trailer {
-	uint64_t blocks; /* in the file, this one included */
+	uint64_t blocks;
 	uint64_t records;
 	uint64_t object_bytes;
 	uint64_t written_back;
-	uint64_t write_ns; /* how long writing the blocks before this one took */
+	uint64_t write_ns;
 };
 
-/* One page: then len bytes, padded to 8. */
 struct snap_rec {
 	uint64_t idx;
-	uint32_t meta; /* type, codec (or zeroed), size, written back */
+	uint32_t meta; /* the record's meta, not a slot's */
 	uint32_t len;
 };
 
-#define PAYLOAD (SNAP_BLOCK - sizeof(struct blk_hdr))
-#define REC_META_MASK (SLOT_TYPE_MASK | SLOT_CODEC_MASK | SLOT_SIZE_MASK | SLOT_WB)
+/* Encoded sizes. */
+#define BLK_HDR_BYTES 32u
+#define BLK_SUM_AT 24u
+#define HEADER_BYTES 24u
+#define TRAILER_BYTES 40u
+#define REC_BYTES 16u
+
+/* A record's meta word (see the top of the file). */
+#define REC_SIZE_MASK 0x1fffu
+#define REC_CODEC_SHIFT 25
+#define REC_CODEC_MASK (3u << REC_CODEC_SHIFT)
+#define REC_ZEROED (1u << 25)
+#define REC_WB (1u << 27)
+#define REC_TYPE_SHIFT 29
+#define REC_TYPE_MASK (3u << REC_TYPE_SHIFT)
+#define REC_META_MASK (REC_TYPE_MASK | REC_CODEC_MASK | REC_SIZE_MASK | REC_WB)
+enum { REC_EMPTY = 0, REC_SAME = 1, REC_COMP = 2, REC_RAW = 3 };
+enum { REC_LZ4 = 0, REC_ZSTD = 1, REC_LZ4HC = 2, REC_LZ4_TRIED = 3 };
+
+#define PAYLOAD (SNAP_BLOCK - BLK_HDR_BYTES)
 #define PAD8(n) (((n) + 7u) & ~7u)
 
-_Static_assert(sizeof(struct blk_hdr) == 32, "block header layout");
-_Static_assert(sizeof(struct snap_rec) == 16, "record layout");
+/* --- encoding ----------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void enc_blk_hdr(uint8_t *p, const struct blk_hdr *h)
+{
+	memcpy(p, h->magic, sizeof(h->magic));
+	put64(p + 8, h->seq);
+	put32(p + 16, h->kind);
+	put32(p + 20, h->used);
+	put64(p + BLK_SUM_AT, h->sum);
+}
+
+static void dec_blk_hdr(const uint8_t *p, struct blk_hdr *h)
+{
+	memcpy(h->magic, p, sizeof(h->magic));
+	h->seq = get64(p + 8);
+	h->kind = get32(p + 16);
+	h->used = get32(p + 20);
+	h->sum = get64(p + BLK_SUM_AT);
+}
+
+static void enc_header(uint8_t *p, const struct snap_header *h)
+{
+	put32(p, h->version);
+	put32(p + 4, h->page_size);
+	put64(p + 8, h->disksize);
+	put64(p + 16, (uint64_t)h->created);
+}
+
+static void dec_header(const uint8_t *p, struct snap_header *h)
+{
+	h->version = get32(p);
+	h->page_size = get32(p + 4);
+	h->disksize = get64(p + 8);
+	h->created = (int64_t)get64(p + 16);
+}
+
+static void enc_trailer(uint8_t *p, const struct snap_trailer *t)
+{
+	put64(p, t->blocks);
+	put64(p + 8, t->records);
+	put64(p + 16, t->object_bytes);
+	put64(p + 24, t->written_back);
+	put64(p + 32, t->write_ns);
+}
+
+static void dec_trailer(const uint8_t *p, struct snap_trailer *t)
+{
+	t->blocks = get64(p);
+	t->records = get64(p + 8);
+	t->object_bytes = get64(p + 16);
+	t->written_back = get64(p + 24);
+	t->write_ns = get64(p + 32);
+}
+
+static void enc_rec(uint8_t *p, const struct snap_rec *r)
+{
+	put64(p, r->idx);
+	put32(p + 8, r->meta);
+	put32(p + 12, r->len);
+}
+
+static void dec_rec(const uint8_t *p, struct snap_rec *r)
+{
+	r->idx = get64(p);
+	r->meta = get32(p + 8);
+	r->len = get32(p + 12);
+}
+
+/* A slot's meta as a record's: its type, codec (or zeroed mark), size
+ * and written-back bit; not its lock, idle mark or access time. */
+static uint32_t rec_meta_of(uint32_t meta)
+{
+	static const uint32_t type[] = { [SLOT_EMPTY] = REC_EMPTY, [SLOT_SAME] = REC_SAME,
+					 [SLOT_COMP] = REC_COMP, [SLOT_RAW] = REC_RAW };
+	static const uint32_t codec[] = { [SLOT_LZ4] = REC_LZ4, [SLOT_ZSTD] = REC_ZSTD,
+					  [SLOT_LZ4HC] = REC_LZ4HC, [SLOT_LZ4_TRIED] = REC_LZ4_TRIED };
+	uint32_t r = type[slot_type(meta)] << REC_TYPE_SHIFT | (slot_size(meta) & REC_SIZE_MASK);
+
+	if (slot_type(meta) == SLOT_EMPTY)
+		r |= meta & SLOT_ZEROED ? REC_ZEROED : 0;
+	else if (slot_type(meta) != SLOT_SAME)
+		r |= codec[slot_codec(meta)] << REC_CODEC_SHIFT;
+	return r | (meta & SLOT_WB ? REC_WB : 0);
+}
+
+/* A record's meta (checked by rec_valid()) as a slot's, without the
+ * written-back bit: what store_restore_page() takes. */
+static uint32_t slot_meta_of(uint32_t r)
+{
+	static const enum slot_type type[] = { [REC_EMPTY] = SLOT_EMPTY, [REC_SAME] = SLOT_SAME,
+					       [REC_COMP] = SLOT_COMP, [REC_RAW] = SLOT_RAW };
+	static const enum slot_codec codec[] = { [REC_LZ4] = SLOT_LZ4, [REC_ZSTD] = SLOT_ZSTD,
+						 [REC_LZ4HC] = SLOT_LZ4HC, [REC_LZ4_TRIED] = SLOT_LZ4_TRIED };
+	uint32_t t = (r & REC_TYPE_MASK) >> REC_TYPE_SHIFT, c = (r & REC_CODEC_MASK) >> REC_CODEC_SHIFT;
+	uint32_t m = slot_meta(type[t], r & REC_SIZE_MASK);
+
+	if (t == REC_EMPTY)
+		m |= r & REC_ZEROED ? SLOT_ZEROED : 0;
+	else if (t != REC_SAME)
+		m |= (uint32_t)codec[c] << SLOT_CODEC_SHIFT;
+	return m;
+}
 
 /* The checksum of a block: XXH3-64 of the whole block, its sum field
  * taken as zero (the padding after the payload is zeros and checked
  * too: any flipped byte is found). */
 static uint64_t block_sum(uint8_t *blk)
 {
-	uint64_t sum, saved, zero = 0;
+	uint8_t saved[8];
+	uint64_t sum;
 
-	memcpy(&saved, blk + offsetof(struct blk_hdr, sum), sizeof(saved));
-	memcpy(blk + offsetof(struct blk_hdr, sum), &zero, sizeof(zero));
+	memcpy(saved, blk + BLK_SUM_AT, sizeof(saved));
+	memset(blk + BLK_SUM_AT, 0, sizeof(saved));
 	sum = XXH3_64bits(blk, SNAP_BLOCK);
-	memcpy(blk + offsetof(struct blk_hdr, sum), &saved, sizeof(saved));
+	memcpy(blk + BLK_SUM_AT, saved, sizeof(saved));
 	return sum;
 }
 
@@ -194,10 +378,10 @@ static int w_flush(struct snap_writer *w, uint32_t kind)
 	int e;
 
 	memcpy(h.magic, snap_magic, sizeof(h.magic));
-	memset(blk + sizeof(h) + w->used, 0, PAYLOAD - w->used);
-	memcpy(blk, &h, sizeof(h));
+	memset(blk + BLK_HDR_BYTES + w->used, 0, PAYLOAD - w->used);
+	enc_blk_hdr(blk, &h);
 	h.sum = block_sum(blk);
-	memcpy(blk, &h, sizeof(h));
+	enc_blk_hdr(blk, &h);
 	e = io_submit_block(&w->io, w->cur, w->io.seq++, true);
 	if (e)
 		return e;
@@ -218,15 +402,15 @@ static int w_record(struct snap_writer *w, uint64_t idx, uint32_t meta, const vo
 {
 	struct snap_rec r = { .idx = idx, .meta = meta, .len = len };
 	uint8_t *p;
-	int e = w_room(w, (uint32_t)sizeof(r) + PAD8(len));
+	int e = w_room(w, REC_BYTES + PAD8(len));
 
 	if (e)
 		return e;
-	p = w->io.buf[w->cur] + sizeof(struct blk_hdr) + w->used;
-	memcpy(p, &r, sizeof(r));
-	memcpy(p + sizeof(r), data, len);
-	memset(p + sizeof(r) + len, 0, PAD8(len) - len);
-	w->used += (uint32_t)sizeof(r) + PAD8(len);
+	p = w->io.buf[w->cur] + BLK_HDR_BYTES + w->used;
+	enc_rec(p, &r);
+	memcpy(p + REC_BYTES, data, len);
+	memset(p + REC_BYTES + len, 0, PAD8(len) - len);
+	w->used += REC_BYTES + PAD8(len);
 	w->records++;
 	return 0;
 }
@@ -236,7 +420,7 @@ static __thread uint8_t tls_obj[UZ_PAGE_SIZE] __attribute__((aligned(64)));
 
 /* The span of the backing store read last: pages written back side by
  * side are read UZ_BACKING_SPAN at a time, not one by one.  Valid while
- * no writeback runs (the snapshot holds wb_lock). */
+ * no writeback runs (see store_wb_pause()). */
 struct wb_cache {
 	uint64_t lo, hi; /* hi 0: empty */
 	uint64_t capacity;
@@ -247,7 +431,7 @@ struct wb_cache {
  * lock.  Returns 0 or -EIO. */
 static int wb_object(struct uz_store *st, struct wb_cache *c, const struct slot_val *v, uint32_t size, void *dst)
 {
-	uint64_t off = (uint64_t)v->w[1] << 32 | v->w[0];
+	uint64_t off = wb_off(v);
 
 	if (!c->hi || off < c->lo || off + size > c->hi) {
 		uint64_t lo = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1), len = UZ_BACKING_SPAN;
@@ -277,10 +461,10 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		uz_backing_stats(st->backing, &bs);
 		cache.capacity = bs.capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 	}
-	uint64_t nslots = uz_slots_count(st->slots), report = 0;
+	uint64_t nslots = uz_slots_count(st->slots), report = 0, i;
+	struct uz_slot *s;
 
-	for (uint64_t i = 0; i < nslots; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	uz_slots_for_each(st->slots, i, s, 0, nslots) {
 		struct slot_val v;
 		uint32_t meta, len = 0;
 		int e = 0;
@@ -288,11 +472,6 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		if (i >= report) {
 			store_progress(st, UZ_PROGRESS_SNAPSHOT, i * UZ_PAGE_SIZE, nslots * UZ_PAGE_SIZE);
 			report = i + PROGRESS_SLOTS;
-		}
-
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
 		}
 		meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
 		if (slot_type(meta) == SLOT_EMPTY && !(meta & SLOT_ZEROED))
@@ -322,7 +501,7 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		}
 		if (slot_type(v.meta) == SLOT_EMPTY && !(v.meta & SLOT_ZEROED))
 			continue; /* discarded meanwhile */
-		e = w_record(w, i, v.meta & REC_META_MASK, tls_obj, len);
+		e = w_record(w, i, rec_meta_of(v.meta), tls_obj, len);
 		if (e)
 			return e;
 		w->object_bytes += slot_type(v.meta) == SLOT_SAME ? 0 : len;
@@ -362,13 +541,13 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 		io_close(&w.io);
 		return e;
 	}
-	memcpy(w.io.buf[0] + sizeof(struct blk_hdr), &hdr, sizeof(hdr));
-	w.used = sizeof(hdr);
+	enc_header(w.io.buf[0] + BLK_HDR_BYTES, &hdr);
+	w.used = HEADER_BYTES;
 	e = w_flush(&w, BLK_HEADER);
 	if (!e) {
-		pthread_mutex_lock(&st->wb_lock); /* no writeback run meanwhile */
+		store_wb_pause(st); /* no writeback run meanwhile */
 		e = w_slots(st, &w, err, errlen);
-		pthread_mutex_unlock(&st->wb_lock);
+		store_wb_resume(st);
 	}
 	if (!e && w.used)
 		e = w_flush(&w, BLK_DATA);
@@ -376,8 +555,8 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 		tr = (struct snap_trailer){ .blocks = w.io.seq + 1, .records = w.records,
 					    .object_bytes = w.object_bytes, .written_back = w.written_back,
 					    .write_ns = (uint64_t)(since(&t0) * 1e9) };
-		memcpy(w.io.buf[w.cur] + sizeof(struct blk_hdr), &tr, sizeof(tr));
-		w.used = sizeof(tr);
+		enc_trailer(w.io.buf[w.cur] + BLK_HDR_BYTES, &tr);
+		w.used = TRAILER_BYTES;
 		e = w_flush(&w, BLK_TRAILER);
 	}
 	for (int i = 0; i < SNAP_DEPTH; i++)
@@ -423,20 +602,19 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 /* Checks a record's meta and length against what a slot may hold. */
 static bool rec_valid(const struct snap_rec *r, uint64_t nslots)
 {
-	uint32_t m = r->meta, size = slot_size(m);
-	enum slot_codec c = slot_codec(m);
+	uint32_t m = r->meta, size = m & REC_SIZE_MASK, c = (m & REC_CODEC_MASK) >> REC_CODEC_SHIFT;
 
 	if ((m & ~REC_META_MASK) || r->idx >= nslots)
 		return false;
-	switch (slot_type(m)) {
-	case SLOT_EMPTY:
-		return (m & ~SLOT_TYPE_MASK) == SLOT_ZEROED && r->len == 0;
-	case SLOT_SAME:
-		return (m & ~SLOT_TYPE_MASK) == 0 && r->len == 8;
-	case SLOT_COMP:
+	switch ((m & REC_TYPE_MASK) >> REC_TYPE_SHIFT) {
+	case REC_EMPTY:
+		return (m & ~REC_TYPE_MASK) == REC_ZEROED && r->len == 0;
+	case REC_SAME:
+		return (m & ~REC_TYPE_MASK) == 0 && r->len == 8;
+	case REC_COMP:
 		return size && afm_footprint(size) < UZ_PAGE_SIZE && r->len == size;
-	case SLOT_RAW:
-		return size == UZ_PAGE_SIZE && r->len == size && (c == SLOT_LZ4 || c == SLOT_LZ4_TRIED);
+	case REC_RAW:
+		return size == UZ_PAGE_SIZE && r->len == size && (c == REC_LZ4 || c == REC_LZ4_TRIED);
 	}
 	return false;
 }
@@ -446,33 +624,7 @@ static bool rec_valid(const struct snap_rec *r, uint64_t nslots)
  * written back at the end.  Returns 0 or a negative errno. */
 static int restore_page(struct uz_store *st, const struct snap_rec *r, const uint8_t *data)
 {
-	struct uz_slot *s = uz_slots_get(st->slots, r->idx, true);
-	struct slot_val v = { .meta = r->meta & ~SLOT_WB };
-	struct afm_handle h;
-	struct afm *e;
-	int err;
-
-	if (!s)
-		return -ENOMEM;
-	if (slot_type(v.meta) == SLOT_SAME) {
-		memcpy(v.w, data, 8);
-	} else if (slot_type(v.meta) != SLOT_EMPTY) {
-		e = store_engine_for_write(st, r->idx);
-		if (!e)
-			return -ENOMEM;
-		err = afm_alloc(e, r->len, &h);
-		if (err)
-			return err;
-		afm_store(e, r->len, &h, data);
-		memcpy(v.w, h.ref, sizeof(h.ref));
-	}
-	if (slot_type(v.meta) != SLOT_EMPTY)
-		v.meta = slot_touch(v.meta, clock_now(st)) | (r->meta & SLOT_WB ? SLOT_IDLE : 0);
-	uz_slot_lock(s);
-	slot_write(s, &v);
-	uz_slot_unlock(s, v.meta);
-	store_account(st, &v, +1);
-	return 0;
+	return store_restore_page(st, r->idx, slot_meta_of(r->meta), data, r->meta & REC_WB);
 }
 
 struct snap_reader {
@@ -517,7 +669,7 @@ static int r_block(struct snap_reader *r, uint64_t seq, uint8_t **blk, struct bl
 		return e;
 	}
 	*blk = r->io.buf[b];
-	memcpy(h, *blk, sizeof(*h));
+	dec_blk_hdr(*blk, h);
 	if (memcmp(h->magic, snap_magic, sizeof(snap_magic)) || h->seq != seq || h->used > PAYLOAD ||
 	    h->sum != block_sum(*blk)) {
 		snprintf(err, errlen, "%s: block %llu of %llu is corrupt (%s)", r->path, (unsigned long long)seq,
@@ -546,7 +698,7 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 
 	memset(info, 0, sizeof(*info));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (UZ_SHARD_SUM(st->cnt, pages_stored) || UZ_SHARD_SUM(st->cnt, wb_pages)) {
+	if (!store_is_empty(st)) {
 		snprintf(err, errlen, "%s: the store is not empty", path);
 		return -EBUSY;
 	}
@@ -576,8 +728,8 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 		snprintf(err, errlen, "%s: not a uzram snapshot", path);
 	if (e)
 		goto out;
-	memcpy(&hdr, blk + sizeof(h), sizeof(hdr));
-	if (h.kind != BLK_HEADER || h.used != sizeof(hdr)) {
+	dec_header(blk + BLK_HDR_BYTES, &hdr);
+	if (h.kind != BLK_HEADER || h.used != HEADER_BYTES) {
 		snprintf(err, errlen, "%s: block 0 is not a snapshot header", path);
 		e = -EBADMSG;
 		goto out;
@@ -611,8 +763,8 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 		if (e)
 			goto out;
 		if (h.kind == BLK_TRAILER) {
-			memcpy(&tr, blk + sizeof(h), sizeof(tr));
-			if (h.used != sizeof(tr) || tr.blocks != seq + 1 || tr.records != records ||
+			dec_trailer(blk + BLK_HDR_BYTES, &tr);
+			if (h.used != TRAILER_BYTES || tr.blocks != seq + 1 || tr.records != records ||
 			    tr.object_bytes != object_bytes) {
 				snprintf(err, errlen, "%s: the trailer says %llu blocks, %llu pages; read %llu, %llu",
 					 path, (unsigned long long)tr.blocks, (unsigned long long)tr.records,
@@ -636,23 +788,25 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 		while (at < h.used) {
 			struct snap_rec rec;
 
-			if (h.used - at < sizeof(rec)) {
+			const uint8_t *p = blk + BLK_HDR_BYTES + at;
+
+			if (h.used - at < REC_BYTES) {
 				e = -EBADMSG;
 				break;
 			}
-			memcpy(&rec, blk + sizeof(h) + at, sizeof(rec));
+			dec_rec(p, &rec);
 			if (!rec_valid(&rec, uz_slots_count(st->slots)) || (any && rec.idx <= last_idx) ||
-			    h.used - at - sizeof(rec) < PAD8(rec.len)) {
+			    h.used - at - REC_BYTES < PAD8(rec.len)) {
 				e = -EBADMSG;
 				break;
 			}
-			e = restore_page(st, &rec, blk + sizeof(h) + at + sizeof(rec));
+			e = restore_page(st, &rec, p + REC_BYTES);
 			if (e == -ENOSPC && st->backing) {
 				/* At the limit: what was written back goes there again now. */
 				struct uz_writeback_result wr;
 
 				uz_store_writeback(st, UZ_WB_IDLE, 0, &wr);
-				e = restore_page(st, &rec, blk + sizeof(h) + at + sizeof(rec));
+				e = restore_page(st, &rec, p + REC_BYTES);
 			}
 			if (e) {
 				snprintf(err, errlen, "%s: page %llu: %s (after %llu pages, %llu bytes)", path,
@@ -664,9 +818,9 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 			any = true;
 			last_idx = rec.idx;
 			records++;
-			object_bytes += slot_type(rec.meta) == SLOT_SAME ? 0 : rec.len;
-			wb += !!(rec.meta & SLOT_WB);
-			at += (uint32_t)sizeof(rec) + PAD8(rec.len);
+			object_bytes += (rec.meta & REC_TYPE_MASK) >> REC_TYPE_SHIFT == REC_SAME ? 0 : rec.len;
+			wb += !!(rec.meta & REC_WB);
+			at += REC_BYTES + PAD8(rec.len);
 		}
 		if (e) {
 			snprintf(err, errlen, "%s: block %llu: a malformed page record", path, (unsigned long long)seq);

@@ -139,6 +139,53 @@ int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val 
 	return 0;
 }
 
+/* Restore: see internal.h. */
+int store_restore_page(struct uz_store *st, uint64_t idx, uint32_t meta, const void *obj, bool idle)
+{
+	struct uz_slot *s = uz_slots_get(st->slots, idx, true);
+	struct slot_val v = { .meta = meta };
+	struct afm_handle h;
+	struct afm *e;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	if (slot_type(meta) == SLOT_SAME) {
+		memcpy(v.w, obj, 8);
+	} else if (slot_type(meta) != SLOT_EMPTY) {
+		e = store_engine_for_write(st, idx);
+		if (!e)
+			return -ENOMEM;
+		err = afm_alloc(e, slot_size(meta), &h);
+		if (err)
+			return err;
+		afm_store(e, slot_size(meta), &h, obj);
+		memcpy(v.w, h.ref, sizeof(h.ref));
+	}
+	if (slot_type(meta) != SLOT_EMPTY)
+		v.meta = slot_touch(v.meta, clock_now(st)) | (idle ? SLOT_IDLE : 0);
+	uz_slot_lock(s);
+	slot_write(s, &v);
+	uz_slot_unlock(s, v.meta);
+	store_account(st, &v, +1);
+	return 0;
+}
+
+bool store_is_empty(struct uz_store *st)
+{
+	return !UZ_SHARD_SUM(st->cnt, pages_stored) && !UZ_SHARD_SUM(st->cnt, wb_pages);
+}
+
+void store_wb_pause(struct uz_store *st)
+{
+	pthread_mutex_lock(&st->wb_lock);
+}
+
+void store_wb_resume(struct uz_store *st)
+{
+	pthread_mutex_unlock(&st->wb_lock);
+}
+
 /* Turns a slot value back into a page; e is the slot's engine.  Caller
  * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
 static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page)
@@ -477,18 +524,14 @@ static void compact_engine(struct uz_store *st, struct afm *e, uint64_t first, u
 			   struct uz_compact_result *res)
 {
 	uint64_t victims = 0;
+	struct uz_slot *s;
 
 	afm_compact_begin(e, &victims);
-	for (uint64_t i = first; victims && i < end; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	for (uint64_t i = first; victims && (s = uz_slots_next(st->slots, &i, end)); i++) {
 		struct afm_handle h;
 		struct slot_val v;
 		enum slot_type t;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
 		t = slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed));
 		if (t != SLOT_COMP && t != SLOT_RAW)
 			continue;
@@ -552,13 +595,10 @@ static void clock_update(struct uz_store *st)
 void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, struct uz_slot *, uint32_t, void *),
 			  void *arg)
 {
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	struct uz_slot *s;
+	uint64_t i;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
+	uz_slots_for_each(st->slots, i, s, 0, uz_slots_count(st->slots)) {
 		if (slot_type(atomic_load_explicit(&s->meta, memory_order_relaxed)) == SLOT_EMPTY)
 			continue;
 		uz_slot_unlock(s, fn(st, s, uz_slot_lock(s), arg));
@@ -964,15 +1004,12 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		if (ret)
 			return ret;
 	}
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-		uint32_t meta;
+	struct uz_slot *s;
+	uint64_t i;
 
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
-		}
-		meta = atomic_load(&s->meta);
+	uz_slots_for_each(st->slots, i, s, 0, uz_slots_count(st->slots)) {
+		uint32_t meta = atomic_load(&s->meta);
+
 		if (meta & SLOT_LOCK) {
 			snprintf(err, errlen, "slot %llu is locked", (unsigned long long)i);
 			return -EUCLEAN;

@@ -101,9 +101,9 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 	if (!rec)
 		return -ENOMEM;
 	uint64_t nslots = uz_slots_count(st->slots), report = 0;
+	struct uz_slot *s;
 
-	for (uint64_t i = 0; i < nslots && !err; i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
+	for (uint64_t i = 0; !err && (s = uz_slots_next(st->slots, &i, nslots)); i++) {
 		struct slot_val v;
 		uint32_t size;
 		uint64_t off;
@@ -111,11 +111,6 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 		if (i >= report) {
 			store_progress(st, UZ_PROGRESS_WRITEBACK, i * UZ_PAGE_SIZE, nslots * UZ_PAGE_SIZE);
 			report = i + PROGRESS_SLOTS;
-		}
-
-		if (!s) {
-			i |= 4095; /* the whole leaf is absent */
-			continue;
 		}
 		if (limit && res->bytes + pending >= limit)
 			break;
@@ -184,15 +179,12 @@ static uint32_t cold_cutoff(struct uz_store *st, uint64_t target, uint32_t now)
 
 	if (!bytes)
 		return 0;
-	for (uint64_t i = 0; i < uz_slots_count(st->slots); i++) {
-		struct uz_slot *s = uz_slots_get(st->slots, i, false);
-		uint32_t m;
+	struct uz_slot *s;
+	uint64_t i;
 
-		if (!s) {
-			i |= 4095;
-			continue;
-		}
-		m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+	uz_slots_for_each(st->slots, i, s, 0, uz_slots_count(st->slots)) {
+		uint32_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+
 		if ((slot_type(m) == SLOT_COMP || slot_type(m) == SLOT_RAW) && !(m & SLOT_WB))
 			bytes[age_of(m, now)] += slot_size(m);
 	}
