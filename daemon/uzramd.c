@@ -78,6 +78,9 @@ static void notify_status(struct daemon *d);
 
 static void usage(FILE *out)
 {
+	const struct uz_config_key *keys;
+	size_t nkeys;
+
 	fprintf(out,
 		"Usage: uzramd [OPTION]... [PATH]\n"
 		"Serve a compressed RAM block file at PATH (created if missing) through FUSE.\n\n"
@@ -98,6 +101,11 @@ static void usage(FILE *out)
 		"Without --foreground, uzramd returns once PATH is ready to use.\n"
 		"SIGTERM or SIGINT unmounts PATH and stops the daemon; SIGHUP re-reads the config\n"
 		"and applies mem-limit and compaction (so does 'uzramctl reload').\n");
+	keys = uz_config_keys(&nkeys);
+	fprintf(out, "\nConfig keys (KEY = VALUE in FILE; * applies on reload; see uzramd(8)):\n");
+	for (size_t i = 0; i < nkeys; i++)
+		fprintf(out, "  %-21s %c %s\n", keys[i].name, keys[i].reload == UZ_RELOAD_NEVER ? ' ' : '*',
+			keys[i].help);
 }
 
 /* PR_SET_IO_FLUSHER on the calling thread (1: set, never 0, which
@@ -766,14 +774,15 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 		ret = -1;
 		goto out;
 	}
-	if (n.mem_limit != d->cfg.mem_limit) {
+	if (uz_config_compare(uz_config_key("mem-limit"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
 		uz_store_set_mem_limit(d->st, n.mem_limit);
 		uz_log(LOG_INFO, "reload: mem-limit %llu -> %llu", (unsigned long long)d->cfg.mem_limit,
 		       (unsigned long long)n.mem_limit);
 		d->cfg.mem_limit = n.mem_limit;
 		strcat(applied, " mem-limit");
 	}
-	if (memcmp(&n.recomp, &d->cfg.recomp, sizeof(n.recomp)) || n.recompress_after != d->cfg.recompress_after) {
+	if (uz_config_compare(uz_config_key("recomp-algorithm"), &d->cfg, &n) == UZ_CONFIG_APPLY ||
+	    uz_config_compare(uz_config_key("recompress-after"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
 		char was[32], now[32];
 
 		uz_store_set_recompress(d->st, &n.recomp, n.recompress_after);
@@ -786,50 +795,21 @@ static int reload(struct daemon *d, char *out, size_t outlen)
 		d->cfg.recompress_after = n.recompress_after;
 		strcat(applied, " recompression");
 	}
-	if (n.reserve != d->cfg.reserve && n.reserve && d->cfg.reserve) {
+	if (uz_config_compare(uz_config_key("reserve"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
 		uz_store_set_reserve(d->st, n.reserve);
 		uz_log(LOG_INFO, "reload: reserve %llu -> %llu", (unsigned long long)d->cfg.reserve,
 		       (unsigned long long)n.reserve);
 		d->cfg.reserve = n.reserve;
 		strcat(applied, " reserve");
 	}
-	if (n.compact_ppm != d->cfg.compact_ppm) {
+	if (uz_config_compare(uz_config_key("compaction"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
 		uz_store_set_compaction(d->st, n.compact_ppm);
 		uz_log(LOG_INFO, "reload: compaction %u ppm -> %u ppm", d->cfg.compact_ppm, n.compact_ppm);
 		d->cfg.compact_ppm = n.compact_ppm;
 		strcat(applied, " compaction");
 	}
-#define PENDING(cond, key)                     \
-	do {                                   \
-		if (cond)                      \
-			strcat(pending, " " key); \
-	} while (0)
-	PENDING(n.size != d->cfg.size, "size");
-	PENDING(n.arena != d->cfg.arena, "arena");
-	PENDING(n.threads != d->cfg.threads, "threads");
-	PENDING(n.io_uring != d->cfg.io_uring, "io-uring");
-	PENDING(n.io_uring_depth != d->cfg.io_uring_depth, "io-uring-depth");
-	PENDING(n.lock_memory != d->cfg.lock_memory, "lock-memory");
-	PENDING(n.allow_other != d->cfg.allow_other, "allow-other");
-	PENDING(n.socket_mode != d->cfg.socket_mode, "socket-mode");
-	PENDING(n.socket_group != d->cfg.socket_group, "socket-group");
-	PENDING(n.admin_group != d->cfg.admin_group, "admin-group");
-	PENDING(strcmp(n.algorithm, d->cfg.algorithm), "compression-algorithm");
-	PENDING(strcmp(n.socket, d->cfg.socket), "socket");
-	PENDING(strcmp(n.path, d->cfg.path), "path");
-	PENDING(strcmp(n.fs_type, d->cfg.fs_type), "fs-type");
-	PENDING(strcmp(n.mount_point, d->cfg.mount_point), "mount-point");
-	PENDING(strcmp(n.options, d->cfg.options), "options");
-	PENDING(strcmp(n.backing_file, d->cfg.backing_file), "backing-file");
-	PENDING(strcmp(n.persist, d->cfg.persist), "persist");
-	PENDING(n.persist_discard != d->cfg.persist_discard, "persist-mismatch");
-	PENDING(n.backing_size != d->cfg.backing_size, "backing-size");
-	PENDING(n.writeback_after != d->cfg.writeback_after, "writeback-after");
-	PENDING(n.writeback_limit != d->cfg.writeback_limit, "writeback-limit");
-	PENDING(n.swap_priority != d->cfg.swap_priority, "swap-priority");
-	/* made or not at start: its size alone changes while running */
-	PENDING(n.reserve != d->cfg.reserve && (!n.reserve || !d->cfg.reserve), "reserve");
-#undef PENDING
+	/* what changed but only a restart applies */
+	uz_config_diff(&d->cfg, &n, UZ_CONFIG_RESTART, pending, sizeof(pending));
 	if (pending[0])
 		uz_log(LOG_WARNING, "reload: cannot change%s while running: restart the service to apply", pending);
 	uz_log(LOG_INFO, "reload of %s: %s%s", d->config_file[0] ? d->config_file : "(no config file)",
