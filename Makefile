@@ -27,7 +27,7 @@ STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backi
 COMPRESS := compress/page.c compress/codec.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
-UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
+UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse
 
