@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../compress/page.h"
+#include "ctl_commands.h"
 #include "log.h"
 #include "stats.h"
 #include "uzramd.h"
@@ -138,8 +139,8 @@ static void cmd_writeback(struct daemon *d, const char *arg, char *out, size_t o
 	enum uz_writeback_type t;
 	uint64_t limit = 0;
 
-	if (parse_type_option("writeback", arg, "limit", 1, UINT64_MAX, "SIZE (such as limit=64M)", &t, &limit, out,
-			      outlen))
+	if (parse_type_option("writeback", arg, uz_ctl_command("writeback")->option, 1, UINT64_MAX,
+			      "SIZE (such as limit=64M)", &t, &limit, out, outlen))
 		return;
 	if (!d->cfg.backing_file[0]) {
 		snprintf(out, outlen, "error: writeback: no backing store (set backing-file in the config)\n");
@@ -170,7 +171,7 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 	char algo[32];
 	double secs;
 
-	if (parse_type_option("recompress", arg, "threshold", 0, UZ_PAGE_SIZE,
+	if (parse_type_option("recompress", arg, uz_ctl_command("recompress")->option, 0, UZ_PAGE_SIZE,
 			      "BYTES (0 to 4096, such as threshold=1024)", &t, &threshold, out, outlen))
 		return;
 	if (d->cfg.recomp.algo == UZ_ALGO_LZ4) {
@@ -197,67 +198,52 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 		 r.error ? strerror(-r.error) : "none");
 }
 
-static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen);
-
-/* The control socket's commands.  Those marked admin change state: root
- * or the admin group only (SO_PEERCRED).  Every later command that
- * changes anything must be marked so. */
-static const struct {
-	const char *name;
-	void (*run)(struct daemon *d, const char *arg, char *out, size_t outlen);
-	bool admin;
-	bool takes_arg;
-	const char *help;
-	bool takes_option; /* a second, optional argument (writeback's limit=SIZE) */
-} commands[] = {
-	{ "stats", cmd_stats, false, false, "every counter, one 'key value' per line", false },
-	{ "help", cmd_help, false, false, "this list", false },
-	{ "compact", cmd_compact, true, false, "compact now; answers the bytes freed", false },
-	{ "reload", cmd_reload, true, false, "re-read the config file; apply mem-limit and compaction", false },
-	{ "mem-limit", cmd_mem_limit, true, true, "SIZE: set the memory limit now (0: none)", false },
-	{ "idle", cmd_idle, true, true, "all|AGE: mark every stored page, or those untouched for AGE, idle", false },
-	{ "writeback", cmd_writeback, true, true,
-	  "idle|huge|huge_idle|all [limit=SIZE]: write those pages to the backing store", true },
-	{ "recompress", cmd_recompress, true, true,
-	  "idle|huge|huge_idle|all [threshold=BYTES]: recompress those LZ4 pages with recomp-algorithm", true },
-};
-
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
-	size_t len = (size_t)snprintf(out, outlen, "ok\n");
+	size_t n, len = (size_t)snprintf(out, outlen, "ok\n");
+	const struct uz_ctl_command *c = uz_ctl_commands(&n);
 
 	(void)d;
 	(void)arg;
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && len < outlen; i++)
-		len += (size_t)snprintf(out + len, outlen - len, "%s: %s%s\n", commands[i].name, commands[i].help,
-					commands[i].admin ? " (admin)" : "");
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s: %s%s%s%s\n", c[i].name, c[i].args,
+					c[i].args[0] ? ": " : "", c[i].help, c[i].admin ? " (admin)" : "");
 }
 
-void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **argv, char *out,
-			size_t outlen)
+/* What runs each command of the table in ctl_commands.c.  arg: the
+ * argument, or both joined by a blank, or NULL. */
+static const struct {
+	const char *name;
+	void (*run)(struct daemon *d, const char *arg, char *out, size_t outlen);
+} handlers[] = {
+	{ "stats", cmd_stats },
+	{ "help", cmd_help },
+	{ "compact", cmd_compact },
+	{ "reload", cmd_reload },
+	{ "mem-limit", cmd_mem_limit },
+	{ "idle", cmd_idle },
+	{ "writeback", cmd_writeback },
+	{ "recompress", cmd_recompress },
+};
+
+void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **argv, char *out, size_t outlen)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[0], commands[i].name) != 0)
-			continue;
-		if (commands[i].admin && !peer->admin) {
-			uz_log(LOG_WARNING, "control socket: refused '%s' from uid %u gid %u (pid %d): not an admin",
-			       argv[0], (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
-			snprintf(out, outlen, "error: permission denied: '%s' changes state (root or the admin-group "
-				 "only)\n", argv[0]);
-		} else if (argc != 1 + commands[i].takes_arg && !(commands[i].takes_option && argc == 3)) {
-			snprintf(out, outlen, commands[i].takes_option ? "error: '%s' takes one or two arguments\n"
-				 : commands[i].takes_arg ? "error: '%s' takes one argument\n"
-				 : "error: '%s' takes no argument\n", argv[0]);
-		} else if (argc == 3) {
-			char both[160];
+	const struct uz_ctl_command *c = uz_ctl_command(argv[0]);
+	size_t h = 0;
+	char both[160];
 
+	while (c && h < sizeof(handlers) / sizeof(handlers[0]) && strcmp(handlers[h].name, c->name))
+		h++;
+	if (!c || h == sizeof(handlers) / sizeof(handlers[0])) {
+		snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
+	} else if (c->admin && !peer->admin) {
+		uz_log(LOG_WARNING, "control socket: refused '%s' from uid %u gid %u (pid %d): not an admin", argv[0],
+		       (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
+		snprintf(out, outlen, "error: permission denied: '%s' changes state (root or the admin-group only)\n",
+			 argv[0]);
+	} else if (uz_ctl_command_check_argc(c, argc, out, outlen) == 0) {
+		if (argc == 3)
 			snprintf(both, sizeof(both), "%.64s %.64s", argv[1], argv[2]);
-			commands[i].run(ctx, both, out, outlen);
-		} else {
-			commands[i].run(ctx, argc > 1 ? argv[1] : NULL, out, outlen);
-		}
-		return;
+		handlers[h].run(ctx, argc == 3 ? both : argc == 2 ? argv[1] : NULL, out, outlen);
 	}
-	snprintf(out, outlen, "error: unknown command '%.64s' (try 'help')\n", argv[0]);
 }
-
