@@ -771,9 +771,11 @@ static int parse_socket_mode(const struct uz_config_key *k, struct uz_config *cf
 #define TEXT(f) FIELD(f), .text = true
 
 /* Every key.  Reload reports changes in this order, so the keys it can
- * apply come first; reload() in daemon/uzramd.c applies each of those.  A key that sets another's field (zram-size sets
- * size) comes after it: reload compares that field once, under the first
- * key's name. */
+ * apply come first; reload() in daemon/uzramd.c applies each of those.  A
+ * key that sets another's field (zram-size sets size) comes after it:
+ * reload compares that field once, under the first key's name.  A row's
+ * parser must match its field's type: parse_int and parse_bool an int or
+ * unsigned, parse_size and parse_policy_age a uint64_t. */
 static const struct uz_config_key keys[] = {
 	{ "mem-limit", parse_size, FIELD(mem_limit), .reload = UZ_RELOAD_ALWAYS,
 	  .hint = "use digits with K, M, G or T; 0 for none", .help = "most memory the store may use (0: no limit)" },
