@@ -25,10 +25,10 @@ comma := ,
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c compress/dict.c
-DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
+DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/ctl_commands.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
-UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
-UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
+UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
+UZRAMCTL := daemon/uzramctl.c daemon/ctl_commands.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
@@ -54,7 +54,7 @@ $(B)/tests/check_slot: $(call obj,tests/check_slot.c store/slot.c)
 $(B)/tests/check_snapshot: $(call obj,tests/check_snapshot.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
-$(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
+$(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/ctl_commands.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
 $(B)/tests/io_verify: $(call obj,tests/io_verify.c)
 $(B)/tests/swapfill: $(call obj,tests/swapfill.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)

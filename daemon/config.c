@@ -347,20 +347,6 @@ static bool parse_number(const char *s, int base, unsigned long *n)
 	return !*end && !errno;
 }
 
-/* A count from 1 to max (threads, io-uring-depth): sets *out, or returns
- * -EINVAL with "'VALUE' is not a WHAT (1 to MAX)" in err. */
-static int parse_count(const char *value, unsigned max, const char *what, unsigned *out, char *err, size_t errlen)
-{
-	unsigned long n;
-
-	if (!parse_number(value, 10, &n) || n < 1 || n > max) {
-		snprintf(err, errlen, "'%s' is not a %s (1 to %u)", value, what, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
 int uz_parse_group(const char *s, gid_t *gid)
 {
 	struct group gr, *res = NULL;
@@ -456,21 +442,138 @@ int uz_parse_recomp(const char *s, struct uz_codec *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Parses an idle age for a policy: 30s to 30h, or off (0). */
-static int parse_policy_age(const char *value, uint64_t *out, char *err, size_t errlen)
+/* A size; k->hint says how to write one, k->lo is the least non-zero
+ * size (0: any).  Returns 0, or -EINVAL with the reason in err. */
+static int size_value(const struct uz_config_key *k, const char *value, uint64_t *v, char *err, size_t errlen)
+{
+	int r = uz_parse_size(value, v);
+
+	if (r == -ERANGE)
+		snprintf(err, errlen, "'%s' is not a size (too large)", value);
+	else if (r)
+		snprintf(err, errlen, "'%s' is not a size (%s)", value, k->hint);
+	else if (k->lo && *v && *v < (uint64_t)k->lo)
+		snprintf(err, errlen, "'%s' is not a size (at least %lldK)", value, (long long)k->lo / 1024);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+static int parse_size(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		      char *err, size_t errlen)
 {
 	uint64_t v;
 
-	if (strcmp(value, "off") == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (uz_parse_age(value, &v) || v < UZ_IDLE_TICK_S || v > UZ_IDLE_MAX_AGE_S) {
-		snprintf(err, errlen, "'%s' is not an age from %us to %uh (such as 30min, 20h), or off", value,
-			 UZ_IDLE_TICK_S, UZ_IDLE_MAX_AGE_S / 3600);
+	(void)cfg;
+	if (size_value(k, value, &v, err, errlen))
+		return -EINVAL;
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+static int parse_disksize(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			  char *err, size_t errlen)
+{
+	uint64_t v;
+
+	(void)cfg;
+	if (size_value(k, value, &v, err, errlen) || uz_check_disksize(v, err, errlen))
+		return -EINVAL;
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+/* A zram-generator size expression, in MiB, rounded down to whole pages. */
+static int expr_value(const char *value, uint64_t *v, char *err, size_t errlen)
+{
+	double mib;
+
+	if (uz_eval_size_expr(value, ram_mib(), &mib, err, errlen))
+		return -EINVAL;
+	/* 2^44 MiB = 2^64 bytes: found by tests/fuzz/fuzz_config.c. */
+	if (!(mib < 17592186044416.0)) {
+		snprintf(err, errlen, "'%s' is %g MiB: too large", value, mib);
 		return -EINVAL;
 	}
-	*out = v;
+	*v = (uint64_t)(mib * 1048576.0) & ~4095ull;
+	return 0;
+}
+
+static int parse_expr(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		      char *err, size_t errlen)
+{
+	uint64_t v;
+
+	(void)k;
+	(void)cfg;
+	if (expr_value(value, &v, err, errlen))
+		return -EINVAL;
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+static int parse_expr_disksize(const struct uz_config_key *k, struct uz_config *cfg, void *field,
+			       const char *value, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	(void)k;
+	(void)cfg;
+	if (expr_value(value, &v, err, errlen) || uz_check_disksize(v, err, errlen))
+		return -EINVAL;
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+static int parse_reserve(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			 char *err, size_t errlen)
+{
+	uint64_t v;
+	int r = uz_parse_size(value, &v);
+
+	if (r || v > (uint64_t)k->hi) {
+		snprintf(err, errlen, "'%s' is not a size up to 64G%s", value,
+			 r == -EINVAL ? " (use digits with K, M or G; 0 for none)" : "");
+		return -EINVAL;
+	}
+	*(uint64_t *)field = v;
+	cfg->reserve_set = true;
+	return 0;
+}
+
+/* An integer from k->lo to k->hi into an int or unsigned field: digits
+ * only when it cannot be negative, a sign allowed otherwise. */
+static int parse_int(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		     char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	(void)cfg;
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if ((k->lo >= 0 && !isdigit((unsigned char)value[0])) || errno || end == value || *end || n < k->lo ||
+	    n > k->hi) {
+		snprintf(err, errlen, "'%s' is not a %s (%lld to %lld)", value, k->hint, (long long)k->lo,
+			 (long long)k->hi);
+		return -EINVAL;
+	}
+	*(int *)field = (int)n; /* int and unsigned may alias */
+	return 0;
+}
+
+static int parse_bool(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		      char *err, size_t errlen)
+{
+	int r = uz_parse_bool(value);
+
+	(void)k;
+	(void)cfg;
+	if (r < 0) {
+		snprintf(err, errlen, "'%s' is not yes or no", value);
+		return -EINVAL;
+	}
+	*(int *)field = r;
 	return 0;
 }
 
@@ -488,184 +591,307 @@ static int set_path(char *dst, size_t cap, const char *value, char *err, size_t 
 	return 0;
 }
 
-int uz_config_set(struct uz_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+static int parse_path(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		      char *err, size_t errlen)
+{
+	(void)cfg;
+	return set_path(field, k->size, value, err, errlen);
+}
+
+/* A path, or off (""). */
+static int parse_persist(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			 char *err, size_t errlen)
+{
+	(void)cfg;
+	if (strcmp(value, "off") == 0) {
+		*(char *)field = '\0';
+		return 0;
+	}
+	return set_path(field, k->size - 8, value, err, errlen); /* room for ".tmp" */
+}
+
+/* An idle age for a policy: 30s to 30h, or off (0). */
+static int parse_policy_age(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			    char *err, size_t errlen)
 {
 	uint64_t v;
-	int r;
 
-	if (strcmp(key, "size") == 0) {
-		r = uz_parse_size(value, &v);
-		if (r) {
-			snprintf(err, errlen, "'%s' is not a size%s", value,
-				 r == -ERANGE ? " (too large)" : " (use digits with K, M, G or T)");
-			return -EINVAL;
-		}
-		if (uz_check_disksize(v, err, errlen))
-			return -EINVAL;
-		cfg->size = v;
-	} else if (strcmp(key, "zram-size") == 0 || strcmp(key, "zram-resident-limit") == 0) {
-		double mib;
+	(void)k;
+	(void)cfg;
+	if (strcmp(value, "off") == 0) {
+		*(uint64_t *)field = 0;
+		return 0;
+	}
+	if (uz_parse_age(value, &v) || v < UZ_IDLE_TICK_S || v > UZ_IDLE_MAX_AGE_S) {
+		snprintf(err, errlen, "'%s' is not an age from %us to %uh (such as 30min, 20h), or off", value,
+			 UZ_IDLE_TICK_S, UZ_IDLE_MAX_AGE_S / 3600);
+		return -EINVAL;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
 
-		if (uz_eval_size_expr(value, ram_mib(), &mib, err, errlen))
-			return -EINVAL;
-		/* 2^44 MiB = 2^64 bytes: found by tests/fuzz/fuzz_config.c. */
-		if (!(mib < 17592186044416.0)) {
-			snprintf(err, errlen, "'%s' is %g MiB: too large", value, mib);
-			return -EINVAL;
-		}
-		/* MiB, as zram-generator; the size rounded down to whole pages. */
-		v = (uint64_t)(mib * 1048576.0) & ~4095ull;
-		if (key[5] == 's') {
-			if (uz_check_disksize(v, err, errlen))
-				return -EINVAL;
-			cfg->size = v;
-		} else {
-			cfg->mem_limit = v;
-		}
-	} else if (strcmp(key, "fs-type") == 0) {
-		if (strlen(value) >= sizeof(cfg->fs_type) || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(value)) {
-			snprintf(err, errlen, "'%s' is not a file system type (such as ext4)", value);
-			return -EINVAL;
-		}
-		snprintf(cfg->fs_type, sizeof(cfg->fs_type), "%s", value);
-	} else if (strcmp(key, "swap-priority") == 0) {
-		char *end;
-		long p;
-
-		errno = 0;
-		p = strtol(value, &end, 10);
-		if (errno || end == value || *end || p < -1 || p > 32767) {
-			snprintf(err, errlen, "'%s' is not a swap priority (-1 to 32767)", value);
-			return -EINVAL;
-		}
-		cfg->swap_priority = (int)p;
-	} else if (strcmp(key, "reserve") == 0) {
-		r = uz_parse_size(value, &v);
-		if (r || v > (64ull << 30)) {
-			snprintf(err, errlen, "'%s' is not a size up to 64G%s", value,
-				 r == -EINVAL ? " (use digits with K, M or G; 0 for none)" : "");
-			return -EINVAL;
-		}
-		cfg->reserve = v;
-		cfg->reserve_set = true;
-	} else if (strcmp(key, "mount-point") == 0) {
-		return set_path(cfg->mount_point, sizeof(cfg->mount_point), value, err, errlen);
-	} else if (strcmp(key, "options") == 0) {
-		if (strlen(value) >= sizeof(cfg->options) || strpbrk(value, " \t'\"\\")) {
-			snprintf(err, errlen, "'%s' is not a mount option list (comma-separated, no blanks)", value);
-			return -EINVAL;
-		}
-		snprintf(cfg->options, sizeof(cfg->options), "%s", value);
-	} else if (strcmp(key, "mem-limit") == 0) {
-		r = uz_parse_size(value, &v);
-		if (r) {
-			snprintf(err, errlen, "'%s' is not a size%s", value,
-				 r == -ERANGE ? " (too large)" : " (use digits with K, M, G or T; 0 for none)");
-			return -EINVAL;
-		}
-		cfg->mem_limit = v;
-	} else if (strcmp(key, "backing-file") == 0) {
-		return set_path(cfg->backing_file, sizeof(cfg->backing_file), value, err, errlen);
-	} else if (strcmp(key, "backing-size") == 0 || strcmp(key, "writeback-limit") == 0) {
-		r = uz_parse_size(value, &v);
-		if (r || (key[0] == 'b' && v && v < 4096)) {
-			snprintf(err, errlen, "'%s' is not a size%s", value,
-				 r == -ERANGE ? " (too large)" : r ? " (use digits with K, M, G or T; 0 for the default)"
-								   : " (at least 4K)");
-			return -EINVAL;
-		}
-		*(key[0] == 'b' ? &cfg->backing_size : &cfg->writeback_limit) = v;
-	} else if (strcmp(key, "writeback-after") == 0) {
-		return parse_policy_age(value, &cfg->writeback_after, err, errlen);
-	} else if (strcmp(key, "recompress-after") == 0) {
-		return parse_policy_age(value, &cfg->recompress_after, err, errlen);
-	} else if (strcmp(key, "persist") == 0) {
-		if (strcmp(value, "off") == 0) {
-			cfg->persist[0] = '\0';
-			return 0;
-		}
-		return set_path(cfg->persist, sizeof(cfg->persist) - 8, value, err, errlen); /* room for ".tmp" */
-	} else if (strcmp(key, "persist-mismatch") == 0) {
-		if (strcmp(value, "refuse") && strcmp(value, "discard")) {
-			snprintf(err, errlen, "'%s' is not refuse or discard", value);
-			return -EINVAL;
-		}
-		cfg->persist_discard = value[0] == 'd';
-	} else if (strcmp(key, "recomp-algorithm") == 0) {
-		return uz_parse_recomp(value, &cfg->recomp, err, errlen);
-	} else if (strcmp(key, "arena") == 0) {
-		if (uz_arena_kind_parse(value, &cfg->arena)) {
-			snprintf(err, errlen, "'%s' is not an arena kind (hugetlb, thp, plain or auto)", value);
-			return -EINVAL;
-		}
-	} else if (strcmp(key, "threads") == 0) {
-		return parse_count(value, UZ_MAX_THREADS, "thread count", &cfg->threads, err, errlen);
-	} else if (strcmp(key, "io-uring") == 0) {
-		if (uz_uring_mode_parse(value, &cfg->io_uring)) {
-			snprintf(err, errlen, "'%s' is not auto, yes or no", value);
-			return -EINVAL;
-		}
-	} else if (strcmp(key, "io-uring-depth") == 0) {
-		return parse_count(value, UZ_FUSE_URING_MAX_DEPTH, "queue depth", &cfg->io_uring_depth, err, errlen);
-	} else if (strcmp(key, "compaction") == 0) {
-		if (uz_parse_compaction(value, &cfg->compact_ppm)) {
-			snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);
-			return -EINVAL;
-		}
-	} else if (strcmp(key, "lock-memory") == 0 || strcmp(key, "allow-other") == 0) {
-		r = uz_parse_bool(value);
-		if (r < 0) {
-			snprintf(err, errlen, "'%s' is not yes or no", value);
-			return -EINVAL;
-		}
-		*(key[0] == 'l' ? &cfg->lock_memory : &cfg->allow_other) = r;
-	} else if (strcmp(key, "socket-mode") == 0) {
-		unsigned long n;
-
-		if (!parse_number(value, 8, &n) || n > 0777 || (n & 0111)) {
-			snprintf(err, errlen, "'%s' is not a socket mode (octal, at most 0666, such as 0660)", value);
-			return -EINVAL;
-		}
-		if (!(n & 0200)) {
-			snprintf(err, errlen, "'%s' leaves the owner unable to connect (needs 0600 at least)", value);
-			return -EINVAL;
-		}
-		cfg->socket_mode = (unsigned)n;
-	} else if (strcmp(key, "socket-group") == 0 || strcmp(key, "admin-group") == 0) {
-		gid_t g;
-
-		if (uz_parse_group(value, &g)) {
-			snprintf(err, errlen, "'%s' is not a group (a name in the group database, or a number)", value);
-			return -EINVAL;
-		}
-		*(key[0] == 's' ? &cfg->socket_group : &cfg->admin_group) = g;
-	} else if (strcmp(key, "compression-algorithm") == 0) {
-		/* zram-generator's form: the primary algorithm, then an
-		 * optional one for recompression ("lz4 zstd(level=3)"). */
-		const char *second = strchr(value, ' ');
-		size_t first = second ? (size_t)(second - value) : strlen(value);
-
-		if (first != 3 || strncmp(value, "lz4", 3) != 0) {
-			snprintf(err, errlen, "'%.*s' is not supported (only lz4; a second algorithm, such as "
-				 "'lz4 zstd', recompresses idle pages)", (int)first, value);
-			return -EINVAL;
-		}
-		if (second) {
-			while (*second == ' ')
-				second++;
-			if (*second && uz_parse_recomp(second, &cfg->recomp, err, errlen))
-				return -EINVAL;
-		}
-		snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
-	} else if (strcmp(key, "socket") == 0) {
-		return set_path(cfg->socket, sizeof(cfg->socket), value, err, errlen);
-	} else if (strcmp(key, "path") == 0) {
-		return set_path(cfg->path, sizeof(cfg->path), value, err, errlen);
-	} else {
-		snprintf(err, errlen, "unknown key");
+static int parse_group(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		       char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (uz_parse_group(value, field)) {
+		snprintf(err, errlen, "'%s' is not a group (a name in the group database, or a number)", value);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int parse_arena(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+		       char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (uz_arena_kind_parse(value, field)) {
+		snprintf(err, errlen, "'%s' is not an arena kind (hugetlb, thp, plain or auto)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_io_uring(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			  char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (uz_uring_mode_parse(value, field)) {
+		snprintf(err, errlen, "'%s' is not auto, yes or no", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* persist-mismatch: refuse (0) or discard (1). */
+static int parse_mismatch(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			  char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (strcmp(value, "refuse") && strcmp(value, "discard")) {
+		snprintf(err, errlen, "'%s' is not refuse or discard", value);
+		return -EINVAL;
+	}
+	*(int *)field = value[0] == 'd';
+	return 0;
+}
+
+static int parse_compaction(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			    char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (uz_parse_compaction(value, field)) {
+		snprintf(err, errlen, "'%s' is not a threshold (a percentage such as 0.25%%, or off)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_recomp(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	return uz_parse_recomp(value, field, err, errlen);
+}
+
+/* zram-generator's form: the primary algorithm, then an optional one
+ * for recompression ("lz4 zstd(level=3)"). */
+static int parse_algorithm(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			   char *err, size_t errlen)
+{
+	const char *second = strchr(value, ' ');
+	size_t first = second ? (size_t)(second - value) : strlen(value);
+
+	if (first != 3 || strncmp(value, "lz4", 3) != 0) {
+		snprintf(err, errlen, "'%.*s' is not supported (only lz4; a second algorithm, such as "
+			 "'lz4 zstd', recompresses idle pages)", (int)first, value);
+		return -EINVAL;
+	}
+	if (second) {
+		while (*second == ' ')
+			second++;
+		if (*second && uz_parse_recomp(second, &cfg->recomp, err, errlen))
+			return -EINVAL;
+	}
+	snprintf(field, k->size, "lz4");
+	return 0;
+}
+
+static int parse_fs_type(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			 char *err, size_t errlen)
+{
+	(void)cfg;
+	if (strlen(value) >= k->size || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(value)) {
+		snprintf(err, errlen, "'%s' is not a file system type (such as ext4)", value);
+		return -EINVAL;
+	}
+	snprintf(field, k->size, "%s", value);
+	return 0;
+}
+
+static int parse_options(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			 char *err, size_t errlen)
+{
+	(void)cfg;
+	if (strlen(value) >= k->size || strpbrk(value, " \t'\"\\")) {
+		snprintf(err, errlen, "'%s' is not a mount option list (comma-separated, no blanks)", value);
+		return -EINVAL;
+	}
+	snprintf(field, k->size, "%s", value);
+	return 0;
+}
+
+static int parse_socket_mode(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			     char *err, size_t errlen)
+{
+	unsigned long n;
+
+	(void)k;
+	(void)cfg;
+	if (!parse_number(value, 8, &n) || n > 0777 || (n & 0111)) {
+		snprintf(err, errlen, "'%s' is not a socket mode (octal, at most 0666, such as 0660)", value);
+		return -EINVAL;
+	}
+	if (!(n & 0200)) {
+		snprintf(err, errlen, "'%s' leaves the owner unable to connect (needs 0600 at least)", value);
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)n;
+	return 0;
+}
+
+#define FIELD(f) .offset = offsetof(struct uz_config, f), .size = sizeof(((struct uz_config *)0)->f)
+#define TEXT(f) FIELD(f), .text = true
+
+/* Every key.  Reload reports changes in this order, so the keys it can
+ * apply come first; reload() in daemon/uzramd.c applies each of those.  A
+ * key that sets another's field (zram-size sets size) comes after it:
+ * reload compares that field once, under the first key's name.  A row's
+ * parser must match its field's type: parse_int and parse_bool an int or
+ * unsigned, parse_size and parse_policy_age a uint64_t. */
+static const struct uz_config_key keys[] = {
+	{ "mem-limit", parse_size, FIELD(mem_limit), .reload = UZ_RELOAD_ALWAYS,
+	  .hint = "use digits with K, M, G or T; 0 for none", .help = "most memory the store may use (0: no limit)" },
+	{ "recomp-algorithm", parse_recomp, FIELD(recomp), .reload = UZ_RELOAD_ALWAYS,
+	  .help = "recompresses idle pages: zstd, zstd:LEVEL, lz4hc, lz4hc:LEVEL, or off" },
+	{ "recompress-after", parse_policy_age, FIELD(recompress_after), .reload = UZ_RELOAD_ALWAYS,
+	  .help = "recompress pages idle this long by itself (30s to 30h, or off)" },
+	{ "reserve", parse_reserve, FIELD(reserve), .reload = UZ_RELOAD_NONZERO, .hi = 64ll << 30,
+	  .help = "arena memory made ready ahead of writes (up to 64G; 0: none)" },
+	{ "compaction", parse_compaction, FIELD(compact_ppm), .reload = UZ_RELOAD_ALWAYS,
+	  .help = "compact when stranded space passes this % of the data, or off" },
+	{ "size", parse_disksize, FIELD(size), .hint = "use digits with K, M, G or T",
+	  .help = "device size, a multiple of 4096 (K, M, G, T suffixes)" },
+	{ "arena", parse_arena, FIELD(arena), .help = "where arenas come from: hugetlb, thp, plain or auto" },
+	{ "threads", parse_int, FIELD(threads), .lo = 1, .hi = UZ_MAX_THREADS, .hint = "thread count",
+	  .help = "FUSE worker threads (/dev/fuse)" },
+	{ "io-uring", parse_io_uring, FIELD(io_uring), .help = "FUSE over io_uring: auto, yes or no" },
+	{ "io-uring-depth", parse_int, FIELD(io_uring_depth), .lo = 1, .hi = UZ_FUSE_URING_MAX_DEPTH,
+	  .hint = "queue depth", .help = "entries per CPU queue with io_uring" },
+	{ "lock-memory", parse_bool, FIELD(lock_memory), .help = "lock the daemon's memory in RAM as it is touched" },
+	{ "allow-other", parse_bool, FIELD(allow_other), .help = "users other than the daemon's may open the file" },
+	{ "socket-mode", parse_socket_mode, FIELD(socket_mode), .help = "permission bits of the control socket (octal)" },
+	{ "socket-group", parse_group, FIELD(socket_group), .help = "group of the control socket" },
+	{ "admin-group", parse_group, FIELD(admin_group),
+	  .help = "may change state over the socket besides root" },
+	{ "compression-algorithm", parse_algorithm, TEXT(algorithm),
+	  .help = "lz4, optionally then a recompression algorithm (lz4 zstd)" },
+	{ "socket", parse_path, TEXT(socket), .help = "control socket (default /run/uzram/NAME.sock)" },
+	{ "path", parse_path, TEXT(path), .help = "the block file, when not given on the command line" },
+	{ "fs-type", parse_fs_type, TEXT(fs_type), .help = "file system made on a new device (ext4), or swap" },
+	{ "mount-point", parse_path, TEXT(mount_point), .help = "where uzram@.service mounts it" },
+	{ "options", parse_options, TEXT(options), .help = "mount options, or swap's discard policy (discard)" },
+	{ "backing-file", parse_path, TEXT(backing_file), .help = "file or block device pages are written back to" },
+	{ "persist", parse_persist, TEXT(persist), .help = "snapshot file written at a clean stop, loaded at start" },
+	{ "persist-mismatch", parse_mismatch, FIELD(persist_discard),
+	  .help = "a snapshot of another size or version: refuse or discard" },
+	{ "backing-size", parse_size, FIELD(backing_size), .lo = 4096,
+	  .hint = "use digits with K, M, G or T; 0 for the default",
+	  .help = "bytes the backing file may use (0: the device's size)" },
+	{ "writeback-after", parse_policy_age, FIELD(writeback_after),
+	  .help = "write back pages idle this long by itself (30s to 30h, or off)" },
+	{ "writeback-limit", parse_size, FIELD(writeback_limit), .hint = "use digits with K, M, G or T; 0 for the default",
+	  .help = "bytes a day written back by itself (0: no limit)" },
+	{ "swap-priority", parse_int, FIELD(swap_priority), .lo = -1, .hi = 32767, .hint = "swap priority",
+	  .help = "swapon's priority for a swap device" },
+	{ "zram-size", parse_expr_disksize, FIELD(size),
+	  .help = "size as zram-generator writes it, in MiB (min(ram / 2, 4096))" },
+	{ "zram-resident-limit", parse_expr, FIELD(mem_limit),
+	  .help = "mem-limit as zram-generator writes it, in MiB" },
+};
+
+#undef TEXT
+#undef FIELD
+
+const struct uz_config_key *uz_config_keys(size_t *n)
+{
+	*n = sizeof(keys) / sizeof(keys[0]);
+	return keys;
+}
+
+const struct uz_config_key *uz_config_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+int uz_config_set(struct uz_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct uz_config_key *k = uz_config_key(key);
+
+	if (!k) {
+		snprintf(err, errlen, "unknown key");
+		return -EINVAL;
+	}
+	return k->parse(k, cfg, (char *)cfg + k->offset, value, err, errlen);
+}
+
+enum uz_config_change uz_config_compare(const struct uz_config_key *k, const struct uz_config *was,
+					const struct uz_config *now)
+{
+	const char *a = (const char *)was + k->offset, *b = (const char *)now + k->offset;
+	bool zero_a = true, zero_b = true;
+
+	if (k->text ? strcmp(a, b) == 0 : memcmp(a, b, k->size) == 0)
+		return UZ_CONFIG_SAME;
+	if (k->reload == UZ_RELOAD_ALWAYS)
+		return UZ_CONFIG_APPLY;
+	if (k->reload == UZ_RELOAD_NEVER)
+		return UZ_CONFIG_RESTART;
+	for (size_t i = 0; i < k->size; i++) {
+		zero_a = zero_a && !a[i];
+		zero_b = zero_b && !b[i];
+	}
+	return zero_a || zero_b ? UZ_CONFIG_RESTART : UZ_CONFIG_APPLY;
+}
+
+size_t uz_config_diff(const struct uz_config *was, const struct uz_config *now, enum uz_config_change which,
+		      char *names, size_t cap)
+{
+	size_t n = 0, len = 0, nkeys = sizeof(keys) / sizeof(keys[0]);
+
+	names[0] = '\0';
+	for (size_t i = 0; i < nkeys; i++) {
+		size_t j;
+
+		for (j = 0; j < i && keys[j].offset != keys[i].offset; j++)
+			;
+		if (j < i || uz_config_compare(&keys[i], was, now) != which)
+			continue;
+		n++;
+		if (len < cap)
+			len += (size_t)snprintf(names + len, cap - len, " %s", keys[i].name);
+	}
+	return n;
 }
 
 /* inih calls the reader once per line, so counting here gives the line

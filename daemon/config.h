@@ -117,6 +117,60 @@ int uz_parse_group(const char *s, gid_t *gid);
  * reason in err ("4097: not a multiple of 4096"). */
 int uz_check_disksize(uint64_t size, char *err, size_t errlen);
 
+struct uz_config_key;
+
+/* Reads value into field (cfg's member that key k sets), leaving it as it
+ * was on failure.  Returns 0, or -EINVAL with the reason in err. */
+typedef int uz_config_parser(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			     char *err, size_t errlen);
+
+/* Whether a running daemon can take a new value of a key (reload). */
+enum uz_config_reload {
+	UZ_RELOAD_NEVER, /* only at start */
+	UZ_RELOAD_ALWAYS,
+	UZ_RELOAD_NONZERO, /* from one non-zero value to another, not to or from 0 */
+};
+
+/* One config key: the one row that a new key needs (and its docs in
+ * conf/uzram.conf and uzramd.8, which tests/check_config.c holds to the
+ * table). */
+struct uz_config_key {
+	const char *name;
+	uz_config_parser *parse;
+	size_t offset; /* of its field in struct uz_config */
+	size_t size; /* of that field: a string's capacity, the bytes reload compares */
+	bool text; /* the field is a string: compared up to its NUL */
+	enum uz_config_reload reload;
+	int64_t lo, hi; /* an integer's bounds; a size's least non-zero value, or its most */
+	const char *hint; /* a size's spelling, an integer's noun, for errors */
+	const char *help; /* one line for uzramd --help */
+};
+
+/* The table of every key (*n rows), in the order reload reports them. */
+const struct uz_config_key *uz_config_keys(size_t *n);
+
+/* The key called name, or NULL. */
+const struct uz_config_key *uz_config_key(const char *name);
+
+/* What a reload would do with a key's new value. */
+enum uz_config_change {
+	UZ_CONFIG_SAME,
+	UZ_CONFIG_APPLY, /* changed, and a running daemon can take it */
+	UZ_CONFIG_RESTART, /* changed, but only a restart applies it */
+};
+
+/* Compares key k's field in was (the settings in use) and now (those
+ * just read). */
+enum uz_config_change uz_config_compare(const struct uz_config_key *k, const struct uz_config *was,
+					const struct uz_config *now);
+
+/* Lists the keys whose comparison of was and now is which, as " KEY KEY"
+ * in names (at most cap bytes with the NUL; "" for none), in table order;
+ * a field that two keys set (size, zram-size) is listed under the first.
+ * Returns how many keys that is. */
+size_t uz_config_diff(const struct uz_config *was, const struct uz_config *now, enum uz_config_change which,
+		      char *names, size_t cap);
+
 /* Applies one setting (a config key or the matching long option) to cfg.
  * Returns 0, or -EINVAL with the reason in err: "'12Q' is not a size",
  * "unknown key". */

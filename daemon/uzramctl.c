@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "ctl_commands.h"
 #include "stats.h"
 
 #define MAX_KEYS 192
@@ -26,16 +27,15 @@ struct kv {
 	char buf[UZ_CTL_MAX_REPLY + 1];
 };
 
-/* Sends one request and reads the whole reply.  Returns 0, or -1 with a
+/* Sends one request (slow: a command that may take long to answer) and
+ * reads the whole reply.  Returns 0, or -1 with a
  * message in err. */
-static int request(const char *path, const char *req, char *reply, size_t cap, char *err, size_t errlen)
+static int request(const char *path, const char *req, bool slow, char *reply, size_t cap, char *err, size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	/* Commands that work through the whole store take as long as it is
 	 * large: no time limit for their answer. */
-	bool long_cmd = strncmp(req, "writeback ", 10) == 0 || strncmp(req, "recompress ", 11) == 0 ||
-			strcmp(req, "compact\n") == 0;
-	struct timeval tv = { .tv_sec = long_cmd ? 0 : 10 };
+	struct timeval tv = { .tv_sec = slow ? 0 : 10 };
 	size_t len = 0;
 	ssize_t n;
 	int fd;
@@ -91,7 +91,7 @@ static int load(const char *path, struct kv *kv, char *err, size_t errlen)
 {
 	char *line, *save = NULL;
 
-	if (request(path, "stats\n", kv->buf, sizeof(kv->buf), err, errlen))
+	if (request(path, "stats\n", false, kv->buf, sizeof(kv->buf), err, errlen))
 		return -1;
 	kv->n = 0;
 	for (line = strtok_r(kv->buf + 3, "\n", &save); line && kv->n < MAX_KEYS;
@@ -480,35 +480,63 @@ static void print_metrics(struct kv **devs, int n)
 	}
 }
 
+/* What uzramctl makes of the stats reply besides the table: zram's
+ * lines, and every counter for Prometheus. */
+static const struct view {
+	const char *name;
+	const char *help; /* lines after the first indented to the help column */
+	const char *const *keys; /* the line's fields; NULL: the metrics */
+	int nkeys;
+} views[] = {
+	{ "mm_stat", "zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
+		     "mem_limit mem_used_max same_pages pages_compacted huge_pages\nhuge_pages_since",
+	  uz_mm_stat_keys, 9 },
+	{ "io_stat", "zram's io_stat line: failed_reads failed_writes invalid_io notify_free", uz_io_stat_keys, 4 },
+	{ "bd_stat", "zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes", uz_bd_stat_keys, 3 },
+	{ "metrics", "every counter in Prometheus's text format (uzram_ prefix, a device\n"
+		     "label), for every device, or the one --socket names", NULL, 0 },
+};
+
+#define NVIEWS (sizeof(views) / sizeof(views[0]))
+#define HELP_INDENT "             "
+
+/* One command's line of usage: NAME [ARGS], then its help in the
+ * column after, or on lines of its own when NAME ARGS is wider. */
+static void usage_command(FILE *out, const char *name, const char *args, const char *help)
+{
+	int w = fprintf(out, "  %s%s%s", name, args[0] ? " " : "", args) - 2;
+
+	fprintf(out, "%*s", w < 11 ? 11 - w : 0, "");
+	if (w >= 11)
+		fprintf(out, "\n" HELP_INDENT);
+	for (const char *p = help; *p; p++)
+		fprintf(out, *p == '\n' ? "\n" HELP_INDENT : "%c", *p);
+	fprintf(out, "\n");
+}
+
 static void usage(FILE *out)
 {
+	const struct uz_ctl_command *cmds;
+	size_t ncmds, nadmin = 0;
+
 	fprintf(out,
 		"Usage: uzramctl [--socket PATH] [-b] [-o LIST|--output-all] [-n] [-r] [--json] [COMMAND]\n"
 		"Show the state of uzram devices.\n\n"
-		"Commands:\n"
-		"  (none)     a table, one row per device: NAME DISKSIZE DATA COMPR TOTAL\n"
-		"             ALGORITHM MOUNTPOINT, or the columns -o names\n"
-		"  mm_stat    zram's mm_stat line: orig_data_size compr_data_size mem_used_total\n"
-		"             mem_limit mem_used_max same_pages pages_compacted huge_pages\n"
-		"             huge_pages_since\n"
-		"  io_stat    zram's io_stat line: failed_reads failed_writes invalid_io notify_free\n"
-		"  bd_stat    zram's bd_stat line, in 4 KiB units: bd_count bd_reads bd_writes\n"
-		"  metrics    every counter in Prometheus's text format (uzram_ prefix, a device\n"
-		"             label), for every device, or the one --socket names\n"
-		"  compact    compact the store now; prints the bytes freed\n"
-		"  reload     re-read the config file: mem-limit and compaction apply at once;\n"
-		"             prints what was applied and what needs a restart\n"
-		"  mem-limit SIZE  set the memory limit now (K, M, G, T suffixes; 0: none),\n"
-		"             until the next reload or restart\n"
-		"  idle all|AGE  mark every stored page idle, or those not read or written for\n"
-		"             AGE (90s, 30min, 2h; at most 30h); a read or write clears the mark\n"
-		"  writeback idle|huge|huge_idle|all [limit=SIZE]  write those pages (huge: stored\n"
-		"             raw) to the backing store, packed; prints what was written\n"
-		"  recompress idle|huge|huge_idle|all [threshold=BYTES]  recompress those LZ4\n"
-		"             pages (of at least BYTES compressed) with recomp-algorithm; a page\n"
-		"             keeps the new form only if it takes less memory; prints what it did\n\n"
-		"compact, reload, mem-limit, idle, writeback and recompress change state: root or\n"
-		"the daemon's admin-group only.\n\n"
+		"Commands:\n");
+	usage_command(out, "(none)", "", "a table, one row per device: NAME DISKSIZE DATA COMPR TOTAL\n"
+			  "ALGORITHM MOUNTPOINT, or the columns -o names");
+	for (size_t v = 0; v < NVIEWS; v++)
+		usage_command(out, views[v].name, "", views[v].help);
+	fprintf(out, "\nCommands the daemon answers (see uzramctl(8)):\n");
+	cmds = uz_ctl_commands(&ncmds);
+	for (size_t i = 0; i < ncmds; i++)
+		usage_command(out, cmds[i].name, cmds[i].args, cmds[i].help);
+	fprintf(out, "\n");
+	for (size_t i = 0; i < ncmds; i++)
+		if (cmds[i].admin)
+			fprintf(out, "%s%s", nadmin++ ? ", " : "", cmds[i].name);
+	fprintf(out,
+		" change state: root or\nthe daemon's admin-group only.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH  the device's socket (default: every %s/*.sock)\n"
 		"  -b, --bytes        sizes in bytes in the table\n"
@@ -525,7 +553,19 @@ static void usage(FILE *out)
 		fprintf(out, "  %10s  %s\n", columns[c].name, columns[c].help);
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct invocation {
+	const char *socket; /* NULL: every device */
+	bool bytes, json, headings, raw;
+	int sel[64], nsel; /* the table's columns */
+	const struct view *view; /* a view of the stats, or */
+	const struct uz_ctl_command *cmd; /* a socket command, with */
+	char request[UZ_CTL_MAX_REQUEST]; /* its request line */
+};
+
+/* Reads the options into inv.  Returns 0, 1 to exit 0 (--help), or -1
+ * after saying what is wrong. */
+static int parse_options(int argc, char **argv, struct invocation *inv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 'S' },
@@ -538,103 +578,259 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket = NULL, *cmd = NULL, *arg = NULL;
-	bool bytes = false, json = false, headings = true, raw = false;
-	int sel[64], nsel = (int)(sizeof(default_columns) / sizeof(default_columns[0]));
-	char err[PATH_MAX + 512];
-	glob_t g = { 0 };
-	char *one[2] = { NULL, NULL };
-	struct kv **devs = NULL;
-	int c, ndev = 0, res = 0;
+	int c;
 
-	memcpy(sel, default_columns, sizeof(default_columns));
+	inv->headings = true;
+	inv->nsel = (int)(sizeof(default_columns) / sizeof(default_columns[0]));
+	memcpy(inv->sel, default_columns, sizeof(default_columns));
 	while ((c = getopt_long(argc, argv, "S:bjo:nrh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			nsel = parse_columns(optarg, sel, (int)(sizeof(sel) / sizeof(sel[0])));
-			if (nsel < 0)
-				return 2;
+			inv->nsel = parse_columns(optarg, inv->sel, (int)(sizeof(inv->sel) / sizeof(inv->sel[0])));
+			if (inv->nsel < 0)
+				return -1;
 			break;
 		case 'A':
-			for (nsel = 0; nsel < NCOLUMNS; nsel++)
-				sel[nsel] = nsel;
+			for (inv->nsel = 0; inv->nsel < NCOLUMNS; inv->nsel++)
+				inv->sel[inv->nsel] = inv->nsel;
 			break;
 		case 'n':
-			headings = false;
+			inv->headings = false;
 			break;
 		case 'r':
-			raw = true;
+			inv->raw = true;
 			break;
 		case 'S':
-			socket = optarg;
+			inv->socket = optarg;
 			break;
 		case 'b':
-			bytes = true;
+			inv->bytes = true;
 			break;
 		case 'j':
-			json = true;
+			inv->json = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return 1;
 		default:
 			fprintf(stderr, "Try 'uzramctl --help'.\n");
-			return 2;
+			return -1;
 		}
 	}
-	if (optind < argc)
-		cmd = argv[optind++];
-	if (cmd && (strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0)) {
-		bool idle = strcmp(cmd, "idle") == 0;
+	return 0;
+}
 
-		if (optind == argc) {
-			fprintf(stderr, idle ? "uzramctl: idle needs 'all' or an AGE (such as 90s, 30min, 2h)\n"
-					     : "uzramctl: mem-limit needs a SIZE (such as 512M, or 0 for none)\n");
-			return 2;
-		}
-		arg = argv[optind++];
-		if (strlen(arg) > 64 || strpbrk(arg, " \t\r\n")) {
-			fprintf(stderr, "uzramctl: %s: '%.64s' is not %s\n", cmd, arg, idle ? "an age" : "a size");
-			return 2;
-		}
-	}
-	if (cmd && (strcmp(cmd, "writeback") == 0 || strcmp(cmd, "recompress") == 0)) {
-		static char both[160];
-		const char *opt = cmd[0] == 'w' ? "limit=" : "threshold=";
+static void unknown_command(const char *name)
+{
+	const struct uz_ctl_command *cmds;
+	size_t ncmds;
 
-		if (optind == argc) {
-			fprintf(stderr, "uzramctl: %s needs a type: idle, huge, huge_idle or all (and optionally %s%s)\n",
-				cmd, opt, cmd[0] == 'w' ? "SIZE" : "BYTES");
-			return 2;
-		}
-		arg = argv[optind++];
-		if (optind < argc && strncmp(argv[optind], opt, strlen(opt)) == 0) {
-			snprintf(both, sizeof(both), "%.64s %.64s", arg, argv[optind++]);
-			arg = both;
-		}
-		if (strlen(arg) > 140 || strpbrk(arg, "\t\r\n")) {
-			fprintf(stderr, "uzramctl: %s: '%.64s' is not a type\n", cmd, arg);
-			return 2;
-		}
+	fprintf(stderr, "uzramctl: unknown command '%s' (", name);
+	for (size_t v = 0; v < NVIEWS; v++)
+		fprintf(stderr, "%s, ", views[v].name);
+	cmds = uz_ctl_commands(&ncmds);
+	for (size_t i = 0; i < ncmds; i++)
+		fprintf(stderr, "%s, ", cmds[i].name);
+	fprintf(stderr, "or none)\n");
+}
+
+/* Reads the command and its arguments (argv[first..]) into inv, checked
+ * against the command's row: a socket command's words become its request
+ * line.  Returns 0, or -1 after saying what is wrong. */
+static int parse_command(int argc, char **argv, int first, struct invocation *inv)
+{
+	const struct uz_ctl_command *c;
+	int i = first + 1, len;
+
+	if (first == argc)
+		return 0;
+	for (size_t v = 0; v < NVIEWS && !inv->view; v++)
+		if (strcmp(argv[first], views[v].name) == 0)
+			inv->view = &views[v];
+	c = inv->view ? NULL : uz_ctl_command(argv[first]);
+	if (!inv->view && !c) {
+		unknown_command(argv[first]);
+		return -1;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[optind]);
+	inv->cmd = c;
+	if (c && argc - i < c->min_args) {
+		fprintf(stderr, "uzramctl: %s needs %s\n", c->name, c->needs);
+		return -1;
+	}
+	len = c ? snprintf(inv->request, sizeof(inv->request), "%s", c->name) : 0;
+	/* the optional word only when it is NAME=VALUE, as the option says */
+	for (; c && i < argc && i - first <= c->max_args; i++) {
+		if (i - first > c->min_args && c->option &&
+		    (strncmp(argv[i], c->option, strlen(c->option)) || argv[i][strlen(c->option)] != '='))
+			break;
+		if (strlen(argv[i]) > 64 || strpbrk(argv[i], " \t\r\n")) {
+			fprintf(stderr, "uzramctl: %s: '%.64s' is not %s\n", c->name, argv[i], c->what);
+			return -1;
+		}
+		len += snprintf(inv->request + len, sizeof(inv->request) - (size_t)len, " %s", argv[i]);
+	}
+	if (i < argc) {
+		fprintf(stderr, "uzramctl: unexpected argument '%s'\n", argv[i]);
+		return -1;
+	}
+	if (c)
+		snprintf(inv->request + len, sizeof(inv->request) - (size_t)len, "\n");
+	return 0;
+}
+
+/* The value of "\nKEY " in a reply, 0 when it has none. */
+static unsigned long long reply_number(const char *reply, const char *key)
+{
+	const char *p = strstr(reply, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+/* Prints a reply: each returns the exit status. */
+static int print_compact(const char *reply)
+{
+	printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", reply_number(reply, "\nbytes_freed "),
+	       reply_number(reply, "\npages_compacted "), reply_number(reply, "\nobjects_moved "));
+	return 0;
+}
+
+static int print_idle(const char *reply)
+{
+	if (strncmp(reply, "ok\nmarked ", 10) != 0) {
+		fputs(reply + 3, stdout);
+		return 0;
+	}
+	printf("%llu pages marked idle\n", strtoull(reply + 10, NULL, 10));
+	return 0;
+}
+
+static int print_writeback(const char *reply)
+{
+	const char *e = strstr(reply, "\nerror ");
+
+	printf("%llu pages written back (%llu compressed bytes), %llu bytes of memory freed\n",
+	       reply_number(reply, "\npages "), reply_number(reply, "\nbytes "), reply_number(reply, "\nbytes_freed "));
+	if (e && strncmp(e + 7, "none", 4)) {
+		fprintf(stderr, "uzramctl: the backing store failed: %.*s (%llu pages left in memory)\n",
+			(int)strcspn(e + 7, "\n"), e + 7, reply_number(reply, "\nfailed "));
+		return 1;
+	}
+	return 0;
+}
+
+static int print_recompress(const char *reply)
+{
+	const char *p, *e = strstr(reply, "\nerror "), *a = strstr(reply, "\nalgorithm ");
+	double secs = (p = strstr(reply, "\nseconds ")) ? strtod(p + 9, NULL) : 0;
+
+	printf("%llu pages tried, %llu kept in %.*s: %llu compressed bytes saved, %llu bytes of memory freed "
+	       "(%.1f s, %.0f MB/s)\n", reply_number(reply, "\ntried "), reply_number(reply, "\nkept "),
+	       a ? (int)strcspn(a + 11, "\n") : 0, a ? a + 11 : "", reply_number(reply, "\nbytes_saved "),
+	       reply_number(reply, "\nbytes_freed "),
+	       secs, secs > 0 ? reply_number(reply, "\norig_bytes ") / secs / 1e6 : 0.0);
+	if (e && strncmp(e + 7, "none", 4)) {
+		fprintf(stderr, "uzramctl: recompression stopped early: %.*s (the pages not done keep their form)\n",
+			(int)strcspn(e + 7, "\n"), e + 7);
+		return 1;
+	}
+	return 0;
+}
+
+/* How a command's reply is shown; the others' replies as they are
+ * (reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit
+ * BYTES"). */
+static const struct {
+	const char *name;
+	int (*print)(const char *reply);
+} printers[] = {
+	{ "compact", print_compact },
+	{ "idle", print_idle },
+	{ "writeback", print_writeback },
+	{ "recompress", print_recompress },
+};
+
+/* Sends inv's socket command to the daemon at path and prints the reply.
+ * Returns the exit status. */
+static int run_command(const char *path, const struct invocation *inv)
+{
+	static char reply[UZ_CTL_MAX_REPLY + 1];
+	char err[PATH_MAX + 512];
+
+	if (request(path, inv->request, inv->cmd->slow, reply, sizeof(reply), err, sizeof(err))) {
+		fprintf(stderr, "uzramctl: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(printers) / sizeof(printers[0]); i++)
+		if (strcmp(printers[i].name, inv->cmd->name) == 0)
+			return printers[i].print(reply);
+	fputs(reply + 3, stdout);
+	return 0;
+}
+
+/* Reads every device's stats and shows them as inv asks: a view, JSON or
+ * the table.  Returns the exit status. */
+static int show(const glob_t *g, const struct invocation *inv)
+{
+	char err[PATH_MAX + 512];
+	struct kv **devs = calloc(g->gl_pathc, sizeof(*devs));
+	int ndev = 0, res = 0;
+
+	if (!devs) {
+		fprintf(stderr, "uzramctl: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < g->gl_pathc; i++) {
+		struct kv *kv = malloc(sizeof(*kv));
+
+		if (!kv || load(g->gl_pathv[i], kv, err, sizeof(err))) {
+			fprintf(stderr, "uzramctl: %s\n", kv ? err : "out of memory");
+			free(kv);
+			res = 1;
+			continue;
+		}
+		devs[ndev++] = kv;
+	}
+	if (ndev > 0 && inv->view && !inv->view->keys) {
+		print_metrics(devs, ndev);
+	} else if (ndev > 0 && inv->json) {
+		print_json(devs[0]);
+	} else if (ndev > 0 && inv->view) {
+		if (inv->view->keys == uz_bd_stat_keys && strcmp(get(devs[0], "bd_count"), "-") == 0) {
+			fprintf(stderr, "uzramctl: this device has no backing store (backing-file)\n");
+			res = 1;
+		} else {
+			for (int i = 0; i < inv->view->nkeys; i++)
+				printf("%s%s", i ? " " : "", get(devs[0], inv->view->keys[i]));
+			printf("\n");
+		}
+	} else if (ndev > 0) {
+		print_table(devs, ndev, inv->bytes, inv->sel, inv->nsel, inv->headings, inv->raw);
+	}
+	for (int i = 0; i < ndev; i++)
+		free(devs[i]);
+	free(devs);
+	return res;
+}
+
+int main(int argc, char **argv)
+{
+	struct invocation inv = { 0 };
+	bool metrics;
+	glob_t g = { 0 };
+	char *one[2] = { NULL, NULL };
+	int res;
+
+	res = parse_options(argc, argv, &inv);
+	if (res)
+		return res > 0 ? 0 : 2;
+	if (parse_command(argc, argv, optind, &inv))
 		return 2;
-	}
-	if (cmd && strcmp(cmd, "mm_stat") && strcmp(cmd, "io_stat") && strcmp(cmd, "compact") &&
-	    strcmp(cmd, "reload") && strcmp(cmd, "mem-limit") && strcmp(cmd, "idle") && strcmp(cmd, "writeback") &&
-	    strcmp(cmd, "recompress") && strcmp(cmd, "bd_stat") && strcmp(cmd, "metrics")) {
-		fprintf(stderr,
-			"uzramctl: unknown command '%s' (mm_stat, io_stat, bd_stat, metrics, compact, reload, mem-limit, "
-			"idle, writeback, recompress, or none)\n",
-			cmd);
-		return 2;
-	}
-	if (socket) {
+	metrics = inv.view && !inv.view->keys;
+	if (inv.socket) {
 		g.gl_pathc = 1;
-		one[0] = (char *)socket;
+		one[0] = (char *)inv.socket;
 		g.gl_pathv = one;
-	} else if ((glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) && cmd && strcmp(cmd, "metrics") == 0) {
+	} else if ((glob(UZ_RUN_DIR "/*.sock", 0, NULL, &g) || g.gl_pathc == 0) && metrics) {
 		/* For a collector: no device, no samples (not an error). */
 		fprintf(stderr, "uzramctl: no uzram device running (nothing in %s)\n", UZ_RUN_DIR);
 		globfree(&g);
@@ -644,125 +840,13 @@ int main(int argc, char **argv)
 			UZ_RUN_DIR);
 		return 1;
 	}
-	if ((cmd || json) && g.gl_pathc > 1 && strcmp(cmd ? cmd : "", "metrics") != 0) {
+	if ((inv.view || inv.cmd || inv.json) && g.gl_pathc > 1 && !metrics) {
 		fprintf(stderr, "uzramctl: %zu devices are running; name one with --socket\n", g.gl_pathc);
 		res = 1;
-		goto out;
-	}
-	if (cmd && strcmp(cmd, "compact") == 0) {
-		static char reply[UZ_CTL_MAX_REPLY + 1];
-		unsigned long long freed = 0, pages = 0, moved = 0;
-		char *p;
-
-		if (request(g.gl_pathv[0], "compact\n", reply, sizeof(reply), err, sizeof(err))) {
-			fprintf(stderr, "uzramctl: %s\n", err);
-			res = 1;
-			goto out;
-		}
-		if ((p = strstr(reply, "\nbytes_freed ")))
-			freed = strtoull(p + 13, NULL, 10);
-		if ((p = strstr(reply, "\npages_compacted ")))
-			pages = strtoull(p + 17, NULL, 10);
-		if ((p = strstr(reply, "\nobjects_moved ")))
-			moved = strtoull(p + 15, NULL, 10);
-		printf("%llu bytes freed (%llu pages emptied, %llu objects moved)\n", freed, pages, moved);
-		goto out;
-	}
-	if (cmd && (strcmp(cmd, "reload") == 0 || strcmp(cmd, "mem-limit") == 0 || strcmp(cmd, "idle") == 0 ||
-		    strcmp(cmd, "writeback") == 0 || strcmp(cmd, "recompress") == 0)) {
-		static char reply[UZ_CTL_MAX_REPLY + 1];
-		char req[192];
-
-		snprintf(req, sizeof(req), "%s%s%s\n", cmd, arg ? " " : "", arg ? arg : "");
-		if (request(g.gl_pathv[0], req, reply, sizeof(reply), err, sizeof(err))) {
-			fprintf(stderr, "uzramctl: %s\n", err);
-			res = 1;
-			goto out;
-		}
-		/* reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit BYTES" */
-		if (strcmp(cmd, "idle") == 0 && strncmp(reply, "ok\nmarked ", 10) == 0) {
-			printf("%llu pages marked idle\n", strtoull(reply + 10, NULL, 10));
-		} else if (strcmp(cmd, "writeback") == 0) {
-			unsigned long long v[4] = { 0 };
-			const char *keys[4] = { "\npages ", "\nbytes ", "\nbytes_freed ", "\nfailed " };
-			char *p, *e = strstr(reply, "\nerror ");
-
-			for (int k = 0; k < 4; k++)
-				if ((p = strstr(reply, keys[k])))
-					v[k] = strtoull(p + strlen(keys[k]), NULL, 10);
-			printf("%llu pages written back (%llu compressed bytes), %llu bytes of memory freed\n", v[0], v[1],
-			       v[2]);
-			if (e && strncmp(e + 7, "none", 4)) {
-				fprintf(stderr, "uzramctl: the backing store failed: %.*s (%llu pages left in memory)\n",
-					(int)strcspn(e + 7, "\n"), e + 7, v[3]);
-				res = 1;
-			}
-		} else if (strcmp(cmd, "recompress") == 0) {
-			unsigned long long v[5] = { 0 };
-			const char *keys[5] = { "\ntried ", "\nkept ", "\nbytes_saved ", "\nbytes_freed ", "\norig_bytes " };
-			char *p, *e = strstr(reply, "\nerror "), *a = strstr(reply, "\nalgorithm ");
-			double secs = (p = strstr(reply, "\nseconds ")) ? strtod(p + 9, NULL) : 0;
-
-			for (int k = 0; k < 5; k++)
-				if ((p = strstr(reply, keys[k])))
-					v[k] = strtoull(p + strlen(keys[k]), NULL, 10);
-			printf("%llu pages tried, %llu kept in %.*s: %llu compressed bytes saved, %llu bytes of memory "
-			       "freed (%.1f s, %.0f MB/s)\n", v[0], v[1], a ? (int)strcspn(a + 11, "\n") : 0, a ? a + 11 : "",
-			       v[2], v[3], secs, secs > 0 ? v[4] / secs / 1e6 : 0.0);
-			if (e && strncmp(e + 7, "none", 4)) {
-				fprintf(stderr, "uzramctl: recompression stopped early: %.*s (the pages not done keep their "
-					"form)\n", (int)strcspn(e + 7, "\n"), e + 7);
-				res = 1;
-			}
-		} else
-			fputs(reply + 3, stdout);
-		goto out;
-	}
-	devs = calloc(g.gl_pathc, sizeof(*devs));
-	if (!devs) {
-		fprintf(stderr, "uzramctl: out of memory\n");
-		res = 1;
-		goto out;
-	}
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		struct kv *kv = malloc(sizeof(*kv));
-
-		if (!kv || load(g.gl_pathv[i], kv, err, sizeof(err))) {
-			fprintf(stderr, "uzramctl: %s\n", kv ? err : "out of memory");
-			free(kv);
-			res = 1;
-			continue;
-		}
-		devs[ndev++] = kv;
-	}
-	if (ndev == 0)
-		goto out;
-	if (cmd && strcmp(cmd, "metrics") == 0) {
-		print_metrics(devs, ndev);
-	} else if (json) {
-		print_json(devs[0]);
-	} else if (cmd) {
-		const char *const *keys = strcmp(cmd, "mm_stat") == 0 ? uz_mm_stat_keys
-					  : strcmp(cmd, "bd_stat") == 0 ? uz_bd_stat_keys
-									: uz_io_stat_keys;
-		int nk = strcmp(cmd, "mm_stat") == 0 ? 9 : strcmp(cmd, "bd_stat") == 0 ? 3 : 4;
-
-		if (keys == uz_bd_stat_keys && strcmp(get(devs[0], "bd_count"), "-") == 0) {
-			fprintf(stderr, "uzramctl: this device has no backing store (backing-file)\n");
-			res = 1;
-			goto out;
-		}
-		for (int i = 0; i < nk; i++)
-			printf("%s%s", i ? " " : "", get(devs[0], keys[i]));
-		printf("\n");
 	} else {
-		print_table(devs, ndev, bytes, sel, nsel, headings, raw);
+		res = inv.cmd ? run_command(g.gl_pathv[0], &inv) : show(&g, &inv);
 	}
-out:
-	for (int i = 0; i < ndev; i++)
-		free(devs[i]);
-	free(devs);
-	if (!socket)
+	if (!inv.socket)
 		globfree(&g);
 	return res;
 }

@@ -1,7 +1,9 @@
 /* tests/check_config.c - sizes, keys and config files (daemon/config.c). */
 #include "check_util.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../daemon/config.h"
@@ -405,6 +407,130 @@ START_TEST(config_finish_checks)
 }
 END_TEST
 
+/* The whole of file, NUL-terminated (free it). */
+static char *slurp(const char *file)
+{
+	FILE *f = fopen(file, "re");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f != NULL, "%s: %s", file, strerror(errno));
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The key a config line sets or shows commented out ("key = value" or
+ * "#key = value"; "# text" is prose), copied into key; false for others. */
+static bool setting_line(const char *line, char *key, size_t cap)
+{
+	size_t n;
+
+	if (*line == '#')
+		line++;
+	n = strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	if (n == 0 || n >= cap || line[strspn(line + n, " ") + n] != '=')
+		return false;
+	memcpy(key, line, n);
+	key[n] = '\0';
+	return true;
+}
+
+/* Every key of the table is in conf/uzram.conf (set, or commented out
+ * with its default or an example) and in uzramd.8 (in bold). */
+START_TEST(every_key_documented)
+{
+	char *conf = slurp(SRCDIR "/conf/uzram.conf"), *man = slurp(SRCDIR "/daemon/uzramd.8");
+	size_t nkeys;
+	const struct uz_config_key *table = uz_config_keys(&nkeys);
+
+	ck_assert_uint_ge(nkeys, 30);
+	for (size_t i = 0; i < nkeys; i++) {
+		char key[64], bold[96], *m, *p;
+		bool in_conf = false, in_man = false;
+
+		for (p = conf; p && *p && !in_conf; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+			in_conf = setting_line(p, key, sizeof(key)) && strcmp(key, table[i].name) == 0;
+		ck_assert_msg(in_conf, "conf/uzram.conf does not show key %s", table[i].name);
+		/* roff escapes a hyphen: \fBio\-uring\fR */
+		m = bold + snprintf(bold, sizeof(bold), "\\fB");
+		for (const char *k = table[i].name; *k; k++)
+			m += snprintf(m, (size_t)(bold + sizeof(bold) - m), *k == '-' ? "\\-" : "%c", *k);
+		for (p = strstr(man, bold); p && !in_man; p = strstr(p + 1, bold))
+			in_man = strncmp(p + strlen(bold), "\\fR", 3) == 0 || p[strlen(bold)] == ' ';
+		ck_assert_msg(in_man, "daemon/uzramd.8 does not name key %s (%s)", table[i].name, bold);
+		ck_assert_msg(table[i].help && table[i].help[0], "key %s has no help", table[i].name);
+	}
+	free(conf);
+	free(man);
+}
+END_TEST
+
+/* The shipped files name no key that does not exist, not even in a line
+ * commented out. */
+START_TEST(shipped_files_name_known_keys)
+{
+	static const char *const files[] = { SRCDIR "/conf/uzram.conf", SRCDIR "/conf/swap.conf" };
+
+	for (size_t f = 0; f < 2; f++) {
+		char *text = slurp(files[f]), key[64];
+		int line = 1, settings = 0;
+
+		for (char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL, line++) {
+			if (!setting_line(p, key, sizeof(key)))
+				continue;
+			settings++;
+			ck_assert_msg(uz_config_key(key) != NULL, "%s:%d: unknown key %s", files[f], line, key);
+		}
+		ck_assert_int_ge(settings, 5);
+		free(text);
+	}
+}
+END_TEST
+
+/* Reload's comparison, key by key from the table. */
+START_TEST(reload_diff)
+{
+	struct uz_config was, now;
+	char names[512];
+
+	uz_config_defaults(&was);
+	uz_config_defaults(&now);
+	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_RESTART, names, sizeof(names)), 0);
+	ck_assert_str_eq(names, "");
+	/* a path set long, then short, leaves bytes after its NUL: unchanged */
+	snprintf(was.socket, sizeof(was.socket), "/run/x.sock");
+	snprintf(now.socket, sizeof(now.socket), "/run/a-longer-name.sock");
+	snprintf(now.socket, sizeof(now.socket), "/run/x.sock");
+	ck_assert_int_eq(uz_config_compare(uz_config_key("socket"), &was, &now), UZ_CONFIG_SAME);
+	now.threads = 3;
+	now.mem_limit = 1 << 30;
+	now.size = 1 << 30; /* zram-size's field too: listed once, as size */
+	now.compact_ppm = 0;
+	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_RESTART, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, " size threads");
+	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_APPLY, names, sizeof(names)), 2);
+	ck_assert_str_eq(names, " mem-limit compaction");
+	/* reserve: its size changes while running, not whether there is one */
+	now.reserve = was.reserve * 2;
+	ck_assert_int_eq(uz_config_compare(uz_config_key("reserve"), &was, &now), UZ_CONFIG_APPLY);
+	now.reserve = 0;
+	ck_assert_int_eq(uz_config_compare(uz_config_key("reserve"), &was, &now), UZ_CONFIG_RESTART);
+	ck_assert_uint_eq(uz_config_diff(&now, &was, UZ_CONFIG_RESTART, names, sizeof(names)), 3);
+	ck_assert_str_eq(names, " reserve size threads");
+	/* a short buffer still counts every key */
+	ck_assert_uint_eq(uz_config_diff(&now, &was, UZ_CONFIG_RESTART, names, 8), 3);
+	ck_assert_str_eq(names, " reserv");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -421,6 +547,9 @@ int main(void)
 	tcase_add_test(tc, shipped_config_is_the_defaults);
 	tcase_add_test(tc, shipped_swap_config);
 	tcase_add_test(tc, config_finish_checks);
+	tcase_add_test(tc, every_key_documented);
+	tcase_add_test(tc, shipped_files_name_known_keys);
+	tcase_add_test(tc, reload_diff);
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -2,6 +2,7 @@
  * and a live server fed garbage, silence and crowds. */
 #include "check_util.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "../daemon/ctl.h"
+#include "../daemon/ctl_commands.h"
 
 static char sock_path[108];
 
@@ -245,6 +247,60 @@ START_TEST(peer_and_permissions)
 }
 END_TEST
 
+/* The command table: sane rows, the argument-count replies, and every
+ * command under a .TP heading of its own in uzramctl.8. */
+START_TEST(command_table)
+{
+	const char *file = SRCDIR "/daemon/uzramctl.8";
+	char line[512], out[128], heading[64][64];
+	const struct uz_ctl_command *cmds;
+	size_t n, nheadings = 0;
+	bool tp = false;
+	FILE *f = fopen(file, "re");
+
+	ck_assert_msg(f != NULL, "%s: %s", file, strerror(errno));
+	/* ".TP" then ".B NAME", ".BI NAME ARGS" or ".BR NAME ARGS" */
+	while (fgets(line, sizeof(line), f) && nheadings < 64) {
+		if (tp && line[0] == '.' && line[1] == 'B') {
+			char *w = line + strcspn(line, " ") + strspn(line + strcspn(line, " "), " "), *o = heading[nheadings];
+
+			for (; *w && !strchr(" \n", *w) && o < heading[nheadings] + 63; w++)
+				if (!(w[0] == '\\' && w[1] == '-'))
+					*o++ = *w;
+			*o = '\0';
+			nheadings++;
+		}
+		tp = strncmp(line, ".TP", 3) == 0;
+	}
+	fclose(f);
+	cmds = uz_ctl_commands(&n);
+	ck_assert_uint_ge(n, 8);
+	for (size_t i = 0; i < n; i++) {
+		bool documented = false;
+
+		ck_assert_ptr_eq(uz_ctl_command(cmds[i].name), &cmds[i]);
+		ck_assert_msg(cmds[i].help[0] && cmds[i].args, "%s: no help", cmds[i].name);
+		ck_assert_int_le(cmds[i].min_args, cmds[i].max_args);
+		ck_assert_int_le(cmds[i].max_args, 3);
+		ck_assert_msg(!cmds[i].min_args || (cmds[i].needs && cmds[i].what), "%s: says nothing of its argument",
+			      cmds[i].name);
+		ck_assert_int_eq(uz_ctl_command_check_argc(&cmds[i], 1 + cmds[i].min_args, out, sizeof(out)), 0);
+		ck_assert_int_eq(uz_ctl_command_check_argc(&cmds[i], 2 + cmds[i].max_args, out, sizeof(out)), -EINVAL);
+		for (size_t h = 0; h < nheadings && !documented; h++)
+			documented = strcmp(heading[h], cmds[i].name) == 0;
+		ck_assert_msg(documented, "%s does not describe command %s under a .TP", file, cmds[i].name);
+	}
+	ck_assert_ptr_null(uz_ctl_command("frobnicate"));
+	ck_assert_int_eq(uz_ctl_command_check_argc(uz_ctl_command("stats"), 2, out, sizeof(out)), -EINVAL);
+	ck_assert_str_eq(out, "error: 'stats' takes no argument\n");
+	ck_assert_int_eq(uz_ctl_command_check_argc(uz_ctl_command("idle"), 1, out, sizeof(out)), -EINVAL);
+	ck_assert_str_eq(out, "error: 'idle' takes one argument\n");
+	ck_assert_int_eq(uz_ctl_command_check_argc(uz_ctl_command("writeback"), 4, out, sizeof(out)), -EINVAL);
+	ck_assert_str_eq(out, "error: 'writeback' takes one or two arguments\n");
+	ck_assert_int_eq(uz_ctl_command_check_argc(uz_ctl_command("writeback"), 3, out, sizeof(out)), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ctl");
@@ -252,6 +308,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, parse_requests);
+	tcase_add_test(tc, command_table);
 	tcase_add_test(tc, answers_and_errors);
 	tcase_add_test(tc, silent_clients_do_not_block);
 	tcase_add_test(tc, crowd_makes_room_for_the_others);
