@@ -196,8 +196,8 @@ measure() {
 	}
 	rc_reads lz4
 	rec uzram rc_lz4_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
-	"$UZRAMCTL" --socket "$T/rc.sock" idle all >/dev/null
-	"$UZRAMCTL" --socket "$T/rc.sock" recompress idle >"$T/rc.out"
+	uzctl "$T/rc.sock" idle all >/dev/null
+	uzctl "$T/rc.sock" recompress idle >"$T/rc.out"
 	settle "$T/rc.sock"
 	rec uzram rc_zstd_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
 	rec uzram recompress_MBps "$(sed -n 's/.*, \([0-9]*\) MB\/s)$/\1/p' "$T/rc.out")" MB/s
@@ -249,10 +249,10 @@ measure() {
 	progress "uzram transport: $(stat_of "$T/wb.sock" transport)"
 	fio --name=w --filename="$T/wb" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m --size=2g \
 		--buffer_compress_percentage=60 --refill_buffers >/dev/null 2>&1
-	"$UZRAMCTL" --socket "$T/wb.sock" idle all >/dev/null
+	uzctl "$T/wb.sock" idle all >/dev/null
 	orig=$(stat_of "$T/wb.sock" orig_data_size)
 	t0=$(date +%s.%N)
-	"$UZRAMCTL" --socket "$T/wb.sock" writeback all >"$T/wb.out"
+	uzctl "$T/wb.sock" writeback all >"$T/wb.out"
 	t=$(echo "$(date +%s.%N) - $t0" | bc)
 	wb=$(stat_of "$T/wb.sock" writeback_bytes)
 	rec uzram writeback_s "$t" s

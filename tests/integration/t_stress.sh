@@ -56,7 +56,7 @@ remount || fail "remount"
 for i in "${!SUBTREES[@]}"; do
 	check "tree ${SUBTREES[i]} matches the tar after the load" tar -df "$TAR" -C "$MNT/w$i" "$TOPDIR/${SUBTREES[i]}"
 done
-log "$files files compared; mm_stat $("$UZRAMCTL" --socket "$SOCK" mm_stat)"
+log "$files files compared; mm_stat $(uzctl "$SOCK" mm_stat)"
 rm -rf "${MNT:?}"/w*
 umount "$MNT" && MOUNTS=()
 check "e2fsck -fn clean after the load" silent e2fsck -fn "$LOOP"
