@@ -27,7 +27,7 @@ run_on() { # DEVICE NAME STATS_CMD
 	start=$(date +%s.%N)
 	tar -xf "$TAR" -C "$T/mnt-$name"
 	sync
-	t=$(echo "$(date +%s.%N) - $start" | bc)
+	t=$(since "$start")
 	printf '%.2f' "$t"
 }
 

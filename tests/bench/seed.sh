@@ -117,7 +117,7 @@ run_cycles() { # DEVICE MOUNTPOINT
 		t0=$(date +%s.%N)
 		tar -xf "$TAR" -C "$mnt"
 		sync
-		t=$(echo "$(date +%s.%N) - $t0" | bc)
+		t=$(since "$t0")
 		record "$c" extract "$t"
 		for d in drivers arch fs sound include; do
 			rm -rf "${mnt:?}/$TOPDIR/$d"

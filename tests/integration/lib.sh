@@ -208,6 +208,14 @@ mount_dev() {
 	MOUNTS+=("$2")
 }
 
+# ext4_on FILE MNT [MKFS_OPTION...]: a loop device over FILE (in $LOOP), a
+# new ext4 on it, mounted on MNT.  Not called in $(...), as attach_loop.
+ext4_on() {
+	local file=$1 mnt=$2
+	shift 2
+	attach_loop "$file" && mkfs.ext4 -q "$@" "$LOOP" && mount_dev "$LOOP" "$mnt"
+}
+
 # conf FILE KEY=VALUE...: a config file of those lines.
 conf() {
 	local f=$1
@@ -296,6 +304,9 @@ reserve_settled() {
 	done
 	return 1
 }
+
+# since T0: the seconds since T0 (a `date +%s.%N`), with the fraction.
+since() { echo "$(date +%s.%N) - $1" | bc; }
 
 # vmlck_kb PID: locked memory (mlock, mlockall).
 vmlck_kb() { awk '/^VmLck:/ {print $2}' "/proc/$1/status"; }

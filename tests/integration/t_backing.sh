@@ -22,8 +22,7 @@ used_kb() { du -k "$1" | cut -f1; }
 conf "$T/b.conf" "size = 4G" "mem-limit = 128M" "backing-file = $T/backing" "backing-size = 2G"
 start_daemon "$T/b" --config "$T/b.conf" --socket "$SOCK" || { fail "uzramd with a backing file"; finish; }
 check "the backing file is created, mode 0600" test "$(stat -c %a "$T/backing")" = 600
-attach_loop "$T/b" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/b" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "the whole tree extracted through a 128 MiB limit" tar -xf "$TAR" -C "$MNT"
 sync
 settle "$SOCK"

@@ -25,9 +25,7 @@ ratio() { # SOCK: overhead ratio in hundredths of a percent
 # 1. Asked for.
 SOCK=$T/m.sock
 start_daemon "$T/m" --size 1G --compaction off --socket "$SOCK" || { fail "uzramd start"; finish; }
-attach_loop "$T/m"
-mkfs.ext4 -q "$LOOP"
-mount_dev "$LOOP" "$T/mnt-m"
+ext4_on "$T/m" "$T/mnt-m" || { fail "losetup, mkfs and mount"; finish; }
 churn "$SOCK" "$T/mnt-m"
 used0=$(stat_of "$SOCK" mem_used_total)
 str0=$(stat_of "$SOCK" stranded_bytes)
@@ -67,9 +65,7 @@ check "e2fsck -fn clean after compaction" silent e2fsck -fn "$LOOP"
 # 2. By itself, with the shipped configuration.
 SOCK=$T/a.sock
 start_daemon "$T/a" --config "$TOP/conf/uzram.conf" --size 1G --socket "$SOCK" || { fail "uzramd start"; finish; }
-attach_loop "$T/a"
-mkfs.ext4 -q "$LOOP"
-mount_dev "$LOOP" "$T/mnt-a"
+ext4_on "$T/a" "$T/mnt-a" || { fail "losetup, mkfs and mount"; finish; }
 churn "$SOCK" "$T/mnt-a"
 sleep 2
 settle "$SOCK"

@@ -17,7 +17,7 @@ mount_dev "$LOOP" "$MNT" || { fail "mount -o discard"; finish; }
 start=$(date +%s.%N)
 check "extract linux-source-6.1${SUB:+/$SUB}" tar -xf "$TAR" -C "$MNT" ${SUB:+linux-source-6.1/$SUB}
 sync
-log "extract + sync: $(echo "$(date +%s.%N) - $start" | bc) s"
+log "extract + sync: $(since "$start") s"
 settle "$SOCK"
 read -r orig compr used limit maxu same compacted huge huges < <(uzctl "$SOCK" mm_stat)
 table=$(stat_of "$SOCK" table_bytes)

@@ -22,8 +22,7 @@ mkdir -p "$T/state"
 conf "$T/p.conf" "size = 2G" "persist = $SNAP"
 start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd with persist"; finish; }
 check "no snapshot yet: starts empty, says so" grep -q "persist: no snapshot at $SNAP yet: starting empty" "$T/uzramd.log"
-attach_loop "$T/p" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/p" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "fs, kernel and include extracted" tar -xf "$TAR" -C "$MNT" "$TOPDIR/fs" "$TOPDIR/kernel" "$TOPDIR/include"
 tree_sum "$MNT" "$T/sums"
 umount "$MNT"

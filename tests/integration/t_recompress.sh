@@ -16,8 +16,7 @@ MNT=$T/mnt
 # 1. The tree, recompressed.
 conf "$T/r.conf" "size = 4G" "recomp-algorithm = zstd"
 start_daemon "$T/r" --config "$T/r.conf" --socket "$SOCK" || { fail "uzramd with recomp-algorithm = zstd"; finish; }
-attach_loop "$T/r" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/r" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "the whole tree extracted" tar -xf "$TAR" -C "$MNT"
 tree_sum "$MNT" "$T/sums"
 # Quiesced: with the file system unmounted nothing but recompression

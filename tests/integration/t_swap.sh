@@ -167,7 +167,7 @@ check "... with its pages in uzram" test "$held" -gt $((64 << 20))
 memcg_set_limit $((2 << 30)) # room for what swapoff brings back
 t0=$(date +%s.%N)
 check "swapoff brings every page back" swapoff_bounded "$LOOP"
-log "swapoff of $((held >> 20)) MiB: $(echo "$(date +%s.%N) - $t0" | bc) s"
+log "swapoff of $((held >> 20)) MiB: $(since "$t0") s"
 check "... the program still alive, holding them" kill -0 "$FILL"
 # (swapoff discards nothing: the area's contents stay until discarded)
 check "... and a discard of the whole device frees it all (orig_data_size 0)" \
