@@ -95,6 +95,9 @@ $(addprefix $(FZ)/,$(FUZZ_TARGETS)):
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(wildcard $(B)/*/*.d $(B)/*/*/*.d $(FZ)/*/*.d $(FZ)/*/*/*.d)
+# An object without its .d (built by an older Makefile) is built again.
+$(foreach o,$(wildcard $(B)/*/*.o $(B)/*/*/*.o $(FZ)/*/*.o $(FZ)/*/*/*.o),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): FORCE)))
+FORCE:
 
 BINDIR := $(PREFIX)/bin
 SBINDIR := $(PREFIX)/sbin
@@ -214,4 +217,4 @@ bench-cpu: bench-deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-cpu install uninstall fuzz valgrind
+.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-cpu install uninstall fuzz valgrind
