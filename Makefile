@@ -5,15 +5,29 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd liburing libzstd libxxhash
+# What uzramctl links: the codecs (compress/), nothing of FUSE or systemd.
+CTL_PKGS := liblz4 libzstd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev libzstd-dev libxxhash-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
 	clang libclang-rt-14-dev valgrind fio python3-prometheus-client
 
+# $(call pkg,FLAG,PACKAGES): pkg-config FLAG for those packages; stops,
+# naming the packages pkg-config does not find, if any.  Only expanded
+# by the rules that compile or link, so that deps, clean and the like
+# work before the packages are there.
+pkg_missing = $(strip $(foreach p,$(1),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+pkg = $(if $(call pkg_missing,$(2)),$(error pkg-config: no package $(call pkg_missing,$(2)) (make deps installs what the build needs)),$(shell pkg-config $(1) $(2)))
+# Each asked once, when first needed.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(call pkg,--cflags,$$(PKGS)))$(PKG_CFLAGS)
+LDLIBS = $(eval LDLIBS := $$(call pkg,--libs,$$(PKGS)) -pthread)$(LDLIBS)
+CTL_LDLIBS = $(eval CTL_LDLIBS := $$(call pkg,--libs,$$(CTL_PKGS)) -pthread)$(CTL_LDLIBS)
+CHECK_LIBS = $(eval CHECK_LIBS := $$(call pkg,--libs,check))$(CHECK_LIBS)
+
 WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -Werror
+# Each object's header dependencies, written by the compiler beside it.
+DEPFLAGS := -MMD -MP
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) $(PKG_CFLAGS)
 
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -37,15 +51,15 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 
 all: $(BIN)uzramd $(BIN)uzramctl
 
-$(B)/%.o: %.c $(wildcard */*.h)
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BIN)uzramd: $(call obj,$(UZRAMD))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
@@ -70,15 +84,23 @@ FUZZ_TARGETS := fuzz_ctl fuzz_config fuzz_afm fuzz_store
 FZ := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_CHECK_TIME ?= 10
-FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
-$(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS)
-$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c store/reserve.c
-$(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
-$(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h) tests/fuzz/input.h
-	@mkdir -p $(FZ)
-	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
+FUZZ_CFLAGS = -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS)
+fobj = $(patsubst %.c,$(FZ)/%.o,$(1))
+$(FZ)/fuzz_ctl: $(call fobj,tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c)
+$(FZ)/fuzz_config: $(call fobj,tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS))
+$(FZ)/fuzz_afm: $(call fobj,tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c store/reserve.c)
+$(FZ)/fuzz_store: $(call fobj,tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS))
+$(FZ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(addprefix $(FZ)/,$(FUZZ_TARGETS)):
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(wildcard $(B)/*/*.d $(B)/*/*/*.d $(FZ)/*/*.d $(FZ)/*/*/*.d)
+# An object without its .d (built by an older Makefile) is built again.
+$(foreach o,$(wildcard $(B)/*/*.o $(B)/*/*/*.o $(FZ)/*/*.o $(FZ)/*/*/*.o),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): FORCE)))
+FORCE:
 
 BINDIR := $(PREFIX)/bin
 SBINDIR := $(PREFIX)/sbin
@@ -114,14 +136,18 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) 2>/dev/null
 
-# Installs the Debian packages the build and the tests need, when missing.
-deps:
-	@missing=$$(for p in $(DEPS_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+# $(call apt_install,PACKAGES): a recipe line that installs those of the
+# Debian packages that are missing.
+apt_install = @missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# Installs the Debian packages the build and the tests need, when missing.
+deps:
+	$(call apt_install,$(DEPS_DEB))
 
 unit: $(addprefix $(B)/tests/,$(TESTS))
 	@fail=0; for t in $^; do echo "== $$t"; $$t || fail=1; done; exit $$fail
@@ -166,12 +192,7 @@ valgrind: $(addprefix $(B)/tests/,$(TESTS))
 # nbdkit with nbdfuse (bench-io's comparison); installed when missing.
 BENCH_DEB := gnuplot-nox fio nbdkit libnbd-bin
 bench-deps: deps
-	@missing=$$(for p in $(BENCH_DEB); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-		grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(BENCH_DEB))
 
 # Benchmarks print figures; nothing here is a pass/fail test.
 bench: bench-deps
@@ -206,4 +227,4 @@ bench-cpu: bench-deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-cpu install uninstall fuzz valgrind
+.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-cpu install uninstall fuzz valgrind

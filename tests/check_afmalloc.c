@@ -27,14 +27,6 @@ static void check_ok(struct afm *a)
 	ck_assert_msg(afm_check(a, err, sizeof(err)) == 0, "invariant: %s", err);
 }
 
-static void fill(uint8_t *p, uint32_t n, uint32_t seed)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		p[i] = (uint8_t)(seed >> 16);
-	}
-}
-
 START_TEST(roundtrip_every_size)
 {
 	static struct afm_handle h[AFM_MAX_OBJECT + 1];
@@ -45,7 +37,7 @@ START_TEST(roundtrip_every_size)
 
 	for (uint32_t n = 1; n <= AFM_MAX_OBJECT; n++) {
 		ck_assert_int_eq(afm_alloc(a, n, &h[n]), 0);
-		fill(in, n, n);
+		uz_test_noise(in, n, n);
 		afm_store(a, n, &h[n], in);
 		bytes += n;
 	}
@@ -55,7 +47,7 @@ START_TEST(roundtrip_every_size)
 	ck_assert_uint_eq(st.object_bytes, bytes);
 	ck_assert_uint_ge(st.mem_used_total, bytes);
 	for (uint32_t n = 1; n <= AFM_MAX_OBJECT; n++) {
-		fill(in, n, n);
+		uz_test_noise(in, n, n);
 		memset(out, 0xa5, sizeof(out));
 		afm_load(a, n, &h[n], out);
 		ck_assert_msg(memcmp(in, out, n) == 0, "size %u differs after load", n);
@@ -118,7 +110,7 @@ START_TEST(churn_against_reference)
 		r = r * 1664525u + 1013904223u;
 		i = (int)((r >> 8) % N);
 		if (size[i]) {
-			fill(ref, size[i], seed[i]);
+			uz_test_noise(ref, size[i], seed[i]);
 			afm_load(a, size[i], &h[i], buf);
 			ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d (%u bytes) corrupted", i, size[i]);
 			afm_free(a, size[i], &h[i]);
@@ -129,7 +121,7 @@ START_TEST(churn_against_reference)
 			size[i] = (r >> 4) % 10 == 0 ? AFM_MAX_OBJECT : 1 + (r >> 12) % 3000;
 			seed[i] = r;
 			ck_assert_int_eq(afm_alloc(a, size[i], &h[i]), 0);
-			fill(ref, size[i], seed[i]);
+			uz_test_noise(ref, size[i], seed[i]);
 			afm_store(a, size[i], &h[i], ref);
 		}
 		if (op % 15000 == 0)
@@ -139,7 +131,7 @@ START_TEST(churn_against_reference)
 	for (int i = 0; i < N; i++) {
 		if (!size[i])
 			continue;
-		fill(ref, size[i], seed[i]);
+		uz_test_noise(ref, size[i], seed[i]);
 		afm_load(a, size[i], &h[i], buf);
 		ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d corrupted at the end", i);
 		afm_free(a, size[i], &h[i]);
@@ -199,7 +191,7 @@ START_TEST(memory_limit)
 	int n = 0, err = 0;
 
 	while (n < N && (err = afm_alloc(a, 1000, &h[n])) == 0) {
-		fill(ref, 1000, (uint32_t)n);
+		uz_test_noise(ref, 1000, (uint32_t)n);
 		afm_store(a, 1000, &h[n], ref);
 		n++;
 	}
@@ -208,7 +200,7 @@ START_TEST(memory_limit)
 	ck_assert_uint_eq(st.arenas, 1); /* the second is the reserve's */
 	/* Objects that replace others may use the reserve, up to the limit. */
 	while (n < N && (err = afm_alloc_over(a, 1000, &h[n])) == 0) {
-		fill(ref, 1000, (uint32_t)n);
+		uz_test_noise(ref, 1000, (uint32_t)n);
 		afm_store(a, 1000, &h[n], ref);
 		n++;
 	}
@@ -218,7 +210,7 @@ START_TEST(memory_limit)
 	ck_assert_uint_le(st.mem_used_total, st.mem_limit);
 	check_ok(a);
 	for (int i = 0; i < n; i++) {
-		fill(ref, 1000, (uint32_t)i);
+		uz_test_noise(ref, 1000, (uint32_t)i);
 		afm_load(a, 1000, &h[i], buf);
 		ck_assert_msg(memcmp(ref, buf, 1000) == 0, "object %d lost when the limit was hit", i);
 	}
@@ -255,7 +247,7 @@ static void *worker_run(void *arg)
 		r = r * 1664525u + 1013904223u;
 		i = (int)((r >> 8) % N);
 		if (size[i]) {
-			fill(ref, size[i], (uint32_t)i ^ w->seed);
+			uz_test_noise(ref, size[i], (uint32_t)i ^ w->seed);
 			afm_load(w->a, size[i], &h[i], buf);
 			w->bad += memcmp(ref, buf, size[i]) != 0;
 			afm_free(w->a, size[i], &h[i]);
@@ -267,7 +259,7 @@ static void *worker_run(void *arg)
 				size[i] = 0;
 				continue;
 			}
-			fill(ref, size[i], (uint32_t)i ^ w->seed);
+			uz_test_noise(ref, size[i], (uint32_t)i ^ w->seed);
 			afm_store(w->a, size[i], &h[i], ref);
 		}
 	}
@@ -318,7 +310,7 @@ START_TEST(compaction_after_fragmentation)
 		r = r * 1664525u + 1013904223u;
 		size[i] = 100 + (r >> 8) % 3000;
 		ck_assert_int_eq(afm_alloc(a, size[i], &h[i]), 0);
-		fill(ref, size[i], (uint32_t)i);
+		uz_test_noise(ref, size[i], (uint32_t)i);
 		afm_store(a, size[i], &h[i], ref);
 	}
 	for (int i = 0; i < N; i++) {
@@ -347,7 +339,7 @@ START_TEST(compaction_after_fragmentation)
 	for (int i = 0; i < N; i++) {
 		if (!size[i])
 			continue;
-		fill(ref, size[i], (uint32_t)i);
+		uz_test_noise(ref, size[i], (uint32_t)i);
 		afm_load(a, size[i], &h[i], buf);
 		ck_assert_msg(memcmp(ref, buf, size[i]) == 0, "object %d changed by compaction", i);
 	}
@@ -416,7 +408,7 @@ START_TEST(top_of_page_space)
 		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
 		/* the chunk's page number is the reference's top 24 bits */
 		ck_assert_uint_ge(h[i].ref[0] >> 8, (AFM_MAX_ARENAS - 2) * 512u);
-		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		uz_test_noise(ref, AFM_MAX_OBJECT, (uint32_t)i);
 		afm_store(a, AFM_MAX_OBJECT, &h[i], ref);
 	}
 	ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[N]), -ENOSPC);
@@ -425,7 +417,7 @@ START_TEST(top_of_page_space)
 	ck_assert_uint_eq(st.arenas, 2);
 	check_ok(a);
 	for (int i = 0; i < N; i++) {
-		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		uz_test_noise(ref, AFM_MAX_OBJECT, (uint32_t)i);
 		afm_load(a, AFM_MAX_OBJECT, &h[i], buf);
 		ck_assert_msg(memcmp(ref, buf, AFM_MAX_OBJECT) == 0, "object %d at the top of the page space", i);
 	}
@@ -561,7 +553,7 @@ START_TEST(hugetlb_tail_in_thp)
 	ck_assert_ptr_nonnull(a);
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(afm_alloc(a, AFM_MAX_OBJECT, &h[i]), 0);
-		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		uz_test_noise(ref, AFM_MAX_OBJECT, (uint32_t)i);
 		afm_store(a, AFM_MAX_OBJECT, &h[i], ref);
 	}
 	afm_stats(a, &st);
@@ -583,7 +575,7 @@ START_TEST(hugetlb_tail_in_thp)
 		      (unsigned long long)st.free_page_bytes);
 	ck_assert_uint_eq(st.mem_used_total, st.object_bytes + st.metadata_bytes);
 	for (int i = 0; i < N; i += 4) {
-		fill(ref, AFM_MAX_OBJECT, (uint32_t)i);
+		uz_test_noise(ref, AFM_MAX_OBJECT, (uint32_t)i);
 		afm_load(a, AFM_MAX_OBJECT, &h[i], buf);
 		ck_assert_msg(memcmp(ref, buf, AFM_MAX_OBJECT) == 0, "object %d moved wrong", i);
 		kept++;
@@ -627,28 +619,16 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("afmalloc");
-	TCase *tc = tcase_create("engine");
+	TCase *tc = uz_tcase(s, "engine", 120,
+			     UZ_TESTS(roundtrip_every_size, footprint_is_chunks_plus_metadata, bad_sizes_rejected,
+				      churn_against_reference, arenas_released_when_empty, memory_limit,
+				      threads_share_the_engine, arena_kinds, compaction_after_fragmentation,
+				      top_of_page_space, engines_share_a_budget));
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, roundtrip_every_size);
-	tcase_add_test(tc, footprint_is_chunks_plus_metadata);
-	tcase_add_test(tc, bad_sizes_rejected);
-	tcase_add_test(tc, churn_against_reference);
-	tcase_add_test(tc, arenas_released_when_empty);
-	tcase_add_test(tc, memory_limit);
-	tcase_add_test(tc, threads_share_the_engine);
-	tcase_add_test(tc, arena_kinds);
-	tcase_add_test(tc, compaction_after_fragmentation);
-	tcase_add_test(tc, top_of_page_space);
-	tcase_add_test(tc, engines_share_a_budget);
 #ifdef UZ_ASAN
 	tcase_add_exit_test(tc, freed_chunk_use_is_caught, 1);
 #endif
-	suite_add_tcase(s, tc);
-	tc = tcase_create("hugetlb");
-	tcase_set_timeout(tc, 120);
+	tc = uz_tcase(s, "hugetlb", 120, UZ_TESTS(hugetlb_tail_in_thp));
 	tcase_add_unchecked_fixture(tc, hugepages_up, hugepages_down);
-	tcase_add_test(tc, hugetlb_tail_in_thp);
-	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -424,22 +424,13 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("compress");
-	TCase *tc = tcase_create("page");
+	TCase *tc = uz_tcase(s, "page", 0,
+			     UZ_TESTS(roundtrip_text, incompressible_is_bigger_than_a_page, corrupt_input_is_an_error,
+				      same_filled, secondary_algorithms_are_smaller, wrong_algorithm_is_an_error,
+				      codec_names_and_levels, contexts_are_per_thread));
 
-	tcase_add_test(tc, roundtrip_text);
-	tcase_add_test(tc, incompressible_is_bigger_than_a_page);
-	tcase_add_test(tc, corrupt_input_is_an_error);
-	tcase_add_test(tc, same_filled);
 	tcase_add_loop_test(tc, every_algorithm_round_trips_every_page, 0, (int)(sizeof(codecs) / sizeof(codecs[0])));
-	tcase_add_test(tc, secondary_algorithms_are_smaller);
-	tcase_add_test(tc, wrong_algorithm_is_an_error);
-	tcase_add_test(tc, codec_names_and_levels);
-	tcase_add_test(tc, contexts_are_per_thread);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("dictionary");
-	tcase_add_test(tc, dictionary_round_trips_every_page);
-	tcase_add_test(tc, dictionary_makes_pages_smaller);
-	tcase_add_test(tc, dictionary_bad_input);
-	suite_add_tcase(s, tc);
+	uz_tcase(s, "dictionary", 0,
+		 UZ_TESTS(dictionary_round_trips_every_page, dictionary_makes_pages_smaller, dictionary_bad_input));
 	return uz_run_suite(s);
 }

@@ -534,22 +534,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
 
-	tcase_add_test(tc, sizes);
-	tcase_add_test(tc, disk_sizes);
-	tcase_add_test(tc, zram_generator_expressions);
-	tcase_add_test(tc, compaction_thresholds);
-	tcase_add_test(tc, keys);
-	tcase_add_test(tc, good_file);
-	tcase_add_test(tc, bad_files_name_file_line_key);
-	tcase_add_test(tc, missing_file);
-	tcase_add_test(tc, shipped_config_is_the_defaults);
-	tcase_add_test(tc, shipped_swap_config);
-	tcase_add_test(tc, config_finish_checks);
-	tcase_add_test(tc, every_key_documented);
-	tcase_add_test(tc, shipped_files_name_known_keys);
-	tcase_add_test(tc, reload_diff);
-	suite_add_tcase(s, tc);
+	uz_tcase(s, "config", 0,
+		 UZ_TESTS(sizes, disk_sizes, zram_generator_expressions, compaction_thresholds, keys, good_file,
+			  bad_files_name_file_line_key, missing_file, shipped_config_is_the_defaults, shipped_swap_config,
+			  config_finish_checks, every_key_documented, shipped_files_name_known_keys, reload_diff));
 	return uz_run_suite(s);
 }

@@ -304,17 +304,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("ctl");
-	TCase *tc = tcase_create("ctl");
 
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, parse_requests);
-	tcase_add_test(tc, command_table);
-	tcase_add_test(tc, answers_and_errors);
-	tcase_add_test(tc, silent_clients_do_not_block);
-	tcase_add_test(tc, crowd_makes_room_for_the_others);
-	tcase_add_test(tc, peer_and_permissions);
-	tcase_add_test(tc, dropped_mid_reply);
-	tcase_add_test(tc, live_socket_is_not_stolen);
-	suite_add_tcase(s, tc);
+	uz_tcase(s, "ctl", 30,
+		 UZ_TESTS(parse_requests, command_table, answers_and_errors, silent_clients_do_not_block,
+			  crowd_makes_room_for_the_others, peer_and_permissions, dropped_mid_reply, live_socket_is_not_stolen));
 	return uz_run_suite(s);
 }

@@ -319,16 +319,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("fuse");
-	TCase *tc = tcase_create("io_uring requests");
+	TCase *tc = uz_tcase(s, "io_uring requests", 0,
+			     UZ_TESTS(getattr, write_then_read, the_end_of_the_file, setattr_open_statfs, fallocate_modes,
+				      every_other_opcode, init_patch));
 
 	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, getattr);
-	tcase_add_test(tc, write_then_read);
-	tcase_add_test(tc, the_end_of_the_file);
-	tcase_add_test(tc, setattr_open_statfs);
-	tcase_add_test(tc, fallocate_modes);
-	tcase_add_test(tc, every_other_opcode);
-	tcase_add_test(tc, init_patch);
-	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
 }

@@ -1,6 +1,5 @@
 /* tests/check_store.c - the slot table and the page store (store/slot.c,
- * store/store.c). */
-#include "check_util.h"
+ * store/store.c), a test case per feature. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -16,42 +15,7 @@
 #include "../store/reserve.h"
 #include "../store/slot.h"
 #include "../store/store.h"
-
-#define MiB (1ull << 20)
-
-static struct uz_store *make(uint64_t size, uint64_t limit)
-{
-	struct uz_store_config cfg = { .arena = UZ_ARENA_AUTO, .mem_limit = limit };
-	struct uz_store *st = uz_store_create(size, &cfg);
-
-	ck_assert_ptr_nonnull(st);
-	return st;
-}
-
-static void check_ok(struct uz_store *st)
-{
-	char err[512] = "";
-
-	ck_assert_msg(uz_store_check(st, err, sizeof(err)) == 0, "invariant: %s", err);
-}
-
-static unsigned rnd(unsigned *s)
-{
-	*s = *s * 1103515245u + 12345u;
-	return *s >> 1;
-}
-
-static void text(uint8_t *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)("the quick brown fox jumps over a lazy dog "[(i + seed) % 42] + (i / 512 + seed) % 3);
-}
-
-static void noise(uint8_t *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rnd(&seed) >> 15);
-}
+#include "check_util.h"
 
 START_TEST(slot_table_is_lazy)
 {
@@ -106,14 +70,14 @@ END_TEST
 
 START_TEST(pages_of_every_kind)
 {
-	struct uz_store *st = make(16 * MiB, 0);
+	struct uz_store *st = uz_test_store(16 * MiB, 0);
 	static uint8_t in[4 * UZ_PAGE_SIZE], out[4 * UZ_PAGE_SIZE];
 	struct uz_store_stats s;
 
-	text(in, UZ_PAGE_SIZE, 1); /* compressible */
+	uz_test_text(in, UZ_PAGE_SIZE, 1); /* compressible */
 	memset(in + UZ_PAGE_SIZE, 0, UZ_PAGE_SIZE); /* zero */
 	uz_page_fill(in + 2 * UZ_PAGE_SIZE, 0xdeadbeefcafef00dull); /* same-filled */
-	noise(in + 3 * UZ_PAGE_SIZE, UZ_PAGE_SIZE, 7); /* incompressible */
+	uz_test_noise(in + 3 * UZ_PAGE_SIZE, UZ_PAGE_SIZE, 7); /* incompressible */
 	ck_assert_int_eq(uz_store_write(st, in, sizeof(in), 8 * UZ_PAGE_SIZE), 0);
 	ck_assert_int_eq(uz_store_read(st, out, sizeof(out), 8 * UZ_PAGE_SIZE), 0);
 	ck_assert_mem_eq(in, out, sizeof(in));
@@ -128,14 +92,14 @@ START_TEST(pages_of_every_kind)
 	/* Never-written pages read as zeros, also in a leaf never mapped. */
 	ck_assert_int_eq(uz_store_read(st, out, UZ_PAGE_SIZE, 15 * MiB), 0);
 	ck_assert_mem_eq(in + UZ_PAGE_SIZE, out, UZ_PAGE_SIZE);
-	check_ok(st);
+	uz_test_store_ok(st);
 	/* Overwriting the huge page with text: huge_pages falls, _since stays. */
-	text(in, UZ_PAGE_SIZE, 2);
+	uz_test_text(in, UZ_PAGE_SIZE, 2);
 	ck_assert_int_eq(uz_store_write(st, in, UZ_PAGE_SIZE, 11 * UZ_PAGE_SIZE), 0);
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.huge_pages, 0);
 	ck_assert_uint_eq(s.huge_pages_since, 1);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -143,19 +107,19 @@ END_TEST
 START_TEST(unaligned_io_against_reference)
 {
 	enum { SIZE = 2 * 1024 * 1024 };
-	struct uz_store *st = make(SIZE, 0);
+	struct uz_store *st = uz_test_store(SIZE, 0);
 	uint8_t *ref = calloc(1, SIZE), *buf = malloc(3 * UZ_PAGE_SIZE), *got = malloc(3 * UZ_PAGE_SIZE);
 	unsigned r = 42;
 
 	for (int op = 0; op < uz_test_rounds(20000); op++) {
-		size_t len = 1 + rnd(&r) % (3 * UZ_PAGE_SIZE);
-		uint64_t off = rnd(&r) % (SIZE - len);
+		size_t len = 1 + uz_test_rnd(&r) % (3 * UZ_PAGE_SIZE);
+		uint64_t off = uz_test_rnd(&r) % (SIZE - len);
 
-		if (rnd(&r) % 2) {
-			if (rnd(&r) % 2)
-				text(buf, len, r);
+		if (uz_test_rnd(&r) % 2) {
+			if (uz_test_rnd(&r) % 2)
+				uz_test_text(buf, len, r);
 			else
-				noise(buf, len, r);
+				uz_test_noise(buf, len, r);
 			ck_assert_int_eq(uz_store_write(st, buf, len, off), 0);
 			memcpy(ref + off, buf, len);
 		} else {
@@ -164,7 +128,7 @@ START_TEST(unaligned_io_against_reference)
 				      (unsigned long long)off);
 		}
 	}
-	check_ok(st);
+	uz_test_store_ok(st);
 	for (uint64_t off = 0; off < SIZE; off += UZ_PAGE_SIZE) {
 		ck_assert_int_eq(uz_store_read(st, got, UZ_PAGE_SIZE, off), 0);
 		ck_assert_mem_eq(got, ref + off, UZ_PAGE_SIZE);
@@ -178,7 +142,7 @@ END_TEST
 
 START_TEST(out_of_range_is_invalid_io)
 {
-	struct uz_store *st = make(MiB, 0);
+	struct uz_store *st = uz_test_store(MiB, 0);
 	struct uz_store_stats s;
 	uint8_t b[8192] = { 0 };
 
@@ -195,11 +159,11 @@ END_TEST
 
 START_TEST(discard_frees_pages)
 {
-	struct uz_store *st = make(8 * MiB, 0);
+	struct uz_store *st = uz_test_store(8 * MiB, 0);
 	static uint8_t buf[MiB], got[MiB];
 	struct uz_store_stats s;
 
-	text(buf, sizeof(buf), 3);
+	uz_test_text(buf, sizeof(buf), 3);
 	ck_assert_int_eq(uz_store_write(st, buf, sizeof(buf), MiB), 0);
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.orig_data_size, MiB);
@@ -220,7 +184,7 @@ START_TEST(discard_frees_pages)
 	ck_assert_uint_eq(s.afm.objects, 0);
 	ck_assert_uint_eq(s.afm.arenas, 0);
 	ck_assert_uint_eq(s.mem_used_total, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -228,14 +192,14 @@ END_TEST
 START_TEST(memory_limit_loses_nothing)
 {
 	enum { SIZE = 64 * 1024 * 1024 };
-	struct uz_store *st = make(SIZE, 4 * MiB);
+	struct uz_store *st = uz_test_store(SIZE, 4 * MiB);
 	static uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
 	struct uz_store_stats s;
 	uint64_t off;
 	int err = 0;
 
 	for (off = 0; off < SIZE; off += UZ_PAGE_SIZE) {
-		noise(page, sizeof(page), (unsigned)off);
+		uz_test_noise(page, sizeof(page), (unsigned)off);
 		err = uz_store_write(st, page, sizeof(page), off);
 		if (err)
 			break;
@@ -245,7 +209,7 @@ START_TEST(memory_limit_loses_nothing)
 	ck_assert_uint_eq(s.failed_writes, 1);
 	ck_assert_uint_le(s.mem_used_total, 4 * MiB);
 	for (uint64_t o = 0; o < off; o += UZ_PAGE_SIZE) {
-		noise(page, sizeof(page), (unsigned)o);
+		uz_test_noise(page, sizeof(page), (unsigned)o);
 		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), o), 0);
 		ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page at %llu lost", (unsigned long long)o);
 	}
@@ -255,9 +219,9 @@ START_TEST(memory_limit_loses_nothing)
 	ck_assert_mem_eq(page, got, sizeof(got));
 	/* Room again after a discard. */
 	ck_assert_int_eq(uz_store_discard(st, 0, MiB), 0);
-	noise(page, sizeof(page), 1);
+	uz_test_noise(page, sizeof(page), 1);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), off), 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -280,24 +244,24 @@ static void *writer_run(void *arg)
 		for (int i = 0; i < 32; i++) {
 			uint64_t off = ((uint64_t)i * (uint64_t)w->nthreads + (uint64_t)w->id) * UZ_PAGE_SIZE;
 
-			text(page, sizeof(page), (unsigned)(round + i));
+			uz_test_text(page, sizeof(page), (unsigned)(round + i));
 			if (uz_store_write(w->st, page, sizeof(page), off))
 				w->bad++;
 			/* a sub-page write in the middle */
-			text(page + 100, 700, (unsigned)round);
+			uz_test_text(page + 100, 700, (unsigned)round);
 			if (uz_store_write(w->st, page + 100, 700, off + 100))
 				w->bad++;
 		}
 		for (int i = 0; i < 32; i++) {
 			uint64_t off = ((uint64_t)i * (uint64_t)w->nthreads + (uint64_t)w->id) * UZ_PAGE_SIZE;
 
-			text(want, sizeof(want), (unsigned)(round + i));
-			text(want + 100, 700, (unsigned)round);
+			uz_test_text(want, sizeof(want), (unsigned)(round + i));
+			uz_test_text(want + 100, 700, (unsigned)round);
 			if (uz_store_read(w->st, got, sizeof(got), off) || memcmp(got, want, sizeof(got)))
 				w->bad++;
 		}
 		/* the shared page: full-page writes of a same-filled word */
-		uz_page_fill(page, 0x0101010101010101ull * (uint64_t)(1 + rnd(&r) % 200));
+		uz_page_fill(page, 0x0101010101010101ull * (uint64_t)(1 + uz_test_rnd(&r) % 200));
 		if (uz_store_write(w->st, page, sizeof(page), 1024 * UZ_PAGE_SIZE))
 			w->bad++;
 		if (uz_store_read(w->st, got, sizeof(got), 1024 * UZ_PAGE_SIZE)) {
@@ -313,7 +277,7 @@ static void *writer_run(void *arg)
 
 START_TEST(threads_never_tear_pages)
 {
-	struct uz_store *st = make(8 * MiB, 0);
+	struct uz_store *st = uz_test_store(8 * MiB, 0);
 	struct writer w[4];
 	pthread_t t[4];
 
@@ -325,7 +289,7 @@ START_TEST(threads_never_tear_pages)
 		pthread_join(t[i], NULL);
 		ck_assert_int_eq(w[i].bad, 0);
 	}
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -335,7 +299,7 @@ END_TEST
 START_TEST(compact_after_discards)
 {
 	enum { PAGES = 16384 };
-	struct uz_store *st = make((uint64_t)PAGES * UZ_PAGE_SIZE, 0);
+	struct uz_store *st = uz_test_store((uint64_t)PAGES * UZ_PAGE_SIZE, 0);
 	static uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
 	static bool live[PAGES];
 	struct uz_store_stats a, b;
@@ -344,19 +308,19 @@ START_TEST(compact_after_discards)
 
 	uz_store_set_compaction(st, 0); /* only when asked, here */
 	for (int i = 0; i < PAGES; i++) {
-		text(page, sizeof(page), (unsigned)i * 7);
+		uz_test_text(page, sizeof(page), (unsigned)i * 7);
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		live[i] = true;
 	}
 	for (int i = 0; i < PAGES; i++) {
-		if (rnd(&r) % 100 < 80) {
+		if (uz_test_rnd(&r) % 100 < 80) {
 			ck_assert_int_eq(uz_store_discard(st, (uint64_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE), 0);
 			live[i] = false;
 		}
 	}
 	uz_store_stats(st, &a);
 	ck_assert_int_eq(uz_store_compact(st, &res), 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_stats(st, &b);
 	ck_assert_uint_gt(res.objects_moved, 0);
 	ck_assert_uint_eq(res.objects_unmoved, 0);
@@ -370,7 +334,7 @@ START_TEST(compact_after_discards)
 	for (int i = 0; i < PAGES; i++) {
 		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		if (live[i]) {
-			text(page, sizeof(page), (unsigned)i * 7);
+			uz_test_text(page, sizeof(page), (unsigned)i * 7);
 			ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page %d changed by compaction", i);
 		} else {
 			ck_assert_uint_eq(got[0] | got[UZ_PAGE_SIZE - 1], 0);
@@ -397,13 +361,13 @@ static void *churn_run(void *arg)
 	unsigned r = (unsigned)c->id + 11;
 
 	while (!atomic_load(c->stop)) {
-		unsigned j = rnd(&r) % (PAGES / 4);
+		unsigned j = uz_test_rnd(&r) % (PAGES / 4);
 		uint64_t off = ((uint64_t)j * 4 + (uint64_t)c->id) * UZ_PAGE_SIZE;
-		unsigned op = rnd(&r) % 10;
+		unsigned op = uz_test_rnd(&r) % 10;
 
 		if (op < 4) {
-			gen[j] = rnd(&r) | 1;
-			text(page, sizeof(page), gen[j]);
+			gen[j] = uz_test_rnd(&r) | 1;
+			uz_test_text(page, sizeof(page), gen[j]);
 			c->bad += uz_store_write(c->st, page, sizeof(page), off) != 0;
 		} else if (op < 5) {
 			gen[j] = 0;
@@ -414,7 +378,7 @@ static void *churn_run(void *arg)
 				continue;
 			}
 			if (gen[j])
-				text(page, sizeof(page), gen[j]);
+				uz_test_text(page, sizeof(page), gen[j]);
 			else
 				memset(page, 0, sizeof(page));
 			c->bad += memcmp(page, got, sizeof(got)) != 0;
@@ -425,7 +389,7 @@ static void *churn_run(void *arg)
 
 START_TEST(compaction_races_readers_and_writers)
 {
-	struct uz_store *st = make(2048 * UZ_PAGE_SIZE, 0);
+	struct uz_store *st = uz_test_store(2048 * UZ_PAGE_SIZE, 0);
 	struct churner c[4];
 	pthread_t t[4];
 	_Atomic bool stop = false;
@@ -451,20 +415,20 @@ START_TEST(compaction_races_readers_and_writers)
 		ck_assert_int_eq(c[i].bad, 0);
 	}
 	ck_assert_uint_gt(moved, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
 
 START_TEST(sparse_terabyte_is_cheap)
 {
-	struct uz_store *st = make(1ull << 40, 0);
+	struct uz_store *st = uz_test_store(1ull << 40, 0);
 	struct uz_store_stats s;
 	uint8_t page[UZ_PAGE_SIZE];
 
 	uz_store_stats(st, &s);
 	ck_assert_uint_le(s.table_bytes, 1 * MiB);
-	text(page, sizeof(page), 5);
+	uz_test_text(page, sizeof(page), 5);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (1ull << 40) - UZ_PAGE_SIZE), 0);
 	uz_store_stats(st, &s);
 	ck_assert_uint_le(s.table_bytes, 1 * MiB + 64 * 1024);
@@ -485,7 +449,7 @@ START_TEST(idle_marks_and_ages)
 	for (unsigned i = 0; i < 200; i++) {
 		if (i == 100)
 			uz_store_clock_advance(st, 10 * 60);
-		text(page, sizeof(page), i);
+		uz_test_text(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 	}
 	ck_assert_int_eq(uz_store_write(st, zero, sizeof(zero), 200 * UZ_PAGE_SIZE), 0);
@@ -493,13 +457,13 @@ START_TEST(idle_marks_and_ages)
 	ck_assert_int_eq(uz_store_mark_idle(st, 5 * 60), 0); /* already marked */
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.idle_pages, 100);
-	check_ok(st);
+	uz_test_store_ok(st);
 	ck_assert_int_eq(uz_store_read(st, page, 100, 5 * UZ_PAGE_SIZE + 7), 0); /* a read clears */
 	ck_assert_int_eq(uz_store_write(st, page, 100, 6 * UZ_PAGE_SIZE + 7), 0); /* a write clears */
 	ck_assert_int_eq(uz_store_discard(st, 7 * UZ_PAGE_SIZE, UZ_PAGE_SIZE), 0);
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.idle_pages, 97);
-	check_ok(st);
+	uz_test_store_ok(st);
 	ck_assert_int_eq(uz_store_mark_idle(st, 0), 102); /* every page left but the same-filled one */
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.idle_pages, 199);
@@ -511,37 +475,14 @@ START_TEST(idle_marks_and_ages)
 	/* 40 hours later (past the 34 h the access time can count), a fresh
 	 * page: the old ones are still the old ones. */
 	uz_store_clock_advance(st, 40 * 3600);
-	text(page, sizeof(page), 999);
+	uz_test_text(page, sizeof(page), 999);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 300 * UZ_PAGE_SIZE), 0);
 	ck_assert_int_eq(uz_store_mark_idle(st, 29 * 3600), 199);
 	ck_assert_int_eq(uz_store_mark_idle(st, UZ_IDLE_MAX_AGE_S + 1), -EINVAL);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
-
-/* A backing file in a fresh temp folder; its path in path. */
-static struct uz_backing *backing_file(char *path, size_t len, uint64_t capacity)
-{
-	char dir[] = "/tmp/uzram-backing.XXXXXX", err[256];
-	struct uz_backing *b;
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, len, "%s/backing", dir);
-	b = uz_backing_open(path, capacity, 0, err, sizeof(err));
-	ck_assert_msg(b != NULL, "backing: %s", err);
-	return b;
-}
-
-static void backing_gone(const char *path)
-{
-	char dir[256];
-
-	unlink(path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	rmdir(dir);
-}
 
 static uint64_t allocated(const char *path)
 {
@@ -564,14 +505,14 @@ START_TEST(writeback_round_trip)
 	static uint8_t page[UZ_PAGE_SIZE], back[UZ_PAGE_SIZE];
 	uint64_t compr;
 
-	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	cfg.backing = uz_test_backing(path, sizeof(path), 64 * MiB);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	for (unsigned i = 0; i < TEXT + RAW; i++) {
 		if (i < TEXT)
-			text(page, sizeof(page), i * 7);
+			uz_test_text(page, sizeof(page), i * 7);
 		else
-			noise(page, sizeof(page), i);
+			uz_test_noise(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 	}
 	memset(page, 0, sizeof(page));
@@ -581,7 +522,7 @@ START_TEST(writeback_round_trip)
 	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_HUGE, 0, &r), 0);
 	ck_assert_uint_eq(r.pages, RAW);
 	ck_assert_uint_eq(r.bytes, RAW * UZ_PAGE_SIZE);
-	check_ok(st);
+	uz_test_store_ok(st);
 	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &r), 0);
 	ck_assert_uint_eq(r.pages, 0); /* nothing idle yet */
 	ck_assert_int_eq(uz_store_mark_idle(st, 0), TEXT); /* written-back pages are not marked */
@@ -600,12 +541,12 @@ START_TEST(writeback_round_trip)
 	/* dense: the file holds about the compressed bytes, not 4 KiB a page */
 	ck_assert_uint_le(allocated(path), compr + compr / 10);
 	ck_assert_uint_le(s.backing_bytes, compr + compr / 10);
-	check_ok(st);
+	uz_test_store_ok(st);
 	for (unsigned i = 0; i < TEXT + RAW; i++) {
 		if (i < TEXT)
-			text(page, sizeof(page), i * 7);
+			uz_test_text(page, sizeof(page), i * 7);
 		else
-			noise(page, sizeof(page), i);
+			uz_test_noise(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_read(st, back, sizeof(back), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "page %u read back from the backing file", i);
 	}
@@ -622,9 +563,9 @@ START_TEST(writeback_round_trip)
 			ck_assert_int_eq(uz_store_read(st, big, (size_t)k * UZ_PAGE_SIZE, (uint64_t)i * UZ_PAGE_SIZE), 0);
 			for (unsigned j = 0; j < k; j++) {
 				if (i + j < TEXT)
-					text(page, sizeof(page), (i + j) * 7);
+					uz_test_text(page, sizeof(page), (i + j) * 7);
 				else
-					noise(page, sizeof(page), i + j);
+					uz_test_noise(page, sizeof(page), i + j);
 				ck_assert_msg(memcmp(page, big + (size_t)j * UZ_PAGE_SIZE, sizeof(page)) == 0,
 					      "page %u in a large read from the backing file", i + j);
 			}
@@ -638,7 +579,7 @@ START_TEST(writeback_round_trip)
 	/* a partial write of a written-back page: read, modified, in memory */
 	ck_assert_int_eq(uz_store_write(st, "x", 1, 5 * UZ_PAGE_SIZE + 9), 0);
 	ck_assert_int_eq(uz_store_read(st, back, sizeof(back), 5 * UZ_PAGE_SIZE), 0);
-	text(page, sizeof(page), 5 * 7);
+	uz_test_text(page, sizeof(page), 5 * 7);
 	page[9] = 'x';
 	ck_assert_mem_eq(page, back, sizeof(page));
 	/* discarding everything frees the file's blocks: holes punched */
@@ -649,18 +590,18 @@ START_TEST(writeback_round_trip)
 	ck_assert_uint_eq(s.backing_objects, 0);
 	ck_assert_uint_eq(s.backing_bytes, 0);
 	ck_assert_uint_eq(allocated(path), 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	/* the space is reused, and a limit is kept to */
 	for (unsigned i = 0; i < TEXT; i++) {
-		text(page, sizeof(page), i);
+		uz_test_text(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 	}
 	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_ALL, 100000, &r), 0);
 	ck_assert_uint_ge(r.bytes, 100000);
 	ck_assert_uint_lt(r.bytes, 100000 + UZ_PAGE_SIZE); /* the last page passes it */
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
-	backing_gone(path);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -699,11 +640,11 @@ START_TEST(writeback_after_policy)
 	struct uz_store_stats s;
 	static uint8_t page[UZ_PAGE_SIZE];
 
-	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	cfg.backing = uz_test_backing(path, sizeof(path), 64 * MiB);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	for (unsigned i = 0; i < 200; i++) {
-		noise(page, sizeof(page), i); /* 4 KiB each: the budget is 48 of them */
+		uz_test_noise(page, sizeof(page), i); /* 4 KiB each: the budget is 48 of them */
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 	}
 	sleep(2);
@@ -719,9 +660,9 @@ START_TEST(writeback_after_policy)
 	/* a day later, a new budget */
 	uz_store_clock_advance(st, 24 * 3600);
 	ck_assert_uint_ge(wait_written_back(st, 96), 96);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
-	backing_gone(path);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -739,14 +680,14 @@ START_TEST(spill_at_the_limit)
 	/* (a third under valgrind, still three times the limit) */
 	const unsigned n = (RUNNING_ON_VALGRIND ? 24 : 48) * MiB / UZ_PAGE_SIZE;
 
-	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	cfg.backing = uz_test_backing(path, sizeof(path), 64 * MiB);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	for (unsigned i = 0; i < n; i++) {
 		if (i % 3)
-			text(page, sizeof(page), i);
+			uz_test_text(page, sizeof(page), i);
 		else
-			noise(page, sizeof(page), i);
+			uz_test_noise(page, sizeof(page), i);
 		ck_assert_msg(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE) == 0, "page %u", i);
 	}
 	uz_store_stats(st, &s);
@@ -754,17 +695,17 @@ START_TEST(spill_at_the_limit)
 	ck_assert_uint_gt(s.spills, 0);
 	ck_assert_uint_gt(s.wb_pages, 0);
 	ck_assert_uint_eq(s.failed_writes, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	for (unsigned i = 0; i < n; i++) {
 		if (i % 3)
-			text(page, sizeof(page), i);
+			uz_test_text(page, sizeof(page), i);
 		else
-			noise(page, sizeof(page), i);
+			uz_test_noise(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_read(st, back, sizeof(back), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "page %u after spills", i);
 	}
 	uz_store_destroy(st);
-	backing_gone(path);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -792,7 +733,7 @@ START_TEST(references_beyond_64_gib)
 	for (unsigned e = 0; e < ENGINES; e++) {
 		for (unsigned k = 0; k < PER; k++) {
 			off = e * UZ_ENGINE_SPAN + (uint64_t)k * 509 * MiB + (e % 7) * UZ_PAGE_SIZE;
-			noise(page, sizeof(page), e * 1000 + k);
+			uz_test_noise(page, sizeof(page), e * 1000 + k);
 			ck_assert_int_eq(uz_store_write(st, page, sizeof(page), off), 0);
 		}
 	}
@@ -800,11 +741,11 @@ START_TEST(references_beyond_64_gib)
 	ck_assert_uint_eq(s.afm.arenas, ENGINES);
 	ck_assert_uint_eq(s.afm.objects, ENGINES * PER);
 	ck_assert_uint_eq(s.compr_data_size, (uint64_t)ENGINES * PER * UZ_PAGE_SIZE);
-	check_ok(st);
+	uz_test_store_ok(st);
 	for (unsigned e = 0; e < ENGINES; e++) {
 		for (unsigned k = 0; k < PER; k++) {
 			off = e * UZ_ENGINE_SPAN + (uint64_t)k * 509 * MiB + (e % 7) * UZ_PAGE_SIZE;
-			noise(page, sizeof(page), e * 1000 + k);
+			uz_test_noise(page, sizeof(page), e * 1000 + k);
 			ck_assert_int_eq(uz_store_read(st, back, sizeof(back), off), 0);
 			ck_assert_msg(memcmp(page, back, sizeof(page)) == 0, "engine %u page %u", e, k);
 		}
@@ -812,17 +753,17 @@ START_TEST(references_beyond_64_gib)
 	/* Engine 3's space has one arena (512 pages) from its top id: 448
 	 * more pages fit, the next is refused and the old data stays. */
 	do {
-		noise(page, sizeof(page), 777 + n);
+		uz_test_noise(page, sizeof(page), 777 + n);
 		err = uz_store_write(st, page, sizeof(page), 3 * UZ_ENGINE_SPAN + 100 * MiB + (uint64_t)n * UZ_PAGE_SIZE);
 	} while (err == 0 && ++n < 1000);
 	ck_assert_int_eq(err, -ENOSPC);
 	ck_assert_int_eq(n, 512 - PER);
-	noise(page, sizeof(page), 4 * 1000 + 5);
+	uz_test_noise(page, sizeof(page), 4 * 1000 + 5);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 4 * UZ_ENGINE_SPAN + 12345 * UZ_PAGE_SIZE), 0);
-	noise(page, sizeof(page), 3 * 1000);
+	uz_test_noise(page, sizeof(page), 3 * 1000);
 	ck_assert_int_eq(uz_store_read(st, back, sizeof(back), 3 * UZ_ENGINE_SPAN + 3 * UZ_PAGE_SIZE), 0);
 	ck_assert_mem_eq(page, back, sizeof(page));
-	check_ok(st);
+	uz_test_store_ok(st);
 	/* Compaction walks every engine; discarding all gives everything back. */
 	ck_assert_int_eq(uz_store_discard(st, 0, size / 2), 0);
 	{
@@ -830,13 +771,13 @@ START_TEST(references_beyond_64_gib)
 
 		ck_assert_int_eq(uz_store_compact(st, &res), 0);
 	}
-	check_ok(st);
+	uz_test_store_ok(st);
 	ck_assert_int_eq(uz_store_discard(st, size / 2, size / 2), 0);
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.afm.arenas, 0);
 	ck_assert_uint_eq(s.mem_used_total, 0);
 	ck_assert_uint_eq(s.afm.objects, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -854,7 +795,7 @@ START_TEST(overwrites_succeed_at_the_limit)
 
 	ck_assert_ptr_nonnull(st);
 	do {
-		noise(page, sizeof(page), (unsigned)n);
+		uz_test_noise(page, sizeof(page), (unsigned)n);
 		err = uz_store_write(st, page, sizeof(page), (uint64_t)n * UZ_PAGE_SIZE);
 	} while (err == 0 && ++n < 16384);
 	ck_assert_int_eq(err, -ENOSPC);
@@ -862,12 +803,12 @@ START_TEST(overwrites_succeed_at_the_limit)
 	 * then once with text, and partly */
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < n; i++) {
-			noise(page, sizeof(page), (unsigned)(100000 * (round + 1) + i));
+			uz_test_noise(page, sizeof(page), (unsigned)(100000 * (round + 1) + i));
 			ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		text(page, sizeof(page), (unsigned)i);
+		uz_test_text(page, sizeof(page), (unsigned)i);
 		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		ck_assert_int_eq(uz_store_write(st, page, 1000, (uint64_t)i * UZ_PAGE_SIZE + 100), 0);
 	}
@@ -876,13 +817,13 @@ START_TEST(overwrites_succeed_at_the_limit)
 	ck_assert_uint_le(s.mem_used_total, limit);
 	ck_assert_uint_le(s.mem_used_max, limit);
 	for (int i = 0; i < n; i++) {
-		text(page, sizeof(page), (unsigned)i);
+		uz_test_text(page, sizeof(page), (unsigned)i);
 		memcpy(back, page, sizeof(back));
 		ck_assert_int_eq(uz_store_read(st, back, sizeof(back), (uint64_t)i * UZ_PAGE_SIZE), 0);
 		ck_assert_msg(memcmp(page, back, 100) == 0 && memcmp(page + 1100, back + 1100, 2996) == 0,
 			      "page %d after overwrites at the limit", i);
 	}
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -900,7 +841,7 @@ START_TEST(memory_limit_spans_engines)
 	ck_assert_ptr_nonnull(st);
 	/* alternate between the two engines until the limit says no */
 	do {
-		noise(page, sizeof(page), (unsigned)n);
+		uz_test_noise(page, sizeof(page), (unsigned)n);
 		err = uz_store_write(st, page, sizeof(page), (n % 2) * UZ_ENGINE_SPAN + (uint64_t)(n / 2) * UZ_PAGE_SIZE);
 	} while (err == 0 && ++n < 100000);
 	ck_assert_int_eq(err, -ENOSPC);
@@ -912,7 +853,7 @@ START_TEST(memory_limit_spans_engines)
 	ck_assert_int_gt(n, 512);
 	uz_store_set_mem_limit(st, 0);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), UZ_ENGINE_SPAN + (uint64_t)(n / 2) * UZ_PAGE_SIZE), 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -922,7 +863,7 @@ END_TEST
 static void nibbles(uint8_t *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rnd(&seed) >> 27);
+		p[i] = (uint8_t)(uz_test_rnd(&seed) >> 27);
 }
 
 static void expect_pages(struct uz_store *st, unsigned n, void (*fill)(uint8_t *, size_t, unsigned), uint64_t first)
@@ -948,7 +889,7 @@ static void write_pages(struct uz_store *st, unsigned n, void (*fill)(uint8_t *,
 
 static void text_a(uint8_t *p, size_t n, unsigned seed)
 {
-	text(p, n, seed);
+	uz_test_text(p, n, seed);
 	p[seed % n] ^= (uint8_t)seed; /* no two pages alike */
 }
 
@@ -968,7 +909,7 @@ START_TEST(recompress_idle_pages)
 	write_pages(st, TEXT, text_a, 0);
 	write_pages(st, RAW, nibbles, 1000);
 	ck_assert_int_eq(uz_store_mark_idle(st, 0), TEXT + RAW);
-	write_pages(st, HOT, noise, 2000); /* not idle */
+	write_pages(st, HOT, uz_test_noise, 2000); /* not idle */
 	uz_store_stats(st, &a);
 	ck_assert_uint_eq(a.algo_pages[UZ_ALGO_LZ4], TEXT);
 	ck_assert_uint_eq(a.huge_pages, RAW + HOT);
@@ -986,10 +927,10 @@ START_TEST(recompress_idle_pages)
 	ck_assert_uint_eq(b.recomp_saved_bytes, r.bytes_saved);
 	ck_assert_uint_lt(b.mem_used_total, a.mem_used_total);
 	ck_assert_uint_eq(r.bytes_freed, a.mem_used_total - b.mem_used_total);
-	check_ok(st);
+	uz_test_store_ok(st);
 	expect_pages(st, TEXT, text_a, 0);
 	expect_pages(st, RAW, nibbles, 1000);
-	expect_pages(st, HOT, noise, 2000);
+	expect_pages(st, HOT, uz_test_noise, 2000);
 	/* read: stays zstd, no longer idle; nothing left to do */
 	uz_store_stats(st, &b);
 	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], TEXT + RAW);
@@ -1001,9 +942,9 @@ START_TEST(recompress_idle_pages)
 	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
 	ck_assert_uint_eq(r.tried, 0); /* marked: not tried again */
 	/* rewritten: LZ4 again, and tried again */
-	text(page, sizeof(page), 5);
+	uz_test_text(page, sizeof(page), 5);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 5 * UZ_PAGE_SIZE), 0);
-	noise(page, sizeof(page), 0);
+	uz_test_noise(page, sizeof(page), 0);
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 2000 * UZ_PAGE_SIZE), 0);
 	uz_store_stats(st, &b);
 	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], TEXT + RAW - 1);
@@ -1011,7 +952,7 @@ START_TEST(recompress_idle_pages)
 	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
 	ck_assert_uint_eq(r.tried, 2);
 	ck_assert_uint_eq(r.kept, 1);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
 }
 END_TEST
@@ -1064,18 +1005,18 @@ START_TEST(recompress_types_and_algorithms)
 	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_ZSTD], N);
 	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_LZ4], N - r.kept);
 	ck_assert_uint_eq(s.recomp_pages, N + r.kept);
-	check_ok(st);
+	uz_test_store_ok(st);
 	expect_pages(st, N, text_a, 0);
 	expect_pages(st, N, nibbles, 1000);
 	/* a compaction moves recompressed objects like any other */
-	write_pages(st, N, noise, 3000);
+	write_pages(st, N, uz_test_noise, 3000);
 	ck_assert_int_eq(uz_store_discard(st, 3000 * UZ_PAGE_SIZE, N * UZ_PAGE_SIZE), 0);
 	{
 		struct uz_compact_result c;
 
 		ck_assert_int_eq(uz_store_compact(st, &c), 0);
 	}
-	check_ok(st);
+	uz_test_store_ok(st);
 	expect_pages(st, N, text_a, 0);
 	expect_pages(st, N, nibbles, 1000);
 	uz_store_destroy(st);
@@ -1095,7 +1036,7 @@ START_TEST(recompressed_pages_write_back)
 	struct uz_store *st;
 	static uint8_t big[64 * UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
 
-	cfg.backing = backing_file(path, sizeof(path), 64 * MiB);
+	cfg.backing = uz_test_backing(path, sizeof(path), 64 * MiB);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	write_pages(st, N, text_a, 0);
@@ -1111,7 +1052,7 @@ START_TEST(recompressed_pages_write_back)
 	ck_assert_uint_eq(b.algo_pages[UZ_ALGO_ZSTD], N);
 	ck_assert_uint_eq(b.recomp_pages, N);
 	ck_assert_uint_eq(b.wb_pages, N);
-	check_ok(st);
+	uz_test_store_ok(st);
 	/* spans */
 	ck_assert_int_eq(uz_store_read(st, big, sizeof(big), 0), 0);
 	for (unsigned i = 0; i < 64; i++) {
@@ -1122,9 +1063,9 @@ START_TEST(recompressed_pages_write_back)
 	/* written-back pages are not recompressed (they are not in memory) */
 	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
 	ck_assert_uint_eq(r.tried, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	uz_store_destroy(st);
-	backing_gone(path);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -1165,7 +1106,7 @@ START_TEST(recompress_after_policy)
 	for (int i = 0; i < 50 && !rc_runs; i++)
 		usleep(100000);
 	ck_assert_int_gt(rc_runs, 0);
-	check_ok(st);
+	uz_test_store_ok(st);
 	expect_pages(st, N, text_a, 0);
 	expect_pages(st, 10, text_a, N);
 	uz_store_destroy(st);
@@ -1187,12 +1128,12 @@ static void *rc_writer(void *arg)
 	unsigned seed = 1;
 
 	while (!r->stop) {
-		unsigned i = rnd(&seed) % 512;
+		unsigned i = uz_test_rnd(&seed) % 512;
 
 		/* page i holds text_a(i) or is discarded */
-		if (rnd(&seed) % 4 == 0) {
+		if (uz_test_rnd(&seed) % 4 == 0) {
 			uz_store_discard(r->st, (uint64_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE);
-		} else if (rnd(&seed) % 2) {
+		} else if (uz_test_rnd(&seed) % 2) {
 			text_a(p, sizeof(p), i);
 			uz_store_write(r->st, p, sizeof(p), (uint64_t)i * UZ_PAGE_SIZE);
 		} else {
@@ -1225,7 +1166,7 @@ START_TEST(recompression_races_io)
 	pthread_join(t, NULL);
 	ck_assert_int_eq(r.bad, 0);
 	ck_assert_uint_gt(kept, 0);
-	check_ok(r.st);
+	uz_test_store_ok(r.st);
 	uz_store_destroy(r.st);
 }
 END_TEST
@@ -1252,7 +1193,7 @@ START_TEST(recompression_shares_the_slots)
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.recomp_pages, N);
 	ck_assert_uint_eq(s.recomp_tried, N);
-	check_ok(st);
+	uz_test_store_ok(st);
 	for (unsigned i = 0; i < N; i++) {
 		text_a(page, sizeof(page), i);
 		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (uint64_t)i * 87 * UZ_PAGE_SIZE), 0);
@@ -1261,27 +1202,6 @@ START_TEST(recompression_shares_the_slots)
 	uz_store_destroy(st);
 }
 END_TEST
-
-/* A fresh temp folder for a snapshot; its path in path. */
-static void snap_path(char *path, size_t len)
-{
-	char dir[] = "/tmp/uzram-snap.XXXXXX";
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, len, "%s/snap", dir);
-}
-
-static void snap_gone(const char *path)
-{
-	char p[300], dir[256];
-
-	snprintf(p, sizeof(p), "%s.tmp", path);
-	unlink(p);
-	backing_gone(path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	rmdir(dir);
-}
 
 /* Every kind of page, in memory and in the backing store, in LZ4 and
  * zstd, survives a snapshot and a restore into a new store: the same
@@ -1299,8 +1219,8 @@ START_TEST(snapshot_round_trip)
 	struct uz_store *st, *st2;
 	static uint8_t page[UZ_PAGE_SIZE];
 
-	snap_path(path, sizeof(path));
-	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	uz_test_tmp(path, sizeof(path), "snap");
+	cfg.backing = uz_test_backing(bpath, sizeof(bpath), 64 * MiB);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	write_pages(st, N / 2, text_a, 0);
@@ -1308,8 +1228,8 @@ START_TEST(snapshot_round_trip)
 	ck_assert_int_eq(uz_store_mark_idle(st, 0), N / 2 + 50);
 	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &rr), 0); /* zstd */
 	ck_assert_uint_eq(rr.kept, N / 2 + 50);
-	write_pages(st, N / 2, text, N / 2); /* LZ4 */
-	write_pages(st, 50, noise, 1000); /* raw */
+	write_pages(st, N / 2, uz_test_text, N / 2); /* LZ4 */
+	write_pages(st, 50, uz_test_noise, 1000); /* raw */
 	memset(page, 0x5a, sizeof(page)); /* same-filled */
 	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), 2000 * UZ_PAGE_SIZE), 0);
 	ck_assert_int_eq(uz_store_zero(st, 3000 * UZ_PAGE_SIZE, 8 * UZ_PAGE_SIZE), 0); /* kept allocated */
@@ -1322,9 +1242,9 @@ START_TEST(snapshot_round_trip)
 	ck_assert_uint_eq(si.file_bytes % (1u << 20), 0);
 	ck_assert(access(path, F_OK) == 0);
 	uz_store_destroy(st);
-	backing_gone(bpath);
+	uz_test_tmp_gone(bpath);
 
-	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	cfg.backing = uz_test_backing(bpath, sizeof(bpath), 64 * MiB);
 	st2 = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st2);
 	ck_assert_msg(uz_store_restore(st2, path, &ri, err, sizeof(err)) == 0, "restore: %s", err);
@@ -1338,11 +1258,11 @@ START_TEST(snapshot_round_trip)
 	ck_assert_uint_eq(b.compr_data_size, a.compr_data_size);
 	ck_assert_uint_eq(b.same_pages, 1);
 	ck_assert_uint_eq(b.idle_pages, 0);
-	check_ok(st2);
+	uz_test_store_ok(st2);
 	expect_pages(st2, N / 2, text_a, 0);
-	expect_pages(st2, N / 2, text, N / 2);
+	expect_pages(st2, N / 2, uz_test_text, N / 2);
 	expect_pages(st2, 50, nibbles, 1500);
-	expect_pages(st2, 50, noise, 1000);
+	expect_pages(st2, 50, uz_test_noise, 1000);
 	{
 		static uint8_t got[UZ_PAGE_SIZE];
 
@@ -1352,8 +1272,8 @@ START_TEST(snapshot_round_trip)
 	/* a store that holds data refuses a restore */
 	ck_assert_int_eq(uz_store_restore(st2, path, &ri, err, sizeof(err)), -EBUSY);
 	uz_store_destroy(st2);
-	backing_gone(bpath);
-	snap_gone(path);
+	uz_test_tmp_gone(bpath);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -1387,11 +1307,11 @@ START_TEST(snapshot_refusals)
 	struct uz_store_stats s;
 	struct uz_store *st;
 
-	snap_path(path, sizeof(path));
+	uz_test_tmp(path, sizeof(path), "snap");
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_ptr_nonnull(st);
 	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -ENOENT);
-	write_pages(st, 3000, noise, 0); /* 12 MiB: several blocks */
+	write_pages(st, 3000, uz_test_noise, 0); /* 12 MiB: several blocks */
 	ck_assert_int_eq(uz_store_snapshot(st, path, &si, err, sizeof(err)), 0);
 	uz_store_destroy(st);
 
@@ -1458,7 +1378,7 @@ START_TEST(snapshot_refusals)
 	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -ENOSPC);
 	ck_assert_msg(strstr(err, "the memory limit is reached") != NULL, "%s", err);
 	uz_store_destroy(st);
-	snap_gone(path);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -1497,8 +1417,8 @@ START_TEST(long_runs_report_progress)
 	struct uz_snapshot_info si;
 	struct uz_store *st;
 
-	snap_path(path, sizeof(path));
-	cfg.backing = backing_file(bpath, sizeof(bpath), 64 * MiB);
+	uz_test_tmp(path, sizeof(path), "snap");
+	cfg.backing = uz_test_backing(bpath, sizeof(bpath), 64 * MiB);
 	st = uz_store_create(2ull << 30, &cfg); /* 524288 slots: several reports */
 	ck_assert_ptr_nonnull(st);
 	for (unsigned i = 0; i < 64; i++) {
@@ -1522,8 +1442,8 @@ START_TEST(long_runs_report_progress)
 	ck_assert_uint_eq(p.starts[UZ_PROGRESS_RESTORE], 1);
 	ck_assert(!p.backwards);
 	uz_store_destroy(st);
-	backing_gone(bpath);
-	snap_gone(path);
+	uz_test_tmp_gone(bpath);
+	uz_test_tmp_gone(path);
 }
 END_TEST
 
@@ -1633,39 +1553,22 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("store");
-	TCase *tc = tcase_create("store");
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, slot_table_is_lazy);
-	tcase_add_test(tc, slot_lock_keeps_meta);
-	tcase_add_test(tc, bad_sizes);
-	tcase_add_test(tc, pages_of_every_kind);
-	tcase_add_test(tc, unaligned_io_against_reference);
-	tcase_add_test(tc, out_of_range_is_invalid_io);
-	tcase_add_test(tc, discard_frees_pages);
-	tcase_add_test(tc, memory_limit_loses_nothing);
-	tcase_add_test(tc, threads_never_tear_pages);
-	tcase_add_test(tc, sparse_terabyte_is_cheap);
-	tcase_add_test(tc, compact_after_discards);
-	tcase_add_test(tc, compaction_races_readers_and_writers);
-	tcase_add_test(tc, references_beyond_64_gib);
-	tcase_add_test(tc, idle_marks_and_ages);
-	tcase_add_test(tc, memory_limit_spans_engines);
-	tcase_add_test(tc, overwrites_succeed_at_the_limit);
-	tcase_add_test(tc, writeback_round_trip);
-	tcase_add_test(tc, spill_at_the_limit);
-	tcase_add_test(tc, writeback_after_policy);
-	tcase_add_test(tc, recompress_idle_pages);
-	tcase_add_test(tc, recompress_types_and_algorithms);
-	tcase_add_test(tc, recompressed_pages_write_back);
-	tcase_add_test(tc, recompress_after_policy);
-	tcase_add_test(tc, recompression_races_io);
-	tcase_add_test(tc, recompression_shares_the_slots);
-	tcase_add_test(tc, snapshot_round_trip);
-	tcase_add_test(tc, snapshot_refusals);
-	tcase_add_test(tc, long_runs_report_progress);
-	tcase_add_test(tc, reserve_takes_gives_and_misses);
-	tcase_add_test(tc, store_with_a_reserve);
-	suite_add_tcase(s, tc);
+	uz_tcase(s, "slots", 120, UZ_TESTS(slot_table_is_lazy, slot_lock_keeps_meta));
+	uz_tcase(s, "pages", 120,
+		 UZ_TESTS(bad_sizes, pages_of_every_kind, unaligned_io_against_reference, out_of_range_is_invalid_io,
+			  discard_frees_pages, sparse_terabyte_is_cheap, references_beyond_64_gib));
+	uz_tcase(s, "threads", 120, UZ_TESTS(threads_never_tear_pages));
+	uz_tcase(s, "limits", 120,
+		 UZ_TESTS(memory_limit_loses_nothing, memory_limit_spans_engines, overwrites_succeed_at_the_limit));
+	uz_tcase(s, "compaction", 120, UZ_TESTS(compact_after_discards, compaction_races_readers_and_writers));
+	uz_tcase(s, "idle", 120, UZ_TESTS(idle_marks_and_ages));
+	uz_tcase(s, "writeback", 120, UZ_TESTS(writeback_round_trip, spill_at_the_limit, writeback_after_policy));
+	uz_tcase(s, "recompression", 120,
+		 UZ_TESTS(recompress_idle_pages, recompress_types_and_algorithms, recompressed_pages_write_back,
+			  recompress_after_policy, recompression_races_io, recompression_shares_the_slots));
+	uz_tcase(s, "snapshot", 120, UZ_TESTS(snapshot_round_trip, snapshot_refusals));
+	uz_tcase(s, "progress", 120, UZ_TESTS(long_runs_report_progress));
+	uz_tcase(s, "reserve", 120, UZ_TESTS(reserve_takes_gives_and_misses, store_with_a_reserve));
 	return uz_run_suite(s);
 }

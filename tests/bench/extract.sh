@@ -27,7 +27,7 @@ run_on() { # DEVICE NAME STATS_CMD
 	start=$(date +%s.%N)
 	tar -xf "$TAR" -C "$T/mnt-$name"
 	sync
-	t=$(echo "$(date +%s.%N) - $start" | bc)
+	t=$(since "$start")
 	printf '%.2f' "$t"
 }
 
@@ -37,16 +37,16 @@ attach_loop "$T/disk"
 echo "bench: uzram ..." >&2
 t=$(run_on "$LOOP" uzram) || exit 1
 settle "$T/disk.sock"
-read -r orig compr used _ < <("$UZRAMCTL" --socket "$T/disk.sock" mm_stat)
+read -r orig compr used _ < <(uzctl "$T/disk.sock" mm_stat)
 rss=$(( $(rss_kb "$DPID") * 1024 ))
 table=$(stat_of "$T/disk.sock" table_bytes)
 results+=("$(row uzram "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" \
 	"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "$(mib "$rss")")")
 echo "bench: uzram: idle all; recompress idle ..." >&2
-"$UZRAMCTL" --socket "$T/disk.sock" idle all >/dev/null
-recomp=$("$UZRAMCTL" --socket "$T/disk.sock" recompress idle) || exit 1
+uzctl "$T/disk.sock" idle all >/dev/null
+recomp=$(uzctl "$T/disk.sock" recompress idle) || exit 1
 settle "$T/disk.sock"
-read -r orig compr used_rc _ < <("$UZRAMCTL" --socket "$T/disk.sock" mm_stat)
+read -r orig compr used_rc _ < <(uzctl "$T/disk.sock" mm_stat)
 rss=$(( $(rss_kb "$DPID") * 1024 ))
 results+=("$(row "uzram, zstd idle" "-" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used_rc")" \
 	"$(echo "scale=2; 100 * ($used_rc - $compr) / $compr" | bc)" "$(mib "$rss")")")

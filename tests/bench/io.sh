@@ -105,10 +105,10 @@ measure() {
 		for i in $(seq "$ROUNDS"); do
 			t0=$(date +%s.%N)
 			tar -xf "$TAR" -C "$mnt" && sync
-			rec "$1" extract_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
+			rec "$1" extract_sync "$(since "$t0")" s
 			t0=$(date +%s.%N)
 			rm -rf "${mnt:?}/$TOPDIR" && sync
-			rec "$1" rm_sync "$(echo "$(date +%s.%N) - $t0" | bc)" s
+			rec "$1" rm_sync "$(since "$t0")" s
 			progress "$1 round $i: extract+sync $(tail -n2 "$CSV" | head -n1 | cut -d, -f3) s"
 		done
 		umount "$mnt"
@@ -158,7 +158,7 @@ measure() {
 		fio --name=g --filename="$T/big" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m \
 			--offset=$((done_gib << 30)) --size=$(((gib - done_gib) << 30)) --buffer_compress_percentage=60 \
 			--refill_buffers >/dev/null 2>&1
-		t=$(echo "$(date +%s.%N) - $t0" | bc)
+		t=$(since "$t0")
 		rec uzram "growth_${gib}G_MBps" "$(echo "($gib - $done_gib) * 1024 / $t" | bc)" MB/s
 		rec uzram "growth_${gib}G_mem_used_total" "$(stat_of "$T/big.sock" mem_used_total)" B
 		rec uzram "growth_${gib}G_table_bytes" "$(stat_of "$T/big.sock" table_bytes)" B
@@ -169,7 +169,7 @@ measure() {
 	stop_daemon "$DPID"
 	t0=$(date +%s.%N)
 	"$UZRAMD" --size 1T --socket "$T/tib.sock" "$T/tib" 2>/dev/null
-	rec uzram tib_start_s "$(echo "$(date +%s.%N) - $t0" | bc)" s
+	rec uzram tib_start_s "$(since "$t0")" s
 	TPID=$(stat_of "$T/tib.sock" pid)
 	PIDS+=("$TPID")
 	rec uzram tib_rss "$(( $(rss_kb "$TPID") * 1024 ))" B
@@ -196,8 +196,8 @@ measure() {
 	}
 	rc_reads lz4
 	rec uzram rc_lz4_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
-	"$UZRAMCTL" --socket "$T/rc.sock" idle all >/dev/null
-	"$UZRAMCTL" --socket "$T/rc.sock" recompress idle >"$T/rc.out"
+	uzctl "$T/rc.sock" idle all >/dev/null
+	uzctl "$T/rc.sock" recompress idle >"$T/rc.out"
 	settle "$T/rc.sock"
 	rec uzram rc_zstd_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
 	rec uzram recompress_MBps "$(sed -n 's/.*, \([0-9]*\) MB\/s)$/\1/p' "$T/rc.out")" MB/s
@@ -209,20 +209,19 @@ measure() {
 	progress "persist: snapshot and restore of the whole tree ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "persist = $T/ps.snap"; } >"$T/ps.conf"
 	start_daemon "$T/ps" --config "$T/ps.conf" --size 4G --socket "$T/ps.sock" || exit 1
-	attach_loop "$T/ps"
-	mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$T/mnt-ps" || exit 1
+	ext4_on "$T/ps" "$T/mnt-ps" || exit 1
 	tar -xf "$TAR" -C "$T/mnt-ps"
 	umount "$T/mnt-ps"
 	losetup -d "$LOOP"
 	rec uzram persist_compr_bytes "$(stat_of "$T/ps.sock" compr_data_size)" B
 	t0=$(date +%s.%N)
 	stop_daemon "$DPID"
-	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	t=$(since "$t0")
 	rec uzram snapshot_stop_s "$t" s
 	rec uzram snapshot_file_bytes "$(stat -c %s "$T/ps.snap")" B
 	t0=$(date +%s.%N)
 	"$UZRAMD" --config "$T/ps.conf" --size 4G --socket "$T/ps.sock" "$T/ps" || exit 1
-	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	t=$(since "$t0")
 	PSPID=$(stat_of "$T/ps.sock" pid)
 	PIDS+=("$PSPID")
 	rec uzram restore_ready_s "$t" s
@@ -249,11 +248,11 @@ measure() {
 	progress "uzram transport: $(stat_of "$T/wb.sock" transport)"
 	fio --name=w --filename="$T/wb" --ioengine=libaio --direct=1 --iodepth=16 --rw=write --bs=1m --size=2g \
 		--buffer_compress_percentage=60 --refill_buffers >/dev/null 2>&1
-	"$UZRAMCTL" --socket "$T/wb.sock" idle all >/dev/null
+	uzctl "$T/wb.sock" idle all >/dev/null
 	orig=$(stat_of "$T/wb.sock" orig_data_size)
 	t0=$(date +%s.%N)
-	"$UZRAMCTL" --socket "$T/wb.sock" writeback all >"$T/wb.out"
-	t=$(echo "$(date +%s.%N) - $t0" | bc)
+	uzctl "$T/wb.sock" writeback all >"$T/wb.out"
+	t=$(since "$t0")
 	wb=$(stat_of "$T/wb.sock" writeback_bytes)
 	rec uzram writeback_s "$t" s
 	rec uzram writeback_MBps "$(echo "$wb / 1048576 / $t" | bc)" MB/s

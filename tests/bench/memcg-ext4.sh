@@ -18,8 +18,7 @@ cat "$TAR" >/dev/null # (the tar in the page cache before either run)
 run() {
 	local name=$1 dev=$T/$1 mnt=$T/$1.mnt t0 rc
 	start_daemon "$dev" --size 4G --socket "$T/$name.sock" || { fail "$name: uzramd"; return; }
-	attach_loop "$dev" || { fail "$name: losetup"; return; }
-	mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$mnt" || { fail "$name: mkfs, mount"; return; }
+	ext4_on "$dev" "$mnt" || { fail "$name: losetup, mkfs, mount"; return; }
 	t0=$(date +%s.%N)
 	if [ -n "${DAEMON_MEMCG:-}" ]; then
 		timeout 900 bash -c 'echo $$ >"$0/cgroup.procs" && exec tar -xf "$1" -C "$2" && sync' "$DAEMON_MEMCG" "$TAR" "$mnt"
@@ -27,7 +26,7 @@ run() {
 		timeout 900 tar -xf "$TAR" -C "$mnt" && sync
 	fi
 	rc=$?
-	secs=$(echo "$(date +%s.%N) - $t0" | bc)
+	secs=$(since "$t0")
 	printf '%-22s extract + sync %7.1f s (exit %d); reserve_waits %s, longest %s s; reserve_misses %s; failed_writes %s\n' \
 		"$name" "$secs" "$rc" "$(stat_of "$T/$name.sock" reserve_waits)" "$(stat_of "$T/$name.sock" reserve_wait_max_seconds)" \
 		"$(stat_of "$T/$name.sock" reserve_misses)" "$(stat_of "$T/$name.sock" failed_writes)"

@@ -71,7 +71,7 @@ STAGES=(extract drivers arch fs sound include)
 # mm_stat of the system under test: "orig compr used"
 mm() {
 	if [ "$SYS" = zram ]; then awk '{print $1, $2, $3}' /sys/block/zram0/mm_stat
-	else "$UZRAMCTL" --socket "$SOCK" mm_stat | awk '{print $1, $2, $3}'; fi
+	else uzctl "$SOCK" mm_stat | awk '{print $1, $2, $3}'; fi
 }
 
 wait_stable() {
@@ -88,8 +88,8 @@ record() { # CYCLE STAGE EXTRACT_S
 	local orig compr used real="" rss="" bound="" over ratio rratio="" ah="" at="" ap=""
 	sync
 	if [ "$SYS" = uzram-recompress ]; then
-		"$UZRAMCTL" --socket "$SOCK" idle all >/dev/null
-		"$UZRAMCTL" --socket "$SOCK" recompress idle >/dev/null || fail "[$SYS] recompress idle"
+		uzctl "$SOCK" idle all >/dev/null
+		uzctl "$SOCK" recompress idle >/dev/null || fail "[$SYS] recompress idle"
 	fi
 	wait_stable
 	read -r orig compr used < <(mm)
@@ -117,7 +117,7 @@ run_cycles() { # DEVICE MOUNTPOINT
 		t0=$(date +%s.%N)
 		tar -xf "$TAR" -C "$mnt"
 		sync
-		t=$(echo "$(date +%s.%N) - $t0" | bc)
+		t=$(since "$t0")
 		record "$c" extract "$t"
 		for d in drivers arch fs sound include; do
 			rm -rf "${mnt:?}/$TOPDIR/$d"

@@ -133,7 +133,7 @@ up_uzram() {
 }
 down_uzram() { swap_off "$DEV"; losetup -d "$DEV"; stop_daemon "$DPID"; }
 # mm_SYSTEM: orig_data_size compr_data_size mem_used_total ...
-mm_uzram() { settle "$T/uz.sock"; timeout 30 "$UZRAMCTL" --socket "$T/uz.sock" mm_stat; }
+mm_uzram() { settle "$T/uz.sock"; uzctl -t 30 "$T/uz.sock" mm_stat; }
 up_zram() {
 	zram_up "$SIZE" || { ZRAM_WHY="zram_up failed"; return 1; }
 	DEV=/dev/zram0

@@ -208,6 +208,14 @@ mount_dev() {
 	MOUNTS+=("$2")
 }
 
+# ext4_on FILE MNT [MKFS_OPTION...]: a loop device over FILE (in $LOOP), a
+# new ext4 on it, mounted on MNT.  Not called in $(...), as attach_loop.
+ext4_on() {
+	local file=$1 mnt=$2
+	shift 2
+	attach_loop "$file" && mkfs.ext4 -q "$@" "$LOOP" && mount_dev "$LOOP" "$mnt"
+}
+
 # conf FILE KEY=VALUE...: a config file of those lines.
 conf() {
 	local f=$1
@@ -215,16 +223,59 @@ conf() {
 	printf '%s\n' "$@" >"$f"
 }
 
+# uzctl [-t SECONDS] SOCKET ARGS...: uzramctl with that daemon's socket;
+# with -t, killed after SECONDS.  Exported, for checks run in bash -c.
+uzctl() {
+	local limit=()
+	[ "$1" = -t ] && { limit=(timeout "$2"); shift 2; }
+	"${limit[@]}" "$UZRAMCTL" --socket "$@"
+}
+export UZRAMCTL
+export -f uzctl
+
+# refused STATUS PATTERN OUTPUT: a command failed (STATUS not 0) and its
+# OUTPUT says PATTERN (grep).
+refused() { [ "$1" -ne 0 ] && grep -q -- "$2" <<<"$3"; }
+
+# tree_sum DIR SUMS: the sha256 of every file below DIR, into SUMS.
+tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$2"; }
+# tree_same DIR SUMS: every file of SUMS below DIR still has its sum.
+tree_same() { (cd "$1" && sha256sum --quiet -c "$2"); }
+
+# remount_verify LOOP MNT SUMS FSCK_CHECK SAME_CHECK: unmounts MNT (when
+# mounted), drops the page cache, e2fsck -fn on LOOP, mounts it again and
+# compares the tree with SUMS: two checks, with those descriptions.
+remount_verify() {
+	mountpoint -q "$2" && umount "$2"
+	echo 3 >/proc/sys/vm/drop_caches
+	check "$4" silent e2fsck -fn "$1"
+	mount_dev "$1" "$2"
+	check "$5" tree_same "$2" "$3"
+}
+
+# dev_put FILE DEV: FILE onto DEV from its start, in 1 MiB direct writes.
+dev_put() { dd if="$1" of="$2" bs=1M oflag=direct status=none; }
+# dev_same DEV FILE: DEV begins with FILE (whole MiB), read with direct I/O.
+dev_same() { cmp <(dd if="$1" bs=1M count=$(($(stat -c %s "$2") >> 20)) iflag=direct status=none) "$2"; }
+
+# tar_idle SOCKET DEV MIB: the first MIB MiB of $TAR (the test's
+# linux_tar) into $T/data and onto DEV, then every page marked idle.
+tar_idle() {
+	head -c $(($3 << 20)) "$TAR" >"$T/data"
+	dev_put "$T/data" "$2"
+	uzctl "$1" idle all >/dev/null
+}
+
 # stat_of SOCKET KEY: one counter from the daemon.
 stat_of() {
-	"$UZRAMCTL" --socket "$1" --json | sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p"
+	uzctl "$1" --json | sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p"
 }
 
 # settle SOCKET: waits (at most 30 s) until mm_stat stops changing.
 settle() {
 	local prev="" cur
 	for _ in $(seq 60); do
-		cur=$("$UZRAMCTL" --socket "$1" mm_stat)
+		cur=$(uzctl "$1" mm_stat)
 		[ "$cur" = "$prev" ] && return 0
 		prev=$cur
 		sleep 0.5
@@ -253,6 +304,9 @@ reserve_settled() {
 	done
 	return 1
 }
+
+# since T0: the seconds since T0 (a `date +%s.%N`), with the fraction.
+since() { echo "$(date +%s.%N) - $1" | bc; }
 
 # vmlck_kb PID: locked memory (mlock, mlockall).
 vmlck_kb() { awk '/^VmLck:/ {print $2}' "/proc/$1/status"; }

@@ -22,15 +22,15 @@ as_user() {
 start_daemon "$T/d" --size 64M --socket "$T/d.sock" || { fail "uzramd start"; finish; }
 check "default socket mode 0600, owner root" test "$(stat -c %a:%u "$T/d.sock")" = 600:0
 out=$(as_user "$UZRAMCTL" --socket "$T/d.sock" mm_stat 2>&1); rc=$?
-check "another user cannot connect to a 0600 socket" bash -c "[ $rc -ne 0 ] && grep -q 'Permission denied' <<<\"\$1\"" _ "$out"
+check "another user cannot connect to a 0600 socket" refused "$rc" "Permission denied" "$out"
 check "block file: 0600, owner root" test "$(stat -c %a:%u "$T/d")" = 600:0
 check "no allow_other by default" bash -c "! grep -F ' $T/d fuse.uzram ' /proc/mounts | grep -q allow_other"
 out=$(as_user dd if="$T/d" of=/dev/null bs=4k count=1 2>&1); rc=$?
-check "another user cannot open the block file" bash -c "[ $rc -ne 0 ] && grep -q 'Permission denied' <<<\"\$1\"" _ "$out"
-check "root can: mem-limit over the socket" quiet "$UZRAMCTL" --socket "$T/d.sock" mem-limit 48M
+check "another user cannot open the block file" refused "$rc" "Permission denied" "$out"
+check "root can: mem-limit over the socket" quiet uzctl "$T/d.sock" mem-limit 48M
 check "... and it applies" test "$(stat_of "$T/d.sock" mem_limit)" = $((48 << 20))
-out=$("$UZRAMCTL" --socket "$T/d.sock" mem-limit lots 2>&1); rc=$?
-check "mem-limit with a bad size: clear error" bash -c "[ $rc -ne 0 ] && grep -q \"'lots' is not a size\" <<<\"\$1\"" _ "$out"
+out=$(uzctl "$T/d.sock" mem-limit lots 2>&1); rc=$?
+check "mem-limit with a bad size: clear error" refused "$rc" "'lots' is not a size" "$out"
 stop_daemon "$DPID"
 
 # 2. An open socket with an admin group.
@@ -48,7 +48,7 @@ for cmd in compact reload "mem-limit 1G"; do
 	# shellcheck disable=SC2086
 	out=$(as_user "$UZRAMCTL" --socket "$T/o.sock" $cmd 2>&1); rc=$?
 	check "'$cmd' refused to a user outside the admin group" \
-		bash -c "[ $rc -ne 0 ] && grep -q \"permission denied: '${cmd%% *}' changes state (root or the admin-group only)\" <<<\"\$1\"" _ "$out"
+		refused "$rc" "permission denied: '${cmd%% *}' changes state (root or the admin-group only)" "$out"
 done
 check "... and logged, with uid and pid" grep -q "refused 'compact' from uid $NOBODY gid $NOBODY (pid [0-9]*): not an admin" "$T/uzramd.log"
 check "the refused mem-limit changed nothing" test "$(stat_of "$T/o.sock" mem_limit)" = 0
@@ -69,7 +69,7 @@ check "socket-group and socket-mode 0660 applied" test "$(stat -c %a:%g "$T/g.so
 check "a member of socket-group may read the statistics" quiet as_user --groups "$GRP" "$UZRAMCTL" --socket "$T/g.sock" mm_stat
 check "others may not connect" bash -c "! setpriv --reuid $NOBODY --regid $NOBODY --clear-groups '$UZRAMCTL' --socket '$T/g.sock' mm_stat 2>/dev/null"
 out=$(as_user --groups "$GRP" "$UZRAMCTL" --socket "$T/g.sock" compact 2>&1); rc=$?
-check "socket-group alone does not make an admin" bash -c "[ $rc -ne 0 ] && grep -q 'permission denied' <<<\"\$1\"" _ "$out"
+check "socket-group alone does not make an admin" refused "$rc" "permission denied" "$out"
 stop_daemon "$DPID"
 
 # 4. Bad access settings are refused at start with file, line and key.

@@ -17,9 +17,9 @@ mount_dev "$LOOP" "$MNT" || { fail "mount -o discard"; finish; }
 start=$(date +%s.%N)
 check "extract linux-source-6.1${SUB:+/$SUB}" tar -xf "$TAR" -C "$MNT" ${SUB:+linux-source-6.1/$SUB}
 sync
-log "extract + sync: $(echo "$(date +%s.%N) - $start" | bc) s"
+log "extract + sync: $(since "$start") s"
 settle "$SOCK"
-read -r orig compr used limit maxu same compacted huge huges < <("$UZRAMCTL" --socket "$SOCK" mm_stat)
+read -r orig compr used limit maxu same compacted huge huges < <(uzctl "$SOCK" mm_stat)
 table=$(stat_of "$SOCK" table_bytes)
 rss=$(( $(rss_kb "$DPID") * 1024 ))
 log "mm_stat: $orig $compr $used $limit $maxu $same $compacted $huge $huges"
@@ -39,24 +39,22 @@ page_cache_ok() {
 	[ "$(awk '/^Cached:/ {print $2}' /proc/meminfo)" -lt $((cached0 + orig / 2048)) ]
 }
 
-(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums"
+tree_sum "$MNT" "$T/sums"
 nfiles=$(wc -l <"$T/sums")
 log "$nfiles files checksummed"
 check "umount" umount "$MNT"
-check "e2fsck -fn is clean" e2fsck -fn "$LOOP"
-mount_dev "$LOOP" "$MNT"
-check "every checksum matches after remount" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+remount_verify "$LOOP" "$MNT" "$T/sums" "e2fsck -fn is clean" "every checksum matches after remount"
 
 rm -rf "$MNT/linux-source-6.1"
 sync
 check "fstrim" fstrim "$MNT"
 settle "$SOCK"
-read -r orig2 compr2 used2 _ < <("$UZRAMCTL" --socket "$SOCK" mm_stat)
-log "after rm -rf and fstrim: $("$UZRAMCTL" --socket "$SOCK" mm_stat); io_stat $("$UZRAMCTL" --socket "$SOCK" io_stat)"
+read -r orig2 compr2 used2 _ < <(uzctl "$SOCK" mm_stat)
+log "after rm -rf and fstrim: $(uzctl "$SOCK" mm_stat); io_stat $(uzctl "$SOCK" io_stat)"
 check "orig_data_size below 100 MB after rm + fstrim" test "$orig2" -lt 100000000
 check "mem_used_total fell with the data" test "$used2" -lt "$used"
 check "pages were freed by discard (notify_free)" test "$(stat_of "$SOCK" notify_free)" -gt 0
-read -r fr fw inv nf < <("$UZRAMCTL" --socket "$SOCK" io_stat)
+read -r fr fw inv nf < <(uzctl "$SOCK" io_stat)
 check "no failed I/O (io_stat $fr $fw $inv $nf: discards counted)" test "$fr $fw $inv" = "0 0 0" -a "$nf" -gt 0
 check "umount" umount "$MNT"
 check "e2fsck -fn is clean after the deletes" e2fsck -fn "$LOOP"

@@ -17,7 +17,7 @@ check "random data reads back" cmp <(dd if="$F" bs=1M skip=10 count=1 status=non
 check "random pages counted as huge_pages" test "$(stat_of "$SOCK" huge_pages_since)" -ge $((before + 256))
 
 # Same-filled pages take no memory.
-"$UZRAMCTL" --socket "$SOCK" mm_stat >/dev/null
+uzctl "$SOCK" mm_stat >/dev/null
 perl -e 'print "\xab\xcd\xef\x01\x23\x45\x67\x89" x 131072' >"$T/pat"
 fallocate --punch-hole --keep-size -o $((20 << 20)) -l $((1 << 20)) "$F"
 same0=$(stat_of "$SOCK" same_pages)
@@ -79,5 +79,5 @@ check "at the limit, stored pages can be rewritten" \
 fallocate --punch-hole --keep-size -o 0 -l $((4 << 20)) "$T/lim"
 fallocate --punch-hole --keep-size -o $((8 << 20)) -l $((16 << 20)) "$T/lim"
 check "after a discard writes succeed again" dd if="$T/four" of="$T/lim" bs=1M seek=30 conv=notrunc status=none
-check "the daemon is still serving" "$UZRAMCTL" --socket "$T/lim.sock" mm_stat
+check "the daemon is still serving" uzctl "$T/lim.sock" mm_stat
 finish

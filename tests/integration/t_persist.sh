@@ -22,10 +22,9 @@ mkdir -p "$T/state"
 conf "$T/p.conf" "size = 2G" "persist = $SNAP"
 start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd with persist"; finish; }
 check "no snapshot yet: starts empty, says so" grep -q "persist: no snapshot at $SNAP yet: starting empty" "$T/uzramd.log"
-attach_loop "$T/p" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/p" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "fs, kernel and include extracted" tar -xf "$TAR" -C "$MNT" "$TOPDIR/fs" "$TOPDIR/kernel" "$TOPDIR/include"
-(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums"
+tree_sum "$MNT" "$T/sums"
 umount "$MNT"
 losetup -d "$LOOP"
 orig=$(stat_of "$SOCK" orig_data_size)
@@ -38,14 +37,11 @@ start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd rest
 log "$(grep "persist: restored" "$T/uzramd.log" | tail -n1)"
 check "restored before serving, and says so" grep -q "persist: restored .* from $SNAP" "$T/uzramd.log"
 check "orig_data_size as it was" test "$(stat_of "$SOCK" orig_data_size)" = "$orig"
-check "--json: persist, restored_bytes, last_snapshot_*" bash -c "'$UZRAMCTL' --socket '$SOCK' --json |
-	grep -q '\"persist\": \"$SNAP\"' && test \"\$('$UZRAMCTL' --socket '$SOCK' --json | grep -c 'restored_bytes\|last_snapshot_time\|last_snapshot_bytes\|last_snapshot_seconds')\" = 4"
+check "--json: persist, restored_bytes, last_snapshot_*" bash -c "uzctl '$SOCK' --json |
+	grep -q '\"persist\": \"$SNAP\"' && test \"\$(uzctl '$SOCK' --json | grep -c 'restored_bytes\|last_snapshot_time\|last_snapshot_bytes\|last_snapshot_seconds')\" = 4"
 check "restored_bytes > 0" test "$(stat_of "$SOCK" restored_bytes)" -gt 0
 attach_loop "$T/p" || { fail "losetup"; finish; }
-echo 3 >/proc/sys/vm/drop_caches
-check "e2fsck -fn clean after the restart" silent e2fsck -fn "$LOOP"
-mount_dev "$LOOP" "$MNT"
-check "every checksum matches after the restart" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+remount_verify "$LOOP" "$MNT" "$T/sums" "e2fsck -fn clean after the restart" "every checksum matches after the restart"
 
 # 2. kill -9 while the snapshot is written: the previous one stays.
 tar -xf "$TAR" -C "$MNT" "$TOPDIR/drivers" # more to write: a longer snapshot
@@ -64,9 +60,7 @@ umount -l "$T/p" 2>/dev/null
 start_daemon "$T/p" --config "$T/p.conf" --socket "$SOCK" || { fail "uzramd after kill -9"; finish; }
 check "... and restores" test "$(stat_of "$SOCK" orig_data_size)" = "$orig"
 attach_loop "$T/p" || { fail "losetup"; finish; }
-check "e2fsck -fn clean (the file system as at the previous stop)" silent e2fsck -fn "$LOOP"
-mount_dev "$LOOP" "$MNT"
-check "every checksum matches" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+remount_verify "$LOOP" "$MNT" "$T/sums" "e2fsck -fn clean (the file system as at the previous stop)" "every checksum matches"
 umount "$MNT"
 losetup -d "$LOOP"
 stop_daemon "$DPID"
@@ -115,21 +109,19 @@ check "persist-mismatch takes refuse or discard" grep -q "persist-mismatch: 'may
 # 4. Written-back pages.
 conf "$T/w.conf" "size = 256M" "persist = $T/state/w.snap" "backing-file = $T/state/backing"
 start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd with persist and a backing file"; finish; }
-head -c $((64 << 20)) "$TAR" >"$T/data"
-dd if="$T/data" of="$T/w" bs=1M oflag=direct status=none
-"$UZRAMCTL" --socket "$T/w.sock" idle all >/dev/null
-"$UZRAMCTL" --socket "$T/w.sock" writeback idle >/dev/null
+tar_idle "$T/w.sock" "$T/w" 64
+uzctl "$T/w.sock" writeback idle >/dev/null
 wbp=$(stat_of "$T/w.sock" writeback_pages)
 check "pages written back before the stop" test "$wbp" -gt 0
 stop_daemon "$DPID"
 start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd restoring with a backing file"; finish; }
 check "the written-back pages are in the backing store again" test "$(stat_of "$T/w.sock" writeback_pages)" = "$wbp"
-check "everything reads back" cmp <(dd if="$T/w" bs=1M count=64 iflag=direct status=none) "$T/data"
+check "everything reads back" dev_same "$T/w" "$T/data"
 stop_daemon "$DPID"
 conf "$T/w.conf" "size = 256M" "persist = $T/state/w.snap"
 start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd restoring without the backing file"; finish; }
 check "without a backing file now, they come back into memory" test "$(stat_of "$T/w.sock" orig_data_size)" = $((64 << 20))
-check "... and read back" cmp <(dd if="$T/w" bs=1M count=64 iflag=direct status=none) "$T/data"
+check "... and read back" dev_same "$T/w" "$T/data"
 stop_daemon "$DPID"
 # 5. A snapshot that does not fit its file system: a clear error, exit 1,
 #    no temporary file left, the previous snapshot kept.
@@ -142,7 +134,7 @@ check "a small snapshot fits (3 blocks)" stop_daemon "$DPID"
 cp "$T/small/snap" "$T/small.1"
 start_daemon "$T/s" --config "$T/s.conf" --socket "$T/s.sock" || { fail "uzramd restoring from the small tmpfs"; finish; }
 head -c $((16 << 20)) /dev/urandom >"$T/rnd"
-dd if="$T/rnd" of="$T/s" bs=1M oflag=direct status=none
+dev_put "$T/rnd" "$T/s"
 stop_daemon "$DPID"
 rc=$?
 check "a snapshot into a full file system: exit 1" test "$rc" = 1

@@ -16,10 +16,9 @@ MNT=$T/mnt
 # 1. The tree, recompressed.
 conf "$T/r.conf" "size = 4G" "recomp-algorithm = zstd"
 start_daemon "$T/r" --config "$T/r.conf" --socket "$SOCK" || { fail "uzramd with recomp-algorithm = zstd"; finish; }
-attach_loop "$T/r" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/r" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "the whole tree extracted" tar -xf "$TAR" -C "$MNT"
-(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums"
+tree_sum "$MNT" "$T/sums"
 # Quiesced: with the file system unmounted nothing but recompression
 # writes to the device (no lazy inode-table init, journal commit or
 # discard lands between the readings), so the counters must agree exactly.
@@ -31,8 +30,8 @@ used0=$(stat_of "$SOCK" mem_used_total)
 compr0=$(stat_of "$SOCK" compr_data_size)
 lz40=$(stat_of "$SOCK" lz4_pages)
 huge0=$(stat_of "$SOCK" huge_pages)
-"$UZRAMCTL" --socket "$SOCK" idle all >/dev/null
-out=$("$UZRAMCTL" --socket "$SOCK" recompress idle)
+uzctl "$SOCK" idle all >/dev/null
+out=$(uzctl "$SOCK" recompress idle)
 log "recompress idle: $out"
 check "recompress idle prints what it did" grep -Eq "^[1-9][0-9]* pages tried, [1-9][0-9]* kept in zstd:3" <<<"$out"
 settle "$SOCK"
@@ -53,11 +52,8 @@ dd if="$T/r" of=/dev/null bs=1M iflag=direct status=none
 check "pages read stay zstd (the whole device read)" test "$(stat_of "$SOCK" zstd_pages)" = "$rp"
 check "... and are no longer idle" test "$(stat_of "$SOCK" idle_pages)" = 0
 check "... and reading wrote nothing (compr_data_size unchanged)" test "$(stat_of "$SOCK" compr_data_size)" = "$compr1"
-check "mm_stat is still zram's nine numbers" test "$("$UZRAMCTL" --socket "$SOCK" mm_stat | wc -w)" = 9
-echo 3 >/proc/sys/vm/drop_caches
-check "e2fsck -fn clean" silent e2fsck -fn "$LOOP"
-mount_dev "$LOOP" "$MNT"
-check "every checksum matches after drop_caches and remount" bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums'"
+check "mm_stat is still zram's nine numbers" test "$(uzctl "$SOCK" mm_stat | wc -w)" = 9
+remount_verify "$LOOP" "$MNT" "$T/sums" "e2fsck -fn clean" "every checksum matches after drop_caches and remount"
 # (the mount itself rewrites a few pages: the superblock, the journal)
 lz0=$(stat_of "$SOCK" lz4_pages)
 rp=$(stat_of "$SOCK" zstd_pages)
@@ -70,20 +66,16 @@ check "... and zstd ones were freed (zstd_pages fell)" test "$(stat_of "$SOCK" z
 # 2. Reload to LZ4HC: what is LZ4 now takes its form; zstd pages stay.
 z0=$(stat_of "$SOCK" zstd_pages)
 conf "$T/r.conf" "size = 4G" "recomp-algorithm = lz4hc:9"
-out=$("$UZRAMCTL" --socket "$SOCK" reload)
+out=$(uzctl "$SOCK" reload)
 check "reload applies recomp-algorithm" grep -q "applied.* recompression" <<<"$out"
-"$UZRAMCTL" --socket "$SOCK" idle all >/dev/null
-out=$("$UZRAMCTL" --socket "$SOCK" recompress all threshold=64)
+uzctl "$SOCK" idle all >/dev/null
+out=$(uzctl "$SOCK" recompress all threshold=64)
 log "recompress all threshold=64 with lz4hc: $out"
 check "LZ4HC takes the LZ4 pages" test "$(stat_of "$SOCK" lz4hc_pages)" -gt 0
 check "zstd pages stay zstd" test "$(stat_of "$SOCK" zstd_pages)" = "$z0"
-(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums2"
-umount "$MNT"
-echo 3 >/proc/sys/vm/drop_caches
-check "e2fsck -fn clean with three algorithms" silent e2fsck -fn "$LOOP"
-mount_dev "$LOOP" "$MNT"
-check "every checksum matches: each page decodes with its own algorithm" \
-	bash -c "cd '$MNT' && sha256sum --quiet -c '$T/sums2'"
+tree_sum "$MNT" "$T/sums2"
+remount_verify "$LOOP" "$MNT" "$T/sums2" "e2fsck -fn clean with three algorithms" \
+	"every checksum matches: each page decodes with its own algorithm"
 umount "$MNT"
 losetup -d "$LOOP"
 check "SIGTERM exits 0" stop_daemon "$DPID"
@@ -91,37 +83,35 @@ check "SIGTERM exits 0" stop_daemon "$DPID"
 # 3. Written back, recompressed pages keep their algorithm.
 conf "$T/w.conf" "size = 256M" "backing-file = $T/backing"
 start_daemon "$T/w" --config "$T/w.conf" --socket "$T/w.sock" || { fail "uzramd with a backing file"; finish; }
-head -c $((48 << 20)) "$TAR" >"$T/data"
-dd if="$T/data" of="$T/w" bs=1M oflag=direct status=none
-"$UZRAMCTL" --socket "$T/w.sock" idle all >/dev/null
-"$UZRAMCTL" --socket "$T/w.sock" recompress idle >/dev/null
+tar_idle "$T/w.sock" "$T/w" 48
+uzctl "$T/w.sock" recompress idle >/dev/null
 zp=$(stat_of "$T/w.sock" zstd_pages)
 cb=$(stat_of "$T/w.sock" compr_data_size)
-out=$("$UZRAMCTL" --socket "$T/w.sock" writeback idle)
+out=$(uzctl "$T/w.sock" writeback idle)
 log "writeback idle after recompress idle ($zp zstd pages): $out"
 check "the recompressed pages are written back (all idle pages)" test "$(stat_of "$T/w.sock" writeback_pages)" -ge "$zp"
 check "... in their zstd form (writeback_bytes = compr_data_size before)" test "$(stat_of "$T/w.sock" writeback_bytes)" = "$cb"
 check "... and stay zstd pages" test "$(stat_of "$T/w.sock" zstd_pages)" = "$zp"
-check "everything reads back through the backing file" cmp <(dd if="$T/w" bs=1M count=48 iflag=direct status=none) "$T/data"
+check "everything reads back through the backing file" dev_same "$T/w" "$T/data"
 
 # 4. Bad requests.
-out=$("$UZRAMCTL" --socket "$T/w.sock" recompress sometimes 2>&1)
+out=$(uzctl "$T/w.sock" recompress sometimes 2>&1)
 check "an unknown type is refused, naming the valid ones" grep -q "'sometimes' is not idle, huge, huge_idle or all" <<<"$out"
-out=$("$UZRAMCTL" --socket "$T/w.sock" recompress idle threshold=5000 2>&1)
+out=$(uzctl "$T/w.sock" recompress idle threshold=5000 2>&1)
 check "a threshold beyond a page is refused" grep -q "is not threshold=BYTES" <<<"$out"
-out=$("$UZRAMCTL" --socket "$T/w.sock" recompress idle threshold=lots 2>&1)
+out=$(uzctl "$T/w.sock" recompress idle threshold=lots 2>&1)
 check "a malformed threshold is refused" grep -q "is not threshold=BYTES" <<<"$out"
-out=$("$UZRAMCTL" --socket "$T/w.sock" recompress 2>&1)
+out=$(uzctl "$T/w.sock" recompress 2>&1)
 check "recompress without a type: usage" grep -q "recompress needs a type" <<<"$out"
 conf "$T/w.conf" "size = 256M" "backing-file = $T/backing" "recomp-algorithm = off"
-"$UZRAMCTL" --socket "$T/w.sock" reload >/dev/null
-out=$("$UZRAMCTL" --socket "$T/w.sock" recompress all 2>&1)
+uzctl "$T/w.sock" reload >/dev/null
+out=$(uzctl "$T/w.sock" recompress all 2>&1)
 check "recomp-algorithm = off: recompress says so" grep -q "recompression is off" <<<"$out"
 check "--json says off" test "$(stat_of "$T/w.sock" recomp_algorithm)" = off
 conf "$T/w.conf" "size = 256M" "backing-file = $T/backing" "recomp-algorithm = gzip"
-out=$("$UZRAMCTL" --socket "$T/w.sock" reload 2>&1)
+out=$(uzctl "$T/w.sock" reload 2>&1)
 check "a reload with an unknown algorithm is refused, nothing changed" grep -q "'gzip' is not a recompression algorithm" <<<"$out"
-check "the daemon serves on" cmp <(dd if="$T/w" bs=1M count=48 iflag=direct status=none) "$T/data"
+check "the daemon serves on" dev_same "$T/w" "$T/data"
 stop_daemon "$DPID"
 for bad in "recomp-algorithm = lz4" "recomp-algorithm = zstd:30" "recompress-after = 5s" "compression-algorithm = lz4 brotli"; do
 	conf "$T/bad.conf" "size = 64M" "$bad"

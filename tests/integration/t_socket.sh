@@ -8,42 +8,42 @@ start_daemon "$T/s" --size 1G --socket "$SOCK" || { fail "uzramd start"; finish;
 head -c $((8 << 20)) /dev/urandom | base64 >"$T/text"
 dd if="$T/text" of="$T/s" bs=1M conv=notrunc status=none
 
-out=$("$UZRAMCTL" --socket "$SOCK")
+out=$(uzctl "$SOCK")
 log "$(head -n1 <<<"$out")"
 log "$(tail -n1 <<<"$out")"
 check "table header as zramctl's" test "$(head -n1 <<<"$out" | tr -s ' ')" = \
 	"NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT"
 check "table row: name, 1G, lz4, the file's path" bash -c \
 	"tail -n1 <<<'$out' | awk '{exit !(\$1 == \"s\" && \$2 == \"1G\" && \$6 == \"lz4\" && \$7 == \"$T/s\")}'"
-check "-b prints bytes" bash -c "'$UZRAMCTL' --socket '$SOCK' -b | tail -n1 | awk '{exit \$2 != 1073741824}'"
-mm=$("$UZRAMCTL" --socket "$SOCK" mm_stat)
+check "-b prints bytes" bash -c "uzctl '$SOCK' -b | tail -n1 | awk '{exit \$2 != 1073741824}'"
+mm=$(uzctl "$SOCK" mm_stat)
 log "mm_stat: $mm"
 check "mm_stat has zram's 9 numbers" bash -c "[[ '$mm' =~ ^[0-9]+(\ [0-9]+){8}$ ]]"
 check "mm_stat orig_data_size counts the data" bash -c "awk '{exit \$1 < 11000000}' <<<'$mm'"
-check "io_stat has 4 numbers" bash -c "[[ \"\$('$UZRAMCTL' --socket '$SOCK' io_stat)\" =~ ^[0-9]+(\ [0-9]+){3}$ ]]"
-json=$("$UZRAMCTL" --socket "$SOCK" --json)
+check "io_stat has 4 numbers" bash -c "[[ \"\$(uzctl '$SOCK' io_stat)\" =~ ^[0-9]+(\ [0-9]+){3}$ ]]"
+json=$(uzctl "$SOCK" --json)
 for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max same_pages pages_compacted \
 	huge_pages huge_pages_since failed_reads failed_writes invalid_io notify_free disksize algorithm \
 	arena_kind arenas table_bytes metadata_bytes pid; do
 	grep -q "\"$k\": " <<<"$json" || fail "--json lacks $k"
 done
 pass "--json has every counter"
-check "--json is one valid object" bash -c "'$UZRAMCTL' --socket '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
+check "--json is one valid object" bash -c "uzctl '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
 check "--json pid is the daemon's" test "$(stat_of "$SOCK" pid)" = "$DPID"
 # zramctl's options: -o, --output-all, -n, --raw, -b.
 settle "$SOCK" # (a compaction would change mem_used_total between the readings)
 o=$(stat_of "$SOCK" orig_data_size) tot=$(stat_of "$SOCK" mem_used_total) cmp_=$(stat_of "$SOCK" compr_data_size)
 want="$(stat_of "$SOCK" name) lz4 $o $cmp_ $(awk -v d="$o" -v t="$tot" 'BEGIN {printf "%.4f", d / t}')"
-out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b)
+out=$(uzctl "$SOCK" -o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b)
 check "-o NAME,ALGORITHM,DATA,COMPR,COMP-RATIO -n -r -b: '$out'" test "$out" = "$want"
-out=$("$UZRAMCTL" --socket "$SOCK" -o name,algorithm,data,compr,comp-ratio --noheadings --raw)
+out=$(uzctl "$SOCK" -o name,algorithm,data,compr,comp-ratio --noheadings --raw)
 check "... without -b: sizes human-readable, as zramctl ('$out')" \
 	bash -c "[[ '$out' =~ ^[^\ ]+\ lz4\ [0-9.]+[KMG]\ [0-9.]+[KMG]\ [0-9]+\.[0-9]{4}$ ]]"
-check "--output-all: every column, zramctl's and uzram's" test "$("$UZRAMCTL" --socket "$SOCK" --output-all | head -n1 | wc -w)" = 18
-check "-o +STREAMS: added to the defaults" test "$("$UZRAMCTL" --socket "$SOCK" -o +STREAMS | head -n1 | tr -s ' ')" = \
+check "--output-all: every column, zramctl's and uzram's" test "$(uzctl "$SOCK" --output-all | head -n1 | wc -w)" = 18
+check "-o +STREAMS: added to the defaults" test "$(uzctl "$SOCK" -o +STREAMS | head -n1 | tr -s ' ')" = \
 	"NAME DISKSIZE DATA COMPR TOTAL ALGORITHM MOUNTPOINT STREAMS"
-check "STREAMS is the worker threads or queues" test "$("$UZRAMCTL" --socket "$SOCK" -o STREAMS -n -r)" = "$(stat_of "$SOCK" streams)"
-check "BACKING is empty without a backing file" test "$("$UZRAMCTL" --socket "$SOCK" -o NAME,BACKING -n -r)" = "$(stat_of "$SOCK" name) "
+check "STREAMS is the worker threads or queues" test "$(uzctl "$SOCK" -o STREAMS -n -r)" = "$(stat_of "$SOCK" streams)"
+check "BACKING is empty without a backing file" test "$(uzctl "$SOCK" -o NAME,BACKING -n -r)" = "$(stat_of "$SOCK" name) "
 # metrics: Prometheus's text format, checked by Prometheus's own parser,
 # for every device in /run/uzram when no socket is named.
 name2=uzt$$
@@ -51,8 +51,8 @@ D1=$DPID
 start_daemon "$T/$name2" --size 64M --socket "/run/uzram/$name2.sock" || fail "a second daemon"
 D2=$DPID
 DPID=$D1
-"$UZRAMCTL" --socket "$SOCK" --json >"$T/stats.json"
-"$UZRAMCTL" --socket "$SOCK" metrics >"$T/one.prom"
+uzctl "$SOCK" --json >"$T/stats.json"
+uzctl "$SOCK" metrics >"$T/one.prom"
 out=$(/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$T/one.prom" "$T/stats.json" "$(stat_of "$SOCK" name)" 2>&1)
 log "metrics --socket: $out"
 check "metrics: parsed by prometheus_client, every --json number covered, device labels, counters _total" \
@@ -63,16 +63,16 @@ check "metrics: mem_used_total as the README shows it" bash -c \
 check "metrics without --socket: every device in /run/uzram, one family each" \
 	/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$T/all.prom" "$T/stats.json" "$name2"
 stop_daemon "$D2"
-out=$("$UZRAMCTL" --socket "$SOCK" -o NAME,SIZE 2>&1)
+out=$(uzctl "$SOCK" -o NAME,SIZE 2>&1)
 rc=$?
 check "an unknown column: exit 2" test "$rc" = 2
 check "... naming it and listing the valid ones" grep -q "unknown column 'SIZE'; valid columns: NAME, DISKSIZE, DATA, COMPR, ALGORITHM, STREAMS, ZERO-PAGES, TOTAL, MEM-LIMIT, MEM-USED, MIGRATED, COMP-RATIO, MOUNTPOINT, ARENA, IDLE, BACKING, RECOMP, TRANSPORT" <<<"$out"
 
 # Clear errors.
-out=$("$UZRAMCTL" --socket "$T/nope.sock" 2>&1); rc=$?
+out=$(uzctl "$T/nope.sock" 2>&1); rc=$?
 check "wrong socket path: non-zero status" test $rc -ne 0
 check "wrong socket path: says why" grep -q "cannot connect to $T/nope.sock: No such file or directory" <<<"$out"
-out=$("$UZRAMCTL" --socket "$SOCK" frobnicate 2>&1); rc=$?
+out=$(uzctl "$SOCK" frobnicate 2>&1); rc=$?
 check "unknown command: non-zero status" test $rc -ne 0
 check "unknown command: says so" grep -q "unknown command 'frobnicate'" <<<"$out"
 
@@ -93,7 +93,7 @@ check "I/O continues during the storm" dd if="$T/text" of="$T/s" bs=1M seek=100 
 wait "${storm[@]}"
 check "data written during the storm reads back" cmp <(dd if="$T/s" bs=1M skip=100 count=$(( $(stat -c %s "$T/text") >> 20 )) status=none) \
 	<(head -c $(( ($(stat -c %s "$T/text") >> 20) << 20 )) "$T/text")
-check "uzramctl still answers" quiet "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "uzramctl still answers" quiet uzctl "$SOCK" mm_stat
 
 # Hostile clients: 400 connections held open at once (a third of them
 # stopping mid-word), then 300 that send a request and hang up before the
@@ -111,7 +111,7 @@ HOLDER=$!
 PIDS+=("$HOLDER")
 sleep 1
 t0=$(date +%s%N)
-check "a client is answered while 400 others hold connections" quiet timeout 5 "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "a client is answered while 400 others hold connections" quiet uzctl -t 5 "$SOCK" mm_stat
 log "answered in $(( ($(date +%s%N) - t0) / 1000000 )) ms; $(cat "$T/held.log")"
 check "... in under 2 s" test $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000
 check "I/O goes on meanwhile" dd if="$T/text" of="$T/s" bs=1M seek=200 conv=notrunc,fsync status=none
@@ -127,7 +127,7 @@ check "oversized line then silence: told so" bash -c "
 		my \$c = IO::Socket::UNIX->new(Peer => \$ARGV[0]) or exit 1;
 		syswrite(\$c, \"x\" x 4096);
 		my \$r = \"\"; sysread(\$c, \$r, 200); print \$r;' '$SOCK' | grep -q '^error: request too long'"
-check "uzramctl answers after all of it" quiet timeout 5 "$UZRAMCTL" --socket "$SOCK" mm_stat
+check "uzramctl answers after all of it" quiet uzctl -t 5 "$SOCK" mm_stat
 check "data written meanwhile reads back" cmp <(dd if="$T/s" bs=1M skip=200 count=$(( $(stat -c %s "$T/text") >> 20 )) status=none) \
 	<(head -c $(( ($(stat -c %s "$T/text") >> 20) << 20 )) "$T/text")
 check "the daemon is alive" kill -0 "$DPID"

@@ -19,8 +19,7 @@ TOPDIR=linux-source-6.1
 SOCK=$T/s.sock
 MNT=$T/mnt
 start_daemon "$T/s" --size 6G --socket "$SOCK" || { fail "uzramd start"; finish; }
-attach_loop "$T/s" || { fail "losetup"; finish; }
-mkfs.ext4 -q "$LOOP" && mount_dev "$LOOP" "$MNT" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/s" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 
 # remount: later reads come from the device, not the page cache.
 remount() { umount "$MNT" && mount -o discard "$LOOP" "$MNT"; }
@@ -56,7 +55,7 @@ remount || fail "remount"
 for i in "${!SUBTREES[@]}"; do
 	check "tree ${SUBTREES[i]} matches the tar after the load" tar -df "$TAR" -C "$MNT/w$i" "$TOPDIR/${SUBTREES[i]}"
 done
-log "$files files compared; mm_stat $("$UZRAMCTL" --socket "$SOCK" mm_stat)"
+log "$files files compared; mm_stat $(uzctl "$SOCK" mm_stat)"
 rm -rf "${MNT:?}"/w*
 umount "$MNT" && MOUNTS=()
 check "e2fsck -fn clean after the load" silent e2fsck -fn "$LOOP"
@@ -68,7 +67,7 @@ if memcg_make $((64 << 20)); then
 	t0=$(date +%s.%N)
 	memcg_run timeout 600 tar -xf "$TAR" -C "$MNT"
 	rc=$?
-	log "extract in a 64 MiB memory cgroup: $(echo "$(date +%s.%N) - $t0" | bc) s, peak $(memcg_peak) B, limit hit $(memcg_hits) times"
+	log "extract in a 64 MiB memory cgroup: $(since "$t0") s, peak $(memcg_peak) B, limit hit $(memcg_hits) times"
 	check "extract in a 64 MiB memory cgroup finished (no deadlock)" test $rc -eq 0
 	check "... under real pressure: the limit was hit" test "$(memcg_hits)" -gt 0
 	sync
@@ -132,8 +131,7 @@ stop_daemon "$DPID"
 # aborted; only new data gets ENOSPC.  Four rounds of filling up.
 SOCK=$T/j.sock
 start_daemon "$T/j" --size 256M --mem-limit 24M --socket "$SOCK" || { fail "uzramd with a limit"; finish; }
-attach_loop "$T/j"
-mkfs.ext4 -q -b 4096 "$LOOP" && mount_dev "$LOOP" "$T/jm" || { fail "mkfs and mount"; finish; }
+ext4_on "$T/j" "$T/jm" -b 4096 || { fail "losetup, mkfs and mount"; finish; }
 aborted=0 enospc=0
 # An aborted ext4 refuses new files (EROFS), whatever /proc/mounts says.
 writable() { echo probe 2>/dev/null >"$T/jm/probe" && sync "$T/jm/probe" 2>/dev/null && rm -f "$T/jm/probe"; }

@@ -139,7 +139,7 @@ check "a swap device: its slot table made whole at start (2 GiB: 8 MiB)" test "$
 check "... its reserve full" test "$(stat_of "$T/s.sock" reserve_bytes)" = $((16 << 20))
 check "the journal says whether PR_SET_IO_FLUSHER is in force" grep -q "PR_SET_IO_FLUSHER: " "$T/uzramd.log"
 swap_on "$T/s" || { fail "mkswap and swapon on the loop device"; finish; }
-check "uzramctl: [SWAP] as MOUNTPOINT" test "$("$UZRAMCTL" --socket "$T/s.sock" -o MOUNTPOINT -n -r)" = "[SWAP]"
+check "uzramctl: [SWAP] as MOUNTPOINT" test "$(uzctl "$T/s.sock" -o MOUNTPOINT -n -r)" = "[SWAP]"
 swap_memcg $((256 << 20)) || { fail "a memory cgroup"; finish; }
 out0=$(pswpout)
 t0=$SECONDS
@@ -167,11 +167,11 @@ check "... with its pages in uzram" test "$held" -gt $((64 << 20))
 memcg_set_limit $((2 << 30)) # room for what swapoff brings back
 t0=$(date +%s.%N)
 check "swapoff brings every page back" swapoff_bounded "$LOOP"
-log "swapoff of $((held >> 20)) MiB: $(echo "$(date +%s.%N) - $t0" | bc) s"
+log "swapoff of $((held >> 20)) MiB: $(since "$t0") s"
 check "... the program still alive, holding them" kill -0 "$FILL"
 # (swapoff discards nothing: the area's contents stay until discarded)
 check "... and a discard of the whole device frees it all (orig_data_size 0)" \
-	bash -c "blkdiscard -f '$LOOP' && [ \"\$('$UZRAMCTL' --socket '$T/s.sock' mm_stat | cut -d' ' -f1)\" = 0 ]"
+	bash -c "blkdiscard -f '$LOOP' && [ \"\$(uzctl '$T/s.sock' mm_stat | cut -d' ' -f1)\" = 0 ]"
 kill "$FILL" 2>/dev/null
 wait "$FILL" 2>/dev/null
 memcg_set_limit $((256 << 20))
@@ -238,7 +238,7 @@ for transport in dev io_uring; do
 			bash -c "[ $rc = 0 ] || { [ $rc = 137 ] && [ '$(oom_kills)' -gt 0 ]; }"
 	fi
 	check "$transport: the daemon is alive" kill -0 "$DPID"
-	check "$transport: ... and answers" quiet "$UZRAMCTL" --socket "$T/in.sock" mm_stat
+	check "$transport: ... and answers" quiet uzctl "$T/in.sock" mm_stat
 	check "$transport: swapoff" swapoff_bounded "$LOOP"
 	check "$transport: SIGTERM exits 0" stop_daemon "$DPID"
 	losetup -d "$LOOP" 2>/dev/null

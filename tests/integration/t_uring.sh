@@ -59,7 +59,7 @@ check "... ring_bytes counts $NQ x 8 MiB payloads and more" test "$(json ring_by
 check "... the journal line says so" grep -q "transport io_uring ($NQ queues of 8 entries" "$T/uzramd.log"
 dd if=/dev/urandom of="$T/ref" bs=1M count=32 status=none
 check "1M writes over io_uring" quiet dd if="$T/ref" of="$T/a" bs=1M oflag=direct conv=notrunc status=none
-check "... read back equal" cmp <(dd if="$T/a" bs=1M count=32 iflag=direct status=none) "$T/ref"
+check "... read back equal" dev_same "$T/a" "$T/ref"
 fio --name=w --filename="$T/a" --ioengine=libaio --direct=1 --iodepth=16 --numjobs=2 --rw=write --bs=1m \
 	--size=200m --buffer_compress_percentage=60 --refill_buffers >/dev/null 2>&1
 rss=$(( $(rss_kb "$DPID") * 1024 ))

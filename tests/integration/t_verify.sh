@@ -30,7 +30,7 @@ jobs() {
 # 1. Writes, trims, verify, compactions all the while.
 jobs "$T/a.fio" loops=3
 printf '[randtrim]\noffset=%dm\nrw=randtrim\nbs=64k\nverify=0\nloops=4\n' $((4 * MB)) >>"$T/a.fio"
-( while :; do "$UZRAMCTL" --socket "$SOCK" compact >/dev/null 2>&1; sleep 0.3; done ) &
+( while :; do uzctl "$SOCK" compact >/dev/null 2>&1; sleep 0.3; done ) &
 COMPACTOR=$!
 PIDS+=("$COMPACTOR")
 fio --output="$T/a.out" "$T/a.fio"
@@ -51,7 +51,7 @@ printf '[junk]\noffset=%dm\nrefill_buffers=1\nbuffer_compress_percentage=50\nver
 check "write pass for the verify-after-compaction run" quiet fio --output="$T/b.out" "$T/b.fio"
 blkdiscard -o $((4 * MB << 20)) -l $((MB << 20)) "$LOOP"
 settle "$SOCK"
-out=$("$UZRAMCTL" --socket "$SOCK" compact)
+out=$(uzctl "$SOCK" compact)
 log "compaction after the discard: $out"
 check "compaction moved objects of the data to verify" test "$(sed -n 's/.* \([0-9]*\) objects moved.*/\1/p' <<<"$out")" -gt 0
 jobs "$T/c.fio" verify_only=1
