@@ -248,7 +248,7 @@ tree_same() { (cd "$1" && sha256sum --quiet -c "$2"); }
 remount_verify() {
 	mountpoint -q "$2" && umount "$2"
 	echo 3 >/proc/sys/vm/drop_caches
-	check "$4" silent e2fsck -fn "$1"
+	check "$4" fsck_clean "$1"
 	mount_dev "$1" "$2"
 	check "$5" tree_same "$2" "$3"
 }
@@ -313,6 +313,18 @@ vmlck_kb() { awk '/^VmLck:/ {print $2}' "/proc/$1/status"; }
 # rss_kb PID: resident memory, hugetlb pages included.
 rss_kb() {
 	awk '/^Rss:|_Hugetlb:/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"
+}
+
+# fsck_clean [E2FSCK OPTIONS] DEV: e2fsck -fn finds nothing; when it
+# does, what it found is shown (its last lines), so that a failure says why.
+fsck_clean() {
+	local out rc
+	out=$(e2fsck -fn "$@" 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] && return 0
+	printf '  e2fsck -fn %s: exit %d\n' "$*" "$rc"
+	tail -n 15 <<<"$out" | sed 's/^/    | /'
+	return 1
 }
 
 # The Linux 6.1 source as a plain tar, decompressed once and cached.

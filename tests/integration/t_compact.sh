@@ -60,7 +60,7 @@ done
 pass "--json shows per-chunk-size use, stranded, metadata and rounding bytes"
 check "remaining files intact after compaction" tree_same "$T/mnt-m" "$T/sums"
 umount "$T/mnt-m"
-check "e2fsck -fn clean after compaction" silent e2fsck -fn "$LOOP"
+check "e2fsck -fn clean after compaction" fsck_clean "$LOOP"
 
 # 2. By itself, with the shipped configuration.
 SOCK=$T/a.sock
@@ -74,5 +74,5 @@ check "automatic compaction ran" test "$(stat_of "$SOCK" compactions)" -gt 0
 check "overhead under 2.5 % without being asked" test "$(ratio "$SOCK")" -lt 250
 check "remaining files intact" tree_same "$T/mnt-a" "$T/sums"
 umount "$T/mnt-a"
-check "e2fsck -fn clean" silent e2fsck -fn "$LOOP"
+check "e2fsck -fn clean" fsck_clean "$LOOP"
 finish

@@ -57,7 +57,7 @@ check "pages were freed by discard (notify_free)" test "$(stat_of "$SOCK" notify
 read -r fr fw inv nf < <(uzctl "$SOCK" io_stat)
 check "no failed I/O (io_stat $fr $fw $inv $nf: discards counted)" test "$fr $fw $inv" = "0 0 0" -a "$nf" -gt 0
 check "umount" umount "$MNT"
-check "e2fsck -fn is clean after the deletes" e2fsck -fn "$LOOP"
+check "e2fsck -fn is clean after the deletes" fsck_clean "$LOOP"
 check "losetup -d" losetup -d "$LOOP"
 stop_daemon "$DPID"
 check "uzramd exits 0 on SIGTERM" test $? -eq 0

@@ -58,7 +58,7 @@ done
 log "$files files compared; mm_stat $(uzctl "$SOCK" mm_stat)"
 rm -rf "${MNT:?}"/w*
 umount "$MNT" && MOUNTS=()
-check "e2fsck -fn clean after the load" silent e2fsck -fn "$LOOP"
+check "e2fsck -fn clean after the load" fsck_clean "$LOOP"
 
 # 2. Writeback under memory pressure.
 mount_dev "$LOOP" "$MNT"
@@ -74,7 +74,7 @@ if memcg_make $((64 << 20)); then
 	remount || fail "remount"
 	check "... the tree matches the tar" tar -df "$TAR" -C "$MNT" "$TOPDIR"
 	umount "$MNT" && MOUNTS=()
-	check "... e2fsck -fn clean" silent e2fsck -fn "$LOOP"
+	check "... e2fsck -fn clean" fsck_clean "$LOOP"
 else
 	fail "cannot make a memory cgroup (neither cgroup v2 memory nor v1 memory here)"
 fi
@@ -121,7 +121,7 @@ check "after deleting files and fstrim, writes succeed again" sync "$T/fm/new"
 umount "$T/fm" && mount -o discard "$LOOP" "$T/fm"
 check "... and read back" cmp "$T/new" "$T/fm/new"
 umount "$T/fm"
-check "e2fsck -fn clean after the limit" silent e2fsck -fn -j "$JLOOP" "$LOOP"
+check "e2fsck -fn clean after the limit" fsck_clean -j "$JLOOP" "$LOOP"
 check "the daemon never exited" kill -0 "$DPID"
 stop_daemon "$DPID"
 
@@ -153,7 +153,7 @@ check "journal inside: every round ran into the limit (ENOSPC)" test "$enospc" =
 check "journal inside: ext4 never went read-only" test "$aborted" = 0
 check "journal inside: a file written after the rounds" bash -c "echo ok >'$T/jm/after' && sync '$T/jm/after'"
 check "journal inside: clean unmount (the superblock written at the limit's edge)" umount "$T/jm"
-check "journal inside: e2fsck -fn clean" silent e2fsck -fn "$LOOP"
+check "journal inside: e2fsck -fn clean" fsck_clean "$LOOP"
 check "mem_used_total never above the limit" test "$(stat_of "$SOCK" mem_used_max)" -le $((24 << 20))
 check "the daemon never exited" kill -0 "$DPID"
 finish
