@@ -16,20 +16,20 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 ifneq ($(SANITIZE),)
-CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DUZ_LOCK_DEBUG
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
+STORE := store/lock.c store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
-TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse
+TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_lock
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
 BIN := $(if $(SANITIZE),$(B)/,)
@@ -50,6 +50,11 @@ $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
+# The store's lock checks (store/lock.h) are on in sanitized and fuzz builds, and in check_lock's objects.
+$(B)/lockdep/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DUZ_LOCK_DEBUG -c -o $@ $<
+$(B)/tests/check_lock: $(patsubst %.c,$(B)/lockdep/%.o,tests/check_lock.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
@@ -58,6 +63,7 @@ $(B)/tests/swapfill: $(call obj,tests/swapfill.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
 $(addprefix $(B)/tests/,$(TESTS)):
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -68,10 +74,10 @@ FZ := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_CHECK_TIME ?= 10
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -DUZ_LOCK_DEBUG $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 $(FZ)/fuzz_ctl: tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c
 $(FZ)/fuzz_config: tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS)
-$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c store/reserve.c
+$(FZ)/fuzz_afm: tests/fuzz/fuzz_afm.c store/lock.c store/afmalloc.c store/arena.c store/reserve.c
 $(FZ)/fuzz_store: tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS)
 $(addprefix $(FZ)/,$(FUZZ_TARGETS)): $(wildcard */*.h) tests/fuzz/input.h
 	@mkdir -p $(FZ)

@@ -1,6 +1,52 @@
 /* store/internal.h - what the store's rooms share: store.c (pages in and
  * out, compaction, idle marks), writeback.c and recompress.c.  Not for use
- * outside store/. */
+ * outside store/.
+ *
+ * Locking
+ * =======
+ *
+ * Lock order, first taken first (enum uz_lock_rank in lock.h, checked in
+ * UZ_LOCK_DEBUG builds):
+ *
+ *   wb_lock, rc_lock, sweep_lock (never two of them at once)
+ *     -> compact_lock
+ *       -> afm compact_lock (a compaction) | backing writer (a writeback run)
+ *         -> slot bit locks (several only in ascending slot order)
+ *           -> engine_lock
+ *             -> afm class locks (several only in ascending class order)
+ *               -> afm pool_lock
+ *                 -> reserve lock
+ *   backing lock, rc_cfg_lock, stop_lock: leaves (nothing is taken under
+ *   them; the backing lock is taken under the writer, or alone)
+ *
+ * What each protects:
+ *
+ *   wb_lock       one writeback at a time (by hand, spill, policy, and a
+ *                 snapshot's pass, which must not see objects move out)
+ *   rc_lock       one recompression at a time (by hand or the policy)
+ *   sweep_lock    the age sweep's pass and st->swept
+ *   compact_lock  one compaction or check at a time; a writeback holds it
+ *                 so that no object moves between its copy and the commit
+ *   afm compact_lock  held from afm_compact_begin() to afm_compact_end():
+ *                 the engine's evacuation marks (afmalloc.c)
+ *   backing writer  the run being filled, from uz_backing_reserve() to
+ *                 uz_backing_commit() or uz_backing_abandon() (backing.c)
+ *   slot bit      a slot's meta and words (SLOT_LOCK, slot.h); an object's
+ *                 chunks are read, moved or freed only with it held, or
+ *                 after the slot no longer points at them
+ *   engine_lock   making an engine (st->engines, written once each)
+ *   afm class     a class's partial list and its pages' descriptors
+ *   afm pool_lock the arena directory and the arenas' page accounting
+ *   reserve lock  the reserve's list of arenas and its counters (reserve.c)
+ *   backing lock  the blocks' live counts, the cursor, the run's place
+ *   rc_cfg_lock   st->recomp and the recompression policy's after_s
+ *   stop_lock     st->stopping (the housekeeping thread's wait)
+ *
+ * Counters (the shards, the _Atomic fields) take no lock.  I/O takes
+ * only slot bits and what allocation and the backing store take under
+ * them, and never waits for a writeback, a compaction or the policies,
+ * except for a spill (a write at the memory limit), which takes wb_lock
+ * holding nothing. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H
 
@@ -13,6 +59,7 @@
 
 #include "../compress/codec.h"
 #include "afmalloc.h"
+#include "lock.h"
 #include "shard.h"
 #include "slot.h"
 #include "store.h"
@@ -45,7 +92,7 @@ struct uz_store {
 	 * into their span.  They share one memory limit through budget. */
 	struct afm *_Atomic *engines;
 	uint64_t nengines;
-	pthread_mutex_t engine_lock; /* making an engine */
+	struct uz_mutex engine_lock; /* making an engine */
 	struct afm_config acfg; /* every engine's; the arena kind resolved once */
 	struct afm_budget budget;
 	struct uz_reserve *reserve; /* NULL: none (acfg.reserve too) */
@@ -58,9 +105,9 @@ struct uz_store {
 	pthread_t compactor;
 	bool compactor_running;
 	bool stopping; /* under stop_lock */
-	pthread_mutex_t stop_lock;
+	struct uz_mutex stop_lock;
 	pthread_cond_t stop_cond;
-	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
+	struct uz_mutex compact_lock; /* a compaction, or a check, runs */
 	/* The clock of access times: UZ_IDLE_TICK_S-second ticks since the
 	 * store was made (plus what tests add), updated by the housekeeping
 	 * thread; slots keep its low SLOT_ATIME_BITS bits. */
@@ -68,11 +115,11 @@ struct uz_store {
 	_Atomic uint64_t clock_skew_s; /* tests: seconds added */
 	struct timespec born;
 	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
-	pthread_mutex_t sweep_lock;
+	struct uz_mutex sweep_lock;
 	/* Writeback: the backing store (NULL: none), one writeback at a
 	 * time, and what it did in total. */
 	struct uz_backing *backing;
-	pthread_mutex_t wb_lock;
+	struct uz_mutex wb_lock;
 	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
 	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
 	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
@@ -84,7 +131,7 @@ struct uz_store {
 	/* Recompression: one run at a time (rc_lock), its settings (under
 	 * rc_cfg_lock, read once per run), and the policy's place in its
 	 * pass over the slots. */
-	pthread_mutex_t rc_lock, rc_cfg_lock;
+	struct uz_mutex rc_lock, rc_cfg_lock;
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
 	uint64_t rc_after_s; /* the policy; 0: off */
 	_Atomic uint64_t rc_saved, rc_tried;

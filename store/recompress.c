@@ -117,8 +117,10 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 }
 
 /* Recompresses the pages f wants in slots [first, end), until max pages
- * were tried; *next gets the slot to go on from.  Caller holds rc_lock.
- * Returns 0 or the negative errno that stopped it. */
+ * were tried; *next gets the slot to go on from.  Caller holds rc_lock,
+ * or (scanned set: a share of a run by hand, in a thread of its own) the
+ * thread that started the run holds it.  Returns 0 or the negative errno
+ * that stopped it. */
 static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct rc_filter *f, uint64_t first,
 		    uint64_t end, uint64_t max, struct uz_recompress_result *res, uint64_t *next,
 		    _Atomic uint64_t *scanned)
@@ -126,6 +128,8 @@ static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct 
 	uint64_t i, report = first + PROGRESS_SLOTS;
 	int err = 0;
 
+	if (!scanned) /* the policy: this thread */
+		uz_assert_held(&st->rc_lock);
 	for (i = first; i < end && res->tried < max && !err; i++) {
 		struct uz_slot *s = uz_slots_get(st->slots, i, false);
 
@@ -153,11 +157,11 @@ static struct uz_codec rc_settings(struct uz_store *st, uint64_t *after_s)
 {
 	struct uz_codec c;
 
-	pthread_mutex_lock(&st->rc_cfg_lock);
+	uz_mutex_lock(&st->rc_cfg_lock);
 	c = st->recomp;
 	if (after_s)
 		*after_s = st->rc_after_s;
-	pthread_mutex_unlock(&st->rc_cfg_lock);
+	uz_mutex_unlock(&st->rc_cfg_lock);
 	return c;
 }
 
@@ -209,7 +213,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 		n = RC_MAX_THREADS;
 	if (n < 1 || nslots < RC_PARALLEL_MIN_SLOTS)
 		n = 1;
-	pthread_mutex_lock(&st->rc_lock);
+	uz_mutex_lock(&st->rc_lock);
 	used = store_mem_used(st);
 	store_progress(st, UZ_PROGRESS_RECOMPRESS, 0, nslots * UZ_PAGE_SIZE);
 	for (int i = 0; i < n; i++) {
@@ -231,17 +235,17 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 		if (!res->error)
 			res->error = w[i].res.error;
 	}
-	pthread_mutex_unlock(&st->rc_lock);
+	uz_mutex_unlock(&st->rc_lock);
 	store_compact_after(st, res->kept, used, &res->bytes_freed);
 	return res->error;
 }
 
 void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s)
 {
-	pthread_mutex_lock(&st->rc_cfg_lock);
+	uz_mutex_lock(&st->rc_cfg_lock);
 	st->recomp = *c;
 	st->rc_after_s = after_s;
-	pthread_mutex_unlock(&st->rc_cfg_lock);
+	uz_mutex_unlock(&st->rc_cfg_lock);
 }
 
 void store_rc_policy(struct uz_store *st)
@@ -263,9 +267,9 @@ void store_rc_policy(struct uz_store *st)
 		st->rc_pass_start = f.now;
 		memset(pass, 0, sizeof(*pass));
 	}
-	pthread_mutex_lock(&st->rc_lock);
+	uz_mutex_lock(&st->rc_lock);
 	err = rc_range(st, &c, &f, st->rc_cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
-	pthread_mutex_unlock(&st->rc_lock);
+	uz_mutex_unlock(&st->rc_lock);
 	pass->tried += batch.tried;
 	pass->kept += batch.kept;
 	pass->orig_bytes += batch.orig_bytes;

@@ -249,6 +249,7 @@ static int wb_object(struct uz_store *st, struct wb_cache *c, const struct slot_
 {
 	uint64_t off = (uint64_t)v->w[1] << 32 | v->w[0];
 
+	uz_assert_rank_held(UZ_LOCK_SLOT);
 	if (!c->hi || off < c->lo || off + size > c->hi) {
 		uint64_t lo = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1), len = UZ_BACKING_SPAN;
 
@@ -366,9 +367,9 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 	w.used = sizeof(hdr);
 	e = w_flush(&w, BLK_HEADER);
 	if (!e) {
-		pthread_mutex_lock(&st->wb_lock); /* no writeback run meanwhile */
+		uz_mutex_lock(&st->wb_lock); /* no writeback run meanwhile */
 		e = w_slots(st, &w, err, errlen);
-		pthread_mutex_unlock(&st->wb_lock);
+		uz_mutex_unlock(&st->wb_lock);
 	}
 	if (!e && w.used)
 		e = w_flush(&w, BLK_DATA);

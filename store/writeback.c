@@ -35,8 +35,10 @@ struct wb_rec {
 static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_rec *rec, unsigned n,
 		    struct uz_writeback_result *res)
 {
-	int err = uz_backing_commit(st->backing, run);
+	int err;
 
+	uz_assert_held(&st->compact_lock);
+	err = uz_backing_commit(st->backing, run);
 	if (err) {
 		atomic_fetch_add(&st->wb_failed, n);
 		res->failed += n;
@@ -82,9 +84,10 @@ static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint
 {
 	int err;
 
-	pthread_mutex_lock(&st->compact_lock);
+	uz_assert_held(&st->wb_lock);
+	uz_mutex_lock(&st->compact_lock);
 	err = writeback_runs(st, f, limit, res);
-	pthread_mutex_unlock(&st->compact_lock);
+	uz_mutex_unlock(&st->compact_lock);
 	return err;
 }
 
@@ -98,6 +101,7 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 	uint64_t pending = 0; /* compressed bytes in the open run */
 	int err = 0;
 
+	uz_assert_held(&st->compact_lock);
 	if (!rec)
 		return -ENOMEM;
 	uint64_t nslots = uz_slots_count(st->slots), report = 0;
@@ -167,10 +171,10 @@ int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_
 		return res->error = -ENODEV;
 	if (type > UZ_WB_ALL)
 		return res->error = -EINVAL;
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
 	writeback_locked(st, &f, limit, res);
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res->pages, used, &res->bytes_freed);
 	return res->error;
 }
@@ -216,7 +220,7 @@ bool store_spill(struct uz_store *st)
 		return false;
 	if (target < (4u << 20))
 		target = 4u << 20;
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
 	f.now = clock_now(st);
 	f.min_age = cold_cutoff(st, target, f.now);
@@ -225,7 +229,7 @@ bool store_spill(struct uz_store *st)
 		f.min_age = 0;
 		writeback_locked(st, &f, target, &res);
 	}
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res.pages, used, &res.bytes_freed);
 	atomic_fetch_add(&st->spills, 1);
 	return res.pages > 0;
@@ -251,10 +255,10 @@ void store_wb_policy(struct uz_store *st)
 		return;
 	f.now = now;
 	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
 	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res.pages, used, &res.bytes_freed);
 	if (st->wb_day_limit)
 		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
