@@ -123,23 +123,14 @@ struct uz_store {
 	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
 	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
 	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
-	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
-	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
-	uint32_t wb_day_start, wb_last_run; /* ticks */
-	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
-	void *on_writeback_ctx;
-	/* Recompression: one run at a time (rc_lock), its settings (under
-	 * rc_cfg_lock, read once per run), and the policy's place in its
-	 * pass over the slots. */
+	struct wb_policy *wb_policy; /* writeback.c's: the housekeeping thread's */
+	/* Recompression: one run at a time (rc_lock), the algorithm (under
+	 * rc_cfg_lock, read once per run), what all runs did, and the
+	 * policy (recompress.c's; its age under rc_cfg_lock too). */
 	struct uz_mutex rc_lock, rc_cfg_lock;
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
-	uint64_t rc_after_s; /* the policy; 0: off */
 	_Atomic uint64_t rc_saved, rc_tried;
-	uint64_t rc_cursor; /* next slot the policy looks at */
-	uint32_t rc_pass_start; /* ticks when the policy's pass began */
-	struct uz_recompress_result rc_pass; /* what the policy's pass did so far */
-	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
-	void *on_recompress_ctx;
+	struct rc_policy *rc_policy;
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };
@@ -264,8 +255,27 @@ void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, 
  * coldest pages; true if it wrote any. */
 bool store_spill(struct uz_store *st);
 
+/* writeback.c: the writeback policy's state, made from cfg's
+ * writeback_after_s, writeback_limit and on_writeback.  Returns NULL with
+ * errno ENOMEM. */
+struct wb_policy *store_wb_policy_new(const struct uz_store_config *cfg);
+
+/* writeback.c: frees it; NULL is accepted. */
+void store_wb_policy_free(struct wb_policy *p);
+
 /* writeback.c: the housekeeping thread's writeback policy run. */
 void store_wb_policy(struct uz_store *st);
+
+/* recompress.c: the recompression policy's state, made from cfg's
+ * recompress_after_s and on_recompress.  Returns NULL with errno ENOMEM. */
+struct rc_policy *store_rc_policy_new(const struct uz_store_config *cfg);
+
+/* recompress.c: frees it; NULL is accepted. */
+void store_rc_policy_free(struct rc_policy *p);
+
+/* recompress.c: the secondary algorithm, and in *after_s (if not NULL)
+ * the policy's age, read together under rc_cfg_lock. */
+struct uz_codec store_rc_settings(struct uz_store *st, uint64_t *after_s);
 
 /* recompress.c: the housekeeping thread's recompression policy: one
  * batch of its pass over the slots. */

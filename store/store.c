@@ -741,19 +741,12 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->acfg.budget = &st->budget;
 	st->acfg.first_arena = cfg->first_arena;
 	st->backing = cfg->backing;
-	st->wb_after_s = cfg->writeback_after_s;
-	st->wb_day_limit = st->wb_day_left = cfg->writeback_limit;
-	st->on_writeback = cfg->on_writeback;
-	st->on_writeback_ctx = cfg->on_writeback_ctx;
 	uz_mutex_init(&st->wb_lock, UZ_LOCK_WB);
 	uz_mutex_init(&st->rc_lock, UZ_LOCK_RC);
 	uz_mutex_init(&st->rc_cfg_lock, UZ_LOCK_RC_CFG);
 	st->recomp = cfg->recomp;
-	st->rc_after_s = cfg->recompress_after_s;
-	st->on_recompress = cfg->on_recompress;
 	st->progress = cfg->progress;
 	st->progress_ctx = cfg->progress_ctx;
-	st->on_recompress_ctx = cfg->on_recompress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	if (cfg->reserve) {
 		st->reserve = uz_reserve_create(cfg->reserve, st->acfg.arena, afm_arena_desc_size());
@@ -778,7 +771,9 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		pthread_cond_init(&st->stop_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	st->slots = uz_slots_create(disksize >> UZ_PAGE_SHIFT);
+	st->wb_policy = store_wb_policy_new(cfg);
+	st->rc_policy = st->wb_policy ? store_rc_policy_new(cfg) : NULL;
+	st->slots = st->rc_policy ? uz_slots_create(disksize >> UZ_PAGE_SHIFT) : NULL;
 	st->engines = st->slots ? calloc(st->nengines, sizeof(*st->engines)) : NULL;
 	if (st->slots && !st->engines)
 		errno = ENOMEM;
@@ -835,6 +830,8 @@ void uz_store_destroy(struct uz_store *st)
 		afm_destroy(atomic_load(&st->engines[i]));
 	free(st->engines);
 	uz_slots_destroy(st->slots);
+	store_wb_policy_free(st->wb_policy);
+	store_rc_policy_free(st->rc_policy);
 	uz_reserve_destroy(st->reserve); /* after the engines: they give their arenas back */
 	free(st);
 }
@@ -871,10 +868,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	}
 	s->recomp_saved_bytes = atomic_load(&st->rc_saved);
 	s->recomp_tried = atomic_load(&st->rc_tried);
-	uz_mutex_lock(&st->rc_cfg_lock);
-	s->recomp = st->recomp;
-	s->recompress_after_s = st->rc_after_s;
-	uz_mutex_unlock(&st->rc_cfg_lock);
+	s->recomp = store_rc_settings(st, &s->recompress_after_s);
 	if (st->backing) {
 		struct uz_backing_stats b;
 

@@ -7,6 +7,36 @@
 #include "backing.h"
 #include "internal.h"
 
+/* The housekeeping thread's policy (only it touches this): pages not
+ * touched for after_s, at most day_limit bytes a day. */
+struct wb_policy {
+	uint64_t after_s, day_limit; /* 0: off, no limit */
+	uint64_t day_left; /* bytes left of today's budget */
+	uint32_t day_start, last_run; /* ticks */
+	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
+	void *on_writeback_ctx;
+};
+
+struct wb_policy *store_wb_policy_new(const struct uz_store_config *cfg)
+{
+	struct wb_policy *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->after_s = cfg->writeback_after_s;
+	p->day_limit = p->day_left = cfg->writeback_limit;
+	p->on_writeback = cfg->on_writeback;
+	p->on_writeback_ctx = cfg->on_writeback_ctx;
+	return p;
+}
+
+void store_wb_policy_free(struct wb_policy *p)
+{
+	free(p);
+}
+
 /* Per-thread scratch for an object on its way out. */
 static __thread uint8_t tls_obj[UZ_COMPRESS_BOUND] __attribute__((aligned(64)));
 
@@ -235,33 +265,34 @@ bool store_spill(struct uz_store *st)
 	return res.pages > 0;
 }
 
-/* The policy's run (housekeeping thread): pages idle for wb_after_s,
+/* The policy's run (housekeeping thread): pages idle for after_s,
  * within what is left of the day's budget. */
 void store_wb_policy(struct uz_store *st)
 {
+	struct wb_policy *p = st->wb_policy;
 	struct uz_writeback_result res = { 0 };
 	struct wb_filter f = { .type = UZ_WB_AGED };
 	uint32_t now = clock_now(st);
 	uint64_t used;
 
-	if (!st->backing || !st->wb_after_s || now - st->wb_last_run < 60 / UZ_IDLE_TICK_S)
+	if (!st->backing || !p->after_s || now - p->last_run < 60 / UZ_IDLE_TICK_S)
 		return;
-	st->wb_last_run = now;
-	if (now - st->wb_day_start >= 86400 / UZ_IDLE_TICK_S) {
-		st->wb_day_start = now;
-		st->wb_day_left = st->wb_day_limit;
+	p->last_run = now;
+	if (now - p->day_start >= 86400 / UZ_IDLE_TICK_S) {
+		p->day_start = now;
+		p->day_left = p->day_limit;
 	}
-	if (st->wb_day_limit && !st->wb_day_left)
+	if (p->day_limit && !p->day_left)
 		return;
 	f.now = now;
-	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
+	f.min_age = (uint32_t)(p->after_s / UZ_IDLE_TICK_S);
 	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
-	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
+	writeback_locked(st, &f, p->day_limit ? p->day_left : 0, &res);
 	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res.pages, used, &res.bytes_freed);
-	if (st->wb_day_limit)
-		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
-	if ((res.pages || res.error) && st->on_writeback)
-		st->on_writeback(st->on_writeback_ctx, &res);
+	if (p->day_limit)
+		p->day_left -= res.bytes < p->day_left ? res.bytes : p->day_left;
+	if ((res.pages || res.error) && p->on_writeback)
+		p->on_writeback(p->on_writeback_ctx, &res);
 }
