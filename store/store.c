@@ -836,6 +836,11 @@ void uz_store_destroy(struct uz_store *st)
 	free(st);
 }
 
+uint64_t uz_store_stored(struct uz_store *st)
+{
+	return (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
+}
+
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -844,7 +849,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	if (s->afm.kind == UZ_ARENA_HUGETLB || s->afm.arenas_by_kind[UZ_ARENA_HUGETLB])
 		s->hugetlb_pool_free = uz_arena_hugetlb_free();
 	s->disksize = st->disksize;
-	s->orig_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
+	s->orig_data_size = uz_store_stored(st);
 	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
 	s->mem_used_total = s->afm.mem_used_total;
 	s->mem_limit = s->afm.mem_limit;

@@ -230,8 +230,18 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len);
 #define UZ_ZERO_KEEP_MAX (1ull << 30)
 int uz_store_zero(struct uz_store *st, uint64_t off, uint64_t len);
 
-/* Fills *s with the current counters. */
+/* Fills *s with the current counters.  Takes every engine's class and
+ * pool locks (and, with hugetlb arenas, reads /proc/meminfo): not for a
+ * hot path. */
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);
+
+/* The bytes of data the store holds in memory: uz_store_stats()'s
+ * orig_data_size (pages stored, same-filled ones included, 4096 bytes
+ * each; pages written back not counted).  Sums per-thread counters only:
+ * takes no lock and makes no system call, cheap enough for every stat of
+ * the device file.  Exact when the store is idle; while writes run, as
+ * every sum of counters, it may lag them by the pages in flight. */
+uint64_t uz_store_stored(struct uz_store *st);
 
 /* Changes the memory limit (0: none). */
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);

@@ -201,9 +201,16 @@ static void fill(uint8_t *p, unsigned seed)
 {
 	for (size_t i = 0; i < UZ_PAGE_SIZE; i++)
 		p[i] = (uint8_t)("lock order, written and checked "[(i + seed) % 32] + (i / 256 + seed) % 5);
-	if (seed % 7 == 0) /* some incompressible pages */
-		for (size_t i = 0; i < UZ_PAGE_SIZE; i++)
-			p[i] = (uint8_t)((i * 2654435761u + seed * 40503u) >> 13);
+	if (seed % 7 == 0) { /* some incompressible pages (xorshift32) */
+		uint32_t x = seed * 2654435761u + 1;
+
+		for (size_t i = 0; i < UZ_PAGE_SIZE; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			p[i] = (uint8_t)(x >> 24);
+		}
+	}
 }
 
 struct writer_arg {
@@ -305,6 +312,78 @@ START_TEST(store_workload_passes)
 }
 END_TEST
 
+/* The figure uz_store_stored() gives, against uz_store_stats()'s; true
+ * when both agree. */
+static void stored_agrees(struct uz_store *st, uint64_t want)
+{
+	struct uz_store_stats s;
+	struct uz_mutex top;
+	uint64_t got;
+
+	/* Under the highest-ranked lock: any store lock taken would abort. */
+	uz_mutex_init(&top, UZ_LOCK_STOP);
+	uz_mutex_lock(&top);
+	got = uz_store_stored(st);
+	uz_mutex_unlock(&top);
+	uz_mutex_destroy(&top);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(got, s.orig_data_size);
+	ck_assert_uint_eq(got, want);
+}
+
+/* uz_store_stored(): the stats' orig_data_size, without their locks,
+ * through writes of every kind, discards, zeroes and writeback. */
+START_TEST(stored_is_the_stats_figure)
+{
+	char path[256];
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct uz_writeback_result wr;
+	uint8_t page[UZ_PAGE_SIZE];
+	struct uz_store *st;
+
+	cfg.backing = backing_file(path, sizeof(path), 16 * MiB);
+	st = uz_store_create(4 * MiB, &cfg);
+	ck_assert_ptr_nonnull(st);
+	stored_agrees(st, 0);
+	for (unsigned i = 0; i < 64; i++) {
+		if (i % 4 == 3)
+			memset(page, 0x5a, sizeof(page)); /* same-filled */
+		else
+			fill(page, i); /* compressible, or raw for i % 7 == 0 */
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	stored_agrees(st, 64 * UZ_PAGE_SIZE);
+	ck_assert_int_eq(uz_store_write(st, "x", 1, 100 * UZ_PAGE_SIZE + 5), 0); /* a partial write */
+	stored_agrees(st, 65 * UZ_PAGE_SIZE);
+	ck_assert_int_eq(uz_store_discard(st, 0, 8 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_zero(st, 8 * UZ_PAGE_SIZE, 4 * UZ_PAGE_SIZE), 0);
+	stored_agrees(st, 53 * UZ_PAGE_SIZE);
+	/* written back: out of memory, so out of the figure (as zram's) */
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_HUGE, 0, &wr), 0);
+	ck_assert_uint_gt(wr.pages, 0);
+	stored_agrees(st, (53 - wr.pages) * UZ_PAGE_SIZE);
+	uz_store_destroy(st);
+	backing_gone(path);
+}
+END_TEST
+
+/* uz_store_stats() does take locks: under the highest-ranked one it
+ * aborts (what stored_agrees() relies on to show that uz_store_stored()
+ * takes none). */
+START_TEST(stats_under_top_lock_aborts)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct uz_store *st = uz_store_create(1 * MiB, &cfg);
+	struct uz_store_stats s;
+	struct uz_mutex top;
+
+	ck_assert_ptr_nonnull(st);
+	uz_mutex_init(&top, UZ_LOCK_STOP);
+	uz_mutex_lock(&top);
+	uz_store_stats(st, &s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lock");
@@ -317,6 +396,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, order_kept_passes);
 	tcase_add_test(tc, store_workload_passes);
+	tcase_add_test(tc, stored_is_the_stats_figure);
 	if (forks) {
 		tcase_add_test_raise_signal(tc, wrong_order_aborts, SIGABRT);
 		tcase_add_test_raise_signal(tc, slot_under_pool_aborts, SIGABRT);
@@ -328,6 +408,7 @@ int main(void)
 		tcase_add_test_raise_signal(tc, assert_held_aborts, SIGABRT);
 		tcase_add_test_raise_signal(tc, load_without_slot_lock_aborts, SIGABRT);
 		tcase_add_test_raise_signal(tc, pack_without_reserve_aborts, SIGABRT);
+		tcase_add_test_raise_signal(tc, stats_under_top_lock_aborts, SIGABRT);
 	}
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
