@@ -77,6 +77,7 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
 	b->fd = -1;
@@ -88,14 +89,16 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		goto fail;
 	}
 	if (fstat(b->fd, &sb)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		goto fail;
 	}
 	if (S_ISBLK(sb.st_mode)) {
 		uint64_t dev = 0;
 
 		if (ioctl(b->fd, BLKGETSIZE64, &dev)) {
-			snprintf(err, errlen, "%s: cannot read its size: %s", path, strerror(errno));
+			e = errno;
+			snprintf(err, errlen, "%s: cannot read its size: %s", path, strerror(e));
 			goto fail;
 		}
 		if (!capacity || capacity > dev)
@@ -105,12 +108,14 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		if (!capacity)
 			capacity = file_default;
 	} else {
+		e = EINVAL;
 		snprintf(err, errlen, "%s: neither a regular file nor a block device", path);
 		goto fail;
 	}
 	b->capacity = capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 	b->nblocks = b->capacity / UZ_BACKING_BLOCK;
 	if (!b->nblocks) {
+		e = EINVAL;
 		snprintf(err, errlen, "%s: smaller than one 4 KiB block", path);
 		goto fail;
 	}
@@ -119,17 +124,19 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (b->live == MAP_FAILED) {
 		b->live = NULL;
+		e = ENOMEM;
 		snprintf(err, errlen, "%s: no memory for the block map", path);
 		goto fail;
 	}
 	if (posix_memalign((void **)&b->runbuf, UZ_BACKING_BLOCK, UZ_BACKING_RUN)) {
 		b->runbuf = NULL;
+		e = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	e = io_uring_queue_init(8, &b->ring, 0);
+	e = -io_uring_queue_init(8, &b->ring, 0);
 	if (e) {
-		snprintf(err, errlen, "io_uring: %s", strerror(-e));
+		snprintf(err, errlen, "io_uring: %s", strerror(e));
 		goto fail;
 	}
 	pthread_key_create(&b->reader, reader_free);
@@ -143,6 +150,7 @@ fail:
 		munmap(b->live, b->nblocks * sizeof(*b->live));
 	free(b->runbuf);
 	free(b);
+	errno = e;
 	return NULL;
 }
 

@@ -239,7 +239,10 @@ void store_account(struct uz_store *st, const struct slot_val *v, int sign);
 void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v);
 
 /* Copies a page's object (size bytes) into dst, from memory or from the
- * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+ * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO: any
+ * failure of the backing store's read (its errno is not kept: to the
+ * reader of the device, a page that cannot be read back is an I/O
+ * error, as in zram). */
 int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst);
 
 /* The sum of the engines' counters; *engines (if not NULL) gets their

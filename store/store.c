@@ -124,8 +124,7 @@ static int encode(struct afm *e, const void *page, struct slot_val *v, bool over
 	return 0;
 }
 
-/* Copies a page's object (size bytes) into dst, from memory or from the
- * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+/* Copies a page's object into dst: see internal.h. */
 int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst)
 {
 	struct afm_handle h;
@@ -797,6 +796,7 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	if (!e0 || !st->compactor_running) {
 		int e = errno;
 
+		st->backing = NULL; /* the caller's again */
 		uz_store_destroy(st);
 		errno = e;
 		return NULL;

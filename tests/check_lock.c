@@ -3,6 +3,7 @@
  * store objects compiled with -DUZ_LOCK_DEBUG (the Makefile's lockdep
  * objects). */
 #include "check_util.h"
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,26 @@ START_TEST(stats_under_top_lock_aborts)
 }
 END_TEST
 
+/* uz_backing_open(), a constructor: NULL with errno set, and a message. */
+START_TEST(backing_open_sets_errno)
+{
+	char dir[] = "/tmp/uzram-lock.XXXXXX", err[256] = "";
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	errno = 0;
+	ck_assert_ptr_null(uz_backing_open(dir, 0, 1 * MiB, err, sizeof(err))); /* a folder */
+	ck_assert_int_eq(errno, EISDIR);
+	ck_assert_ptr_nonnull(strstr(err, dir));
+	errno = 0;
+	/* (a character device: open(2) refuses O_DIRECT, or it is neither a
+	 * file nor a block device) */
+	ck_assert_ptr_null(uz_backing_open("/dev/null", 0, 1 * MiB, err, sizeof(err)));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "/dev/null: "));
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lock");
@@ -397,6 +418,7 @@ int main(void)
 	tcase_add_test(tc, order_kept_passes);
 	tcase_add_test(tc, store_workload_passes);
 	tcase_add_test(tc, stored_is_the_stats_figure);
+	tcase_add_test(tc, backing_open_sets_errno);
 	if (forks) {
 		tcase_add_test_raise_signal(tc, wrong_order_aborts, SIGABRT);
 		tcase_add_test_raise_signal(tc, slot_under_pool_aborts, SIGABRT);
