@@ -10,7 +10,8 @@
  *
  *   wb_lock, rc_lock, sweep_lock (never two of them at once)
  *     -> compact_lock
- *       -> afm compact_lock (a compaction) | backing writer (a writeback run)
+ *       -> afm compact_lock (a compaction) | backing writer (a writeback
+ *          run; never both)
  *         -> slot bit locks (several only in ascending slot order)
  *           -> engine_lock
  *             -> afm class locks (several only in ascending class order)
@@ -43,10 +44,12 @@
  *   stop_lock     st->stopping (the housekeeping thread's wait)
  *
  * Counters (the shards, the _Atomic fields) take no lock.  I/O takes
- * only slot bits and what allocation and the backing store take under
- * them, and never waits for a writeback, a compaction or the policies,
- * except for a spill (a write at the memory limit), which takes wb_lock
- * holding nothing. */
+ * slot bits, engine_lock (the first write into a span, holding nothing),
+ * and what allocation and the backing store take under them; never
+ * wb_lock, rc_lock, sweep_lock or compact_lock, except for a spill (a
+ * write at the memory limit), which takes wb_lock holding nothing.  A lock taken in one thread is released
+ * in that thread; a recompression by hand holds rc_lock in the thread
+ * that started it while its shares run in threads of their own. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H
 
