@@ -574,7 +574,7 @@ static uint32_t sweep_one(struct uz_store *st, struct uz_slot *s, uint32_t meta,
 	uint32_t now = *(uint32_t *)arg, idle = meta & SLOT_IDLE;
 
 	(void)st;
-	(void)s;
+	uz_slot_assert_held(s);
 	if (slot_type(meta) == SLOT_EMPTY || age_of(meta, now) <= MAX_AGE_TICKS)
 		return meta;
 	return slot_touch(meta, now - MAX_AGE_TICKS) | idle;
@@ -606,7 +606,7 @@ static uint32_t mark_one(struct uz_store *st, struct uz_slot *s, uint32_t meta, 
 	enum slot_type t = slot_type(meta);
 
 	(void)st;
-	(void)s;
+	uz_slot_assert_held(s);
 	/* As zram: same-filled and written-back pages are never idle. */
 	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & (SLOT_IDLE | SLOT_WB)) || age_of(meta, arg->now) < arg->min_age)
 		return meta;
