@@ -30,20 +30,20 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) $(PKG_CFLAGS)
 
 ifneq ($(SANITIZE),)
-CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DUZ_LOCK_DEBUG
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
+STORE := store/lock.c store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c compress/dict.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/ctl_commands.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/ctl_commands.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
-TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot
+TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot check_lock
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
 BIN := $(if $(SANITIZE),$(B)/,)
@@ -66,6 +66,13 @@ $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
 $(B)/tests/check_slot: $(call obj,tests/check_slot.c store/slot.c)
 $(B)/tests/check_snapshot: $(call obj,tests/check_snapshot.c $(STORE) $(COMPRESS))
+# The store's lock checks (store/lock.h) are on in sanitized and fuzz
+# builds, and in check_lock's objects, built apart with them on.
+lobj = $(patsubst %.c,$(B)/lockdep/%.o,$(1))
+$(B)/lockdep/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DUZ_LOCK_DEBUG $(DEPFLAGS) -c -o $@ $<
+$(B)/tests/check_lock: $(call lobj,tests/check_lock.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
 $(B)/tests/check_ctl: $(call obj,tests/check_ctl.c daemon/ctl.c daemon/ctl_commands.c daemon/log.c daemon/stats.c store/arena.c $(COMPRESS))
@@ -75,6 +82,7 @@ $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
 $(B)/tests/dictbench: $(call obj,tests/bench/dictbench.c $(COMPRESS))
 $(addprefix $(B)/tests/,$(TESTS)):
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 $(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram $(B)/tests/dictbench:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -85,11 +93,11 @@ FZ := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_CHECK_TIME ?= 10
 FUZZ_CFLAGS = -O1 -g -std=gnu11 -pthread -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) $(PKG_CFLAGS)
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -DUZ_LOCK_DEBUG $(WARN) $(PKG_CFLAGS)
 fobj = $(patsubst %.c,$(FZ)/%.o,$(1))
 $(FZ)/fuzz_ctl: $(call fobj,tests/fuzz/fuzz_ctl.c daemon/ctl.c daemon/log.c)
 $(FZ)/fuzz_config: $(call fobj,tests/fuzz/fuzz_config.c daemon/config.c store/arena.c $(COMPRESS))
-$(FZ)/fuzz_afm: $(call fobj,tests/fuzz/fuzz_afm.c store/afmalloc.c store/arena.c store/reserve.c)
+$(FZ)/fuzz_afm: $(call fobj,tests/fuzz/fuzz_afm.c store/lock.c store/afmalloc.c store/arena.c store/reserve.c)
 $(FZ)/fuzz_store: $(call fobj,tests/fuzz/fuzz_store.c $(STORE) $(COMPRESS))
 $(FZ)/%.o: %.c
 	@mkdir -p $(dir $@)

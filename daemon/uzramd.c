@@ -246,10 +246,7 @@ static int store_file_zero(void *ctx, uint64_t off, uint64_t len)
 
 static uint64_t store_file_stored(void *ctx)
 {
-	struct uz_store_stats s;
-
-	uz_store_stats(ctx, &s);
-	return s.orig_data_size;
+	return uz_store_stored(ctx);
 }
 
 static const struct uz_file_ops store_file_ops = {

@@ -3,10 +3,12 @@
  *
  * Locks: each size class has a mutex guarding its pages' descriptors and
  * its partial list; the pool mutex guards the arena directory and each
- * arena's page accounting.  Order: class, then pool.
+ * arena's page accounting.  Order: compact_lock, class (ascending), then
+ * pool; the store's order around them is in store/internal.h ("Locking").
  */
 #include "afmalloc.h"
 #include "asan.h"
+#include "lock.h"
 #include "reserve.h"
 #include "shard.h"
 
@@ -72,7 +74,7 @@ struct afm_counters {
 } __attribute__((aligned(64)));
 
 struct afm_class {
-	pthread_mutex_t lock;
+	struct uz_mutex lock;
 	uint32_t partial; /* page number + 1 of the first page with free chunks */
 	uint64_t used;
 	uint64_t pages;
@@ -80,7 +82,7 @@ struct afm_class {
 
 struct afm {
 	struct afm_class cls[AFM_NCLASS];
-	pthread_mutex_t pool_lock;
+	struct uz_mutex pool_lock;
 	struct afm_arena *_Atomic *dir; /* MAX_ARENAS slots, indexed by id */
 	uint32_t id_end; /* ids at or above were never used */
 	/* Per group (hugetlb arenas, the others): arenas of the group below
@@ -96,7 +98,7 @@ struct afm {
 	uint32_t first_arena; /* tests: the lowest arena id used */
 	uint64_t released_pages; /* sum of the arenas' released */
 	uint64_t pages_compacted; /* pages emptied by compactions */
-	pthread_mutex_t compact_lock; /* one compaction at a time */
+	struct uz_mutex compact_lock; /* one compaction at a time */
 	enum uz_arena_kind kind;
 	/* Arenas come from here, and go back here, when set: then nothing
 	 * on the allocation and free paths maps or unmaps memory. */
@@ -117,6 +119,7 @@ static inline unsigned group_of(const struct afm_arena *ar)
 /* Caller holds the pool lock. */
 static inline void hint_lower(struct afm *a, const struct afm_arena *ar)
 {
+	uz_assert_held(&a->pool_lock);
 	if (ar->id < a->low_hint[group_of(ar)])
 		a->low_hint[group_of(ar)] = ar->id;
 }
@@ -160,6 +163,7 @@ static uint64_t dir_bytes(const struct afm *a)
 /* Caller holds the pool lock. */
 static uint64_t mem_used_locked(const struct afm *a)
 {
+	uz_assert_held(&a->pool_lock);
 	return a->narenas * (UZ_ARENA_SIZE + sizeof(struct afm_arena)) + dir_bytes(a) -
 	       a->released_pages * SLAB_SIZE;
 }
@@ -231,7 +235,6 @@ uint32_t afm_footprint(uint32_t size)
 
 /* --- the page pool ---------------------------------------------------- */
 
-/* Maps a new arena under the pool lock.  Returns 0 or a negative errno. */
 /* The part of a memory limit kept for objects that replace others
  * (afm_alloc_over()): 1/32 of it, at least two arenas, at most 64 MiB,
  * and never more than a quarter of the limit. */
@@ -246,6 +249,7 @@ static uint64_t reserve_of(uint64_t limit)
 	return r < limit / 4 ? r : limit / 4;
 }
 
+/* Maps a new arena under the pool lock.  Returns 0 or a negative errno. */
 static int arena_new(struct afm *a, struct afm_arena **out, bool over)
 {
 	struct afm_arena *ar;
@@ -253,6 +257,7 @@ static int arena_new(struct afm *a, struct afm_arena **out, bool over)
 	uint32_t id;
 	uint64_t need, limit = atomic_load(&a->budget->limit);
 
+	uz_assert_held(&a->pool_lock);
 	for (id = a->first_arena; id < a->id_end; id++)
 		if (!atomic_load_explicit(&a->dir[id], memory_order_relaxed))
 			break;
@@ -317,6 +322,7 @@ static void arena_free(struct afm *a, struct afm_arena *ar)
  * that named them.  Caller holds the pool lock. */
 static void dir_shrink(struct afm *a)
 {
+	uz_assert_held(&a->pool_lock);
 	while (a->id_end && !atomic_load_explicit(&a->dir[a->id_end - 1], memory_order_relaxed))
 		a->id_end--;
 	if (!a->reserve && dir_bytes(a) < a->dir_touched) {
@@ -331,6 +337,7 @@ static struct afm_arena *arena_with_room(struct afm *a, unsigned g)
 {
 	uint32_t id;
 
+	uz_assert_held(&a->pool_lock);
 	for (id = a->low_hint[g]; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
 
@@ -352,7 +359,7 @@ static int page_get(struct afm *a, uint32_t *gpage, bool over)
 	uint32_t pidx;
 	int err = 0;
 
-	pthread_mutex_lock(&a->pool_lock);
+	uz_mutex_lock(&a->pool_lock);
 	if (a->kinds[UZ_ARENA_HUGETLB])
 		ar = arena_with_room(a, 0);
 	if (!ar)
@@ -381,7 +388,7 @@ static int page_get(struct afm *a, uint32_t *gpage, bool over)
 	*gpage = ar->id << ARENA_PAGE_BITS | pidx;
 	budget_sync(a);
 out:
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	return err;
 }
 
@@ -392,7 +399,7 @@ static void page_put(struct afm *a, uint32_t gpage)
 	uint32_t id = gpage >> ARENA_PAGE_BITS, pidx = gpage & (ARENA_PAGES - 1);
 	struct afm_arena *ar;
 
-	pthread_mutex_lock(&a->pool_lock);
+	uz_mutex_lock(&a->pool_lock);
 	ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
 	ar->pages[pidx].next = ar->free_head;
 	ar->free_head = (uint16_t)(pidx + 1);
@@ -409,7 +416,7 @@ static void page_put(struct afm *a, uint32_t gpage)
 	} else if (!ar->draining) {
 		hint_lower(a, ar);
 	}
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 }
 
 /* --- per-class chunk lists -------------------------------------------- */
@@ -419,6 +426,7 @@ static void list_push(struct afm *a, uint32_t *head, uint32_t gpage)
 {
 	struct afm_page *p = page_of(a, gpage);
 
+	uz_assert_held(&a->cls[p->cls].lock);
 	p->prev = 0;
 	p->next = *head;
 	if (*head)
@@ -426,10 +434,12 @@ static void list_push(struct afm *a, uint32_t *head, uint32_t gpage)
 	*head = gpage + 1;
 }
 
+/* Caller holds the class lock of the pages involved. */
 static void list_del(struct afm *a, uint32_t *head, uint32_t gpage)
 {
 	struct afm_page *p = page_of(a, gpage);
 
+	uz_assert_held(&a->cls[p->cls].lock);
 	if (p->prev)
 		page_of(a, p->prev - 1)->next = p->next;
 	else
@@ -446,11 +456,11 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref, bool over)
 	uint32_t gpage, idx;
 	int err;
 
-	pthread_mutex_lock(&k->lock);
+	uz_mutex_lock(&k->lock);
 	if (!k->partial) {
 		err = page_get(a, &gpage, over);
 		if (err) {
-			pthread_mutex_unlock(&k->lock);
+			uz_mutex_unlock(&k->lock);
 			return err;
 		}
 		p = page_of(a, gpage);
@@ -479,7 +489,7 @@ static int chunk_alloc(struct afm *a, unsigned c, uint32_t *ref, bool over)
 		list_del(a, &k->partial, gpage);
 		set_state(p, PG_FULL);
 	}
-	pthread_mutex_unlock(&k->lock);
+	uz_mutex_unlock(&k->lock);
 	*ref = REF(gpage, idx);
 	return 0;
 }
@@ -491,7 +501,7 @@ static void chunk_free(struct afm *a, unsigned c, uint32_t ref)
 	struct afm_page *p;
 	bool release = false;
 
-	pthread_mutex_lock(&k->lock);
+	uz_mutex_lock(&k->lock);
 	p = page_of(a, gpage);
 	memcpy(page_addr(a, gpage) + (size_t)idx * chunk_size(c), &p->free_head,
 	       sizeof(p->free_head));
@@ -512,7 +522,7 @@ static void chunk_free(struct afm *a, unsigned c, uint32_t ref)
 		k->pages--;
 		release = true;
 	}
-	pthread_mutex_unlock(&k->lock);
+	uz_mutex_unlock(&k->lock);
 	if (release)
 		page_put(a, gpage);
 }
@@ -720,6 +730,7 @@ static int by_group_density(const void *x, const void *y)
 /* Caller holds the page's class lock. */
 static void evacuate(struct afm *a, uint32_t gpage, struct afm_page *p)
 {
+	uz_assert_held(&a->cls[p->cls].lock);
 	if (get_state(p) == PG_PARTIAL)
 		list_del(a, &a->cls[p->cls].partial, gpage);
 	set_state(p, PG_EVAC);
@@ -839,14 +850,14 @@ int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
 	struct afm_arena **va;
 	struct victim *vp;
 
-	pthread_mutex_lock(&a->compact_lock);
+	uz_mutex_lock(&a->compact_lock);
 	/* The working arrays are made, and touched, before any lock that
 	 * I/O takes is held: this may wait for the kernel to find memory,
 	 * and a thread serving a request must never wait behind that.  A
 	 * few arenas of slack cover those made meanwhile. */
-	pthread_mutex_lock(&a->pool_lock);
+	uz_mutex_lock(&a->pool_lock);
 	cap = a->narenas + 8;
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	va = calloc(cap, sizeof(*va));
 	vp = calloc(cap * ARENA_PAGES, sizeof(*vp));
 	if (va && vp) {
@@ -854,16 +865,16 @@ int afm_compact_begin(struct afm *a, uint64_t *victim_pages)
 		uz_touch(vp, cap * ARENA_PAGES * sizeof(*vp));
 	}
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
-		pthread_mutex_lock(&a->cls[c].lock);
-	pthread_mutex_lock(&a->pool_lock);
+		uz_mutex_lock(&a->cls[c].lock);
+	uz_mutex_lock(&a->pool_lock);
 	a->compacting = true;
 	if (va && vp) {
 		marked = pick_arenas(a, va, cap);
 		marked += pick_pages(a, vp, cap);
 	}
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
-		pthread_mutex_unlock(&a->cls[c].lock);
+		uz_mutex_unlock(&a->cls[c].lock);
 	free(va);
 	free(vp);
 	if (victim_pages)
@@ -902,6 +913,7 @@ int afm_move(struct afm *a, uint32_t size, struct afm_handle *h)
  * holds the pool lock. */
 static void trim_locked(struct afm *a)
 {
+	uz_assert_held(&a->pool_lock);
 	if (a->keep_pages)
 		return; /* every page stays resident: see afm_config */
 	for (uint32_t id = 0; id < a->id_end; id++) {
@@ -940,16 +952,16 @@ static void trim_locked(struct afm *a)
 
 void afm_trim(struct afm *a)
 {
-	pthread_mutex_lock(&a->pool_lock);
+	uz_mutex_lock(&a->pool_lock);
 	trim_locked(a);
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 }
 
 void afm_compact_end(struct afm *a)
 {
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
-		pthread_mutex_lock(&a->cls[c].lock);
-	pthread_mutex_lock(&a->pool_lock);
+		uz_mutex_lock(&a->cls[c].lock);
+	uz_mutex_lock(&a->pool_lock);
 	for (uint32_t id = 0; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load_explicit(&a->dir[id], memory_order_relaxed);
 
@@ -972,10 +984,10 @@ void afm_compact_end(struct afm *a)
 	}
 	a->compacting = false;
 	trim_locked(a);
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
-		pthread_mutex_unlock(&a->cls[c].lock);
-	pthread_mutex_unlock(&a->compact_lock);
+		uz_mutex_unlock(&a->cls[c].lock);
+	uz_mutex_unlock(&a->compact_lock);
 }
 
 /* --- life cycle and statistics --------------------------------------- */
@@ -1003,9 +1015,9 @@ struct afm *afm_create(const struct afm_config *cfg)
 		return NULL;
 	}
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
-		pthread_mutex_init(&a->cls[c].lock, NULL);
-	pthread_mutex_init(&a->pool_lock, NULL);
-	pthread_mutex_init(&a->compact_lock, NULL);
+		uz_mutex_init(&a->cls[c].lock, UZ_LOCK_CLASS);
+	uz_mutex_init(&a->pool_lock, UZ_LOCK_POOL);
+	uz_mutex_init(&a->compact_lock, UZ_LOCK_AFM_COMPACT);
 	a->kind = cfg->arena == UZ_ARENA_AUTO ? uz_arena_probe() : cfg->arena;
 	a->budget = cfg->budget ? cfg->budget : &a->own_budget;
 	if (!cfg->budget)
@@ -1038,9 +1050,9 @@ void afm_destroy(struct afm *a)
 	atomic_fetch_sub(&a->budget->used, a->reported);
 	munmap(a->dir, MAX_ARENAS * sizeof(void *));
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
-		pthread_mutex_destroy(&a->cls[c].lock);
-	pthread_mutex_destroy(&a->pool_lock);
-	pthread_mutex_destroy(&a->compact_lock);
+		uz_mutex_destroy(&a->cls[c].lock);
+	uz_mutex_destroy(&a->pool_lock);
+	uz_mutex_destroy(&a->compact_lock);
 	free(a);
 }
 
@@ -1057,16 +1069,16 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	for (unsigned c = 0; c < AFM_NCLASS; c++) {
 		struct afm_class *k = &a->cls[c];
 
-		pthread_mutex_lock(&k->lock);
+		uz_mutex_lock(&k->lock);
 		st->cls[c].chunk_size = chunk_size(c);
 		st->cls[c].used = k->used;
 		st->cls[c].pages = k->pages;
 		st->cls[c].free = k->pages * chunks_per_page(c) - k->used;
-		pthread_mutex_unlock(&k->lock);
+		uz_mutex_unlock(&k->lock);
 		st->free_chunk_bytes += st->cls[c].free * chunk_size(c);
 		pages += st->cls[c].pages;
 	}
-	pthread_mutex_lock(&a->pool_lock);
+	uz_mutex_lock(&a->pool_lock);
 	st->kind = a->kind;
 	st->arenas = a->narenas;
 	memcpy(st->arenas_by_kind, a->kinds, sizeof(st->arenas_by_kind));
@@ -1077,7 +1089,7 @@ void afm_stats(struct afm *a, struct afm_stats *st)
 	st->metadata_bytes = a->narenas * sizeof(struct afm_arena) + dir_bytes(a);
 	st->released_bytes = a->released_pages * SLAB_SIZE;
 	st->pages_compacted = __atomic_load_n(&a->pages_compacted, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	/* Pages are counted without the pool lock: clamp the difference. */
 	pages += st->released_bytes / SLAB_SIZE;
 	st->free_page_bytes = st->arena_bytes > pages * SLAB_SIZE ? st->arena_bytes - pages * SLAB_SIZE : 0;
@@ -1129,12 +1141,12 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 	uint64_t used[AFM_NCLASS] = { 0 }, pages[AFM_NCLASS] = { 0 }, partial[AFM_NCLASS] = { 0 };
 	uint64_t narenas = 0, chunk_bytes = 0, total_released = 0;
 	uint8_t seen[256 / 8];
-	bool in_compaction = pthread_mutex_trylock(&a->compact_lock) != 0;
+	bool in_compaction = !uz_mutex_trylock(&a->compact_lock);
 	int ret = 0;
 
 	for (unsigned c = 0; c < AFM_NCLASS; c++)
-		pthread_mutex_lock(&a->cls[c].lock);
-	pthread_mutex_lock(&a->pool_lock);
+		uz_mutex_lock(&a->cls[c].lock);
+	uz_mutex_lock(&a->pool_lock);
 	for (uint32_t id = 0; id < a->id_end; id++) {
 		struct afm_arena *ar = atomic_load(&a->dir[id]);
 		uint32_t inuse_pages = 0, free_list = 0, nreleased = 0;
@@ -1251,10 +1263,10 @@ int afm_check(struct afm *a, char *err, size_t errlen)
 		     (unsigned long long)chunk_bytes, (long long)UZ_SHARD_SUM(a->cnt, object_bytes),
 		     (long long)UZ_SHARD_SUM(a->cnt, rounding_bytes), (long long)UZ_SHARD_SUM(a->cnt, ext_bytes));
 out:
-	pthread_mutex_unlock(&a->pool_lock);
+	uz_mutex_unlock(&a->pool_lock);
 	for (unsigned c = AFM_NCLASS; c-- > 0;)
-		pthread_mutex_unlock(&a->cls[c].lock);
+		uz_mutex_unlock(&a->cls[c].lock);
 	if (!in_compaction)
-		pthread_mutex_unlock(&a->compact_lock);
+		uz_mutex_unlock(&a->compact_lock);
 	return ret;
 }

@@ -124,8 +124,9 @@ uint32_t afm_footprint(uint32_t size);
 
 /* Allocates chunks for an object of size bytes (1..AFM_MAX_OBJECT).
  * Returns 0, -EINVAL for a bad size, -ENOSPC when the memory limit less
- * its reserve (see afm_alloc_over()) would be passed, or -ENOMEM when an
- * arena could not be mapped. */
+ * its reserve (see afm_alloc_over()) would be passed or the engine's page
+ * space (AFM_MAX_ARENAS arenas) is full, or -ENOMEM when an arena could
+ * not be mapped (or, with a reserve, none came in reserve_wait_ms). */
 int afm_alloc(struct afm *a, uint32_t size, struct afm_handle *h);
 
 /* As afm_alloc(), for an object that replaces one about to be freed (an

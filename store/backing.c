@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lock.h"
+
 /* The kernel fills read buffers through io_uring, which valgrind cannot
  * see: tell it (make valgrind runs the unit suites). */
 #if __has_include(<valgrind/memcheck.h>)
@@ -35,12 +37,12 @@ struct uz_backing {
 	/* Under lock: live bytes per block (objects rounded to 16 bytes), the
 	 * next block to look at, and the run being filled (skipped by
 	 * frees' hole punching and by the next search). */
-	pthread_mutex_t lock;
+	struct uz_mutex lock;
 	uint16_t *live;
 	uint64_t cursor;
 	uint64_t run_start, run_len; /* bytes; run_len 0: none */
 	/* The one writer's: its run buffer and ring. */
-	pthread_mutex_t writer;
+	struct uz_mutex writer;
 	uint8_t *runbuf;
 	struct io_uring ring;
 	pthread_key_t reader; /* each reading thread's ring and buffer */
@@ -75,6 +77,7 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
 	b->fd = -1;
@@ -86,14 +89,16 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		goto fail;
 	}
 	if (fstat(b->fd, &sb)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		goto fail;
 	}
 	if (S_ISBLK(sb.st_mode)) {
 		uint64_t dev = 0;
 
 		if (ioctl(b->fd, BLKGETSIZE64, &dev)) {
-			snprintf(err, errlen, "%s: cannot read its size: %s", path, strerror(errno));
+			e = errno;
+			snprintf(err, errlen, "%s: cannot read its size: %s", path, strerror(e));
 			goto fail;
 		}
 		if (!capacity || capacity > dev)
@@ -103,12 +108,14 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		if (!capacity)
 			capacity = file_default;
 	} else {
+		e = EINVAL;
 		snprintf(err, errlen, "%s: neither a regular file nor a block device", path);
 		goto fail;
 	}
 	b->capacity = capacity & ~(uint64_t)(UZ_BACKING_BLOCK - 1);
 	b->nblocks = b->capacity / UZ_BACKING_BLOCK;
 	if (!b->nblocks) {
+		e = EINVAL;
 		snprintf(err, errlen, "%s: smaller than one 4 KiB block", path);
 		goto fail;
 	}
@@ -117,22 +124,24 @@ struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (b->live == MAP_FAILED) {
 		b->live = NULL;
+		e = ENOMEM;
 		snprintf(err, errlen, "%s: no memory for the block map", path);
 		goto fail;
 	}
 	if (posix_memalign((void **)&b->runbuf, UZ_BACKING_BLOCK, UZ_BACKING_RUN)) {
 		b->runbuf = NULL;
+		e = ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	e = io_uring_queue_init(8, &b->ring, 0);
+	e = -io_uring_queue_init(8, &b->ring, 0);
 	if (e) {
-		snprintf(err, errlen, "io_uring: %s", strerror(-e));
+		snprintf(err, errlen, "io_uring: %s", strerror(e));
 		goto fail;
 	}
 	pthread_key_create(&b->reader, reader_free);
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_mutex_init(&b->writer, NULL);
+	uz_mutex_init(&b->lock, UZ_LOCK_BACKING);
+	uz_mutex_init(&b->writer, UZ_LOCK_BACKING_WRITER);
 	return b;
 fail:
 	if (b->fd >= 0)
@@ -141,6 +150,7 @@ fail:
 		munmap(b->live, b->nblocks * sizeof(*b->live));
 	free(b->runbuf);
 	free(b);
+	errno = e;
 	return NULL;
 }
 
@@ -160,8 +170,8 @@ void uz_backing_close(struct uz_backing *b)
 	munmap(b->live, b->nblocks * sizeof(*b->live));
 	free(b->runbuf);
 	close(b->fd);
-	pthread_mutex_destroy(&b->lock);
-	pthread_mutex_destroy(&b->writer);
+	uz_mutex_destroy(&b->lock);
+	uz_mutex_destroy(&b->writer);
 	free(b);
 }
 
@@ -169,8 +179,8 @@ int uz_backing_reserve(struct uz_backing *b, struct uz_backing_run *r)
 {
 	uint64_t max = UZ_BACKING_RUN / UZ_BACKING_BLOCK, i, n = 0;
 
-	pthread_mutex_lock(&b->writer);
-	pthread_mutex_lock(&b->lock);
+	uz_mutex_lock(&b->writer);
+	uz_mutex_lock(&b->lock);
 	/* The first free block from the cursor on (once around), then as
 	 * many free blocks after it as a run holds. */
 	for (i = 0; i < b->nblocks; i++) {
@@ -186,14 +196,14 @@ int uz_backing_reserve(struct uz_backing *b, struct uz_backing_run *r)
 			n++;
 	}
 	if (!n) {
-		pthread_mutex_unlock(&b->lock);
-		pthread_mutex_unlock(&b->writer);
+		uz_mutex_unlock(&b->lock);
+		uz_mutex_unlock(&b->writer);
 		return -ENOSPC;
 	}
 	b->run_start = i * UZ_BACKING_BLOCK;
 	b->run_len = n * UZ_BACKING_BLOCK;
 	b->cursor = (i + n) % b->nblocks;
-	pthread_mutex_unlock(&b->lock);
+	uz_mutex_unlock(&b->lock);
 	r->start = b->run_start;
 	r->len = (uint32_t)b->run_len;
 	r->used = 0;
@@ -206,7 +216,7 @@ uint64_t uz_backing_pack(struct uz_backing *b, struct uz_backing_run *r, const v
 {
 	uint64_t off;
 
-	(void)b;
+	uz_assert_held(&b->writer);
 	if (!size || (uint64_t)r->used + ALIGN16(size) > r->len)
 		return UINT64_MAX;
 	memcpy(r->buf + r->used, obj, size);
@@ -222,6 +232,7 @@ uint64_t uz_backing_pack(struct uz_backing *b, struct uz_backing_run *r, const v
  * Caller holds lock. */
 static void count_range(struct uz_backing *b, uint64_t off, uint64_t len, int sign)
 {
+	uz_assert_held(&b->lock);
 	while (len) {
 		uint64_t blk = off / UZ_BACKING_BLOCK;
 		uint64_t in = UZ_BACKING_BLOCK - off % UZ_BACKING_BLOCK;
@@ -249,15 +260,16 @@ static void count_range(struct uz_backing *b, uint64_t off, uint64_t len, int si
 
 static void run_end(struct uz_backing *b)
 {
-	pthread_mutex_lock(&b->lock);
+	uz_mutex_lock(&b->lock);
 	b->run_len = 0;
-	pthread_mutex_unlock(&b->lock);
-	pthread_mutex_unlock(&b->writer);
+	uz_mutex_unlock(&b->lock);
+	uz_mutex_unlock(&b->writer);
 }
 
 void uz_backing_abandon(struct uz_backing *b, struct uz_backing_run *r)
 {
 	(void)r;
+	uz_assert_held(&b->writer);
 	run_end(b);
 }
 
@@ -286,6 +298,7 @@ int uz_backing_commit(struct uz_backing *b, struct uz_backing_run *r)
 	uint32_t len = (r->used + UZ_BACKING_BLOCK - 1) & ~(UZ_BACKING_BLOCK - 1);
 	int res;
 
+	uz_assert_held(&b->writer);
 	if (!r->used) {
 		run_end(b);
 		return 0;
@@ -298,11 +311,11 @@ int uz_backing_commit(struct uz_backing *b, struct uz_backing_run *r)
 		run_end(b);
 		return res;
 	}
-	pthread_mutex_lock(&b->lock);
+	uz_mutex_lock(&b->lock);
 	count_range(b, r->start, r->used, 1);
 	b->run_len = 0;
-	pthread_mutex_unlock(&b->lock);
-	pthread_mutex_unlock(&b->writer);
+	uz_mutex_unlock(&b->lock);
+	uz_mutex_unlock(&b->writer);
 	atomic_fetch_add(&b->bytes_written, r->used);
 	atomic_fetch_add(&b->blocks_written, len / UZ_BACKING_BLOCK);
 	atomic_fetch_add(&b->live_bytes, r->used);
@@ -387,9 +400,9 @@ int uz_backing_read_span(struct uz_backing *b, uint64_t start, uint32_t len, con
 
 void uz_backing_free(struct uz_backing *b, uint64_t off, uint32_t size)
 {
-	pthread_mutex_lock(&b->lock);
+	uz_mutex_lock(&b->lock);
 	count_range(b, off, ALIGN16(size), -1);
-	pthread_mutex_unlock(&b->lock);
+	uz_mutex_unlock(&b->lock);
 	atomic_fetch_sub(&b->live_bytes, ALIGN16(size));
 	atomic_fetch_sub(&b->objects, 1);
 }

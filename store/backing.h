@@ -41,8 +41,10 @@ struct uz_backing_stats {
 
 /* Opens (creating a missing regular file, mode 0600) the backing store at
  * path with O_DIRECT.  capacity: the bytes it may use; 0: a block
- * device's size, or file_default for a file.  Returns NULL with a message
- * in err (naming the path and what is wrong). */
+ * device's size, or file_default for a file.  Returns NULL with errno set
+ * (open(2)'s or fstat(2)'s error, EINVAL for neither a file nor a block
+ * device or less than one block, ENOMEM, io_uring's error) and a message
+ * in err naming the path and what is wrong. */
 struct uz_backing *uz_backing_open(const char *path, uint64_t capacity, uint64_t file_default, char *err,
 				   size_t errlen);
 
@@ -76,7 +78,8 @@ int uz_backing_commit(struct uz_backing *b, struct uz_backing_run *r);
 void uz_backing_abandon(struct uz_backing *b, struct uz_backing_run *r);
 
 /* Reads an object (through this thread's io_uring).  Returns 0, or a
- * negative errno (-EIO for a short read). */
+ * negative errno (-EIO for a short read, -ENOMEM when this thread's ring
+ * cannot be made, -EINVAL for a range outside the store). */
 int uz_backing_read(struct uz_backing *b, uint64_t off, uint32_t size, void *dst);
 
 /* The most uz_backing_read_span() reads at once. */

@@ -1,6 +1,55 @@
 /* store/internal.h - what the store's rooms share: store.c (pages in and
  * out, compaction, idle marks), writeback.c and recompress.c.  Not for use
- * outside store/. */
+ * outside store/.
+ *
+ * Locking
+ * =======
+ *
+ * Lock order, first taken first (enum uz_lock_rank in lock.h, checked in
+ * UZ_LOCK_DEBUG builds):
+ *
+ *   wb_lock, rc_lock, sweep_lock (never two of them at once)
+ *     -> compact_lock
+ *       -> afm compact_lock (a compaction) | backing writer (a writeback
+ *          run; never both)
+ *         -> slot bit locks (several only in ascending slot order)
+ *           -> engine_lock
+ *             -> afm class locks (several only in ascending class order)
+ *               -> afm pool_lock
+ *                 -> reserve lock
+ *   backing lock, rc_cfg_lock, stop_lock: leaves (nothing is taken under
+ *   them; the backing lock is taken under the writer, or alone)
+ *
+ * What each protects:
+ *
+ *   wb_lock       one writeback at a time (by hand, spill, policy, and a
+ *                 snapshot's pass, which must not see objects move out)
+ *   rc_lock       one recompression at a time (by hand or the policy)
+ *   sweep_lock    the age sweep's pass and st->swept
+ *   compact_lock  one compaction or check at a time; a writeback holds it
+ *                 so that no object moves between its copy and the commit
+ *   afm compact_lock  held from afm_compact_begin() to afm_compact_end():
+ *                 the engine's evacuation marks (afmalloc.c)
+ *   backing writer  the run being filled, from uz_backing_reserve() to
+ *                 uz_backing_commit() or uz_backing_abandon() (backing.c)
+ *   slot bit      a slot's meta and words (SLOT_LOCK, slot.h); an object's
+ *                 chunks are read, moved or freed only with it held, or
+ *                 after the slot no longer points at them
+ *   engine_lock   making an engine (st->engines, written once each)
+ *   afm class     a class's partial list and its pages' descriptors
+ *   afm pool_lock the arena directory and the arenas' page accounting
+ *   reserve lock  the reserve's list of arenas and its counters (reserve.c)
+ *   backing lock  the blocks' live counts, the cursor, the run's place
+ *   rc_cfg_lock   st->recomp and the recompression policy's after_s
+ *   stop_lock     st->stopping (the housekeeping thread's wait)
+ *
+ * Counters (the shards, the _Atomic fields) take no lock.  I/O takes
+ * slot bits, engine_lock (the first write into a span, holding nothing),
+ * and what allocation and the backing store take under them; never
+ * wb_lock, rc_lock, sweep_lock or compact_lock, except for a spill (a
+ * write at the memory limit), which takes wb_lock holding nothing.  A lock taken in one thread is released
+ * in that thread; a recompression by hand holds rc_lock in the thread
+ * that started it while its shares run in threads of their own. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H
 
@@ -13,6 +62,7 @@
 
 #include "../compress/codec.h"
 #include "afmalloc.h"
+#include "lock.h"
 #include "shard.h"
 #include "slot.h"
 #include "store.h"
@@ -45,7 +95,7 @@ struct uz_store {
 	 * into their span.  They share one memory limit through budget. */
 	struct afm *_Atomic *engines;
 	uint64_t nengines;
-	pthread_mutex_t engine_lock; /* making an engine */
+	struct uz_mutex engine_lock; /* making an engine */
 	struct afm_config acfg; /* every engine's; the arena kind resolved once */
 	struct afm_budget budget;
 	struct uz_reserve *reserve; /* NULL: none (acfg.reserve too) */
@@ -58,9 +108,9 @@ struct uz_store {
 	pthread_t compactor;
 	bool compactor_running;
 	bool stopping; /* under stop_lock */
-	pthread_mutex_t stop_lock;
+	struct uz_mutex stop_lock;
 	pthread_cond_t stop_cond;
-	pthread_mutex_t compact_lock; /* a compaction, or a check, runs */
+	struct uz_mutex compact_lock; /* a compaction, or a check, runs */
 	/* The clock of access times: UZ_IDLE_TICK_S-second ticks since the
 	 * store was made (plus what tests add), updated by the housekeeping
 	 * thread; slots keep its low SLOT_ATIME_BITS bits. */
@@ -68,31 +118,22 @@ struct uz_store {
 	_Atomic uint64_t clock_skew_s; /* tests: seconds added */
 	struct timespec born;
 	uint32_t swept; /* ticks at the last age sweep (housekeeping thread) */
-	pthread_mutex_t sweep_lock;
+	struct uz_mutex sweep_lock;
 	/* Writeback: the backing store (NULL: none), one writeback at a
 	 * time, and what it did in total. */
 	struct uz_backing *backing;
-	pthread_mutex_t wb_lock;
+	struct uz_mutex wb_lock;
 	_Atomic uint64_t wb_bytes; /* compressed bytes written back */
 	_Atomic uint64_t wb_failed; /* pages a failed backing write left in memory */
 	_Atomic uint64_t spills; /* writebacks a full memory limit caused */
-	uint64_t wb_after_s, wb_day_limit; /* the policy; 0: off, no limit */
-	uint64_t wb_day_left; /* bytes left of today's budget (housekeeping) */
-	uint32_t wb_day_start, wb_last_run; /* ticks */
-	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
-	void *on_writeback_ctx;
-	/* Recompression: one run at a time (rc_lock), its settings (under
-	 * rc_cfg_lock, read once per run), and the policy's place in its
-	 * pass over the slots. */
-	pthread_mutex_t rc_lock, rc_cfg_lock;
+	struct wb_policy *wb_policy; /* writeback.c's: the housekeeping thread's */
+	/* Recompression: one run at a time (rc_lock), the algorithm (under
+	 * rc_cfg_lock, read once per run), what all runs did, and the
+	 * policy (recompress.c's; its age under rc_cfg_lock too). */
+	struct uz_mutex rc_lock, rc_cfg_lock;
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
-	uint64_t rc_after_s; /* the policy; 0: off */
 	_Atomic uint64_t rc_saved, rc_tried;
-	uint64_t rc_cursor; /* next slot the policy looks at */
-	uint32_t rc_pass_start; /* ticks when the policy's pass began */
-	struct uz_recompress_result rc_pass; /* what the policy's pass did so far */
-	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
-	void *on_recompress_ctx;
+	struct rc_policy *rc_policy;
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };
@@ -201,7 +242,10 @@ void store_account(struct uz_store *st, const struct slot_val *v, int sign);
 void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v);
 
 /* Copies a page's object (size bytes) into dst, from memory or from the
- * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+ * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO: any
+ * failure of the backing store's read (its errno is not kept: to the
+ * reader of the device, a page that cannot be read back is an I/O
+ * error, as in zram). */
 int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst);
 
 /* Puts a page back into slot idx, empty until now (a restore): meta
@@ -238,8 +282,27 @@ void store_for_each_slot(struct uz_store *st, uint32_t (*fn)(struct uz_store *, 
  * coldest pages; true if it wrote any. */
 bool store_spill(struct uz_store *st);
 
+/* writeback.c: the writeback policy's state, made from cfg's
+ * writeback_after_s, writeback_limit and on_writeback.  Returns NULL with
+ * errno ENOMEM. */
+struct wb_policy *store_wb_policy_new(const struct uz_store_config *cfg);
+
+/* writeback.c: frees it; NULL is accepted. */
+void store_wb_policy_free(struct wb_policy *p);
+
 /* writeback.c: the housekeeping thread's writeback policy run. */
 void store_wb_policy(struct uz_store *st);
+
+/* recompress.c: the recompression policy's state, made from cfg's
+ * recompress_after_s and on_recompress.  Returns NULL with errno ENOMEM. */
+struct rc_policy *store_rc_policy_new(const struct uz_store_config *cfg);
+
+/* recompress.c: frees it; NULL is accepted. */
+void store_rc_policy_free(struct rc_policy *p);
+
+/* recompress.c: the secondary algorithm, and in *after_s (if not NULL)
+ * the policy's age, read together under rc_cfg_lock. */
+struct uz_codec store_rc_settings(struct uz_store *st, uint64_t *after_s);
 
 /* recompress.c: the housekeeping thread's recompression policy: one
  * batch of its pass over the slots. */

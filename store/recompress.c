@@ -7,6 +7,7 @@
  * the compressor), and swapped in under the lock only if the page did not
  * change meanwhile; otherwise the new object is dropped. */
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/sysinfo.h>
 
 #include "internal.h"
@@ -117,8 +118,10 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 }
 
 /* Recompresses the pages f wants in slots [first, end), until max pages
- * were tried; *next gets the slot to go on from.  Caller holds rc_lock.
- * Returns 0 or the negative errno that stopped it. */
+ * were tried; *next gets the slot to go on from.  Caller holds rc_lock,
+ * or (scanned set: a share of a run by hand, in a thread of its own) the
+ * thread that started the run holds it.  Returns 0 or the negative errno
+ * that stopped it. */
 static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct rc_filter *f, uint64_t first,
 		    uint64_t end, uint64_t max, struct uz_recompress_result *res, uint64_t *next,
 		    _Atomic uint64_t *scanned)
@@ -127,6 +130,8 @@ static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct 
 	struct uz_slot *s;
 	int err = 0;
 
+	if (!scanned) /* the policy: this thread */
+		uz_assert_held(&st->rc_lock);
 	for (i = first; res->tried < max && !err && (s = uz_slots_next(st->slots, &i, end)); i++) {
 		if (scanned && i >= report) { /* by hand: tell how far all shares are */
 			uint64_t done = atomic_fetch_add(scanned, i - (report - PROGRESS_SLOTS)) + i -
@@ -143,15 +148,45 @@ static int rc_range(struct uz_store *st, const struct uz_codec *c, const struct 
 	return err;
 }
 
-static struct uz_codec rc_settings(struct uz_store *st, uint64_t *after_s)
+/* The housekeeping thread's policy: its age (under the store's
+ * rc_cfg_lock), and its pass over the slots (only that thread's). */
+struct rc_policy {
+	uint64_t after_s; /* 0: off */
+	uint64_t cursor; /* next slot the policy looks at */
+	uint32_t pass_start; /* ticks when the pass began */
+	struct uz_recompress_result pass; /* what the pass did so far */
+	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
+	void *on_recompress_ctx;
+};
+
+struct rc_policy *store_rc_policy_new(const struct uz_store_config *cfg)
+{
+	struct rc_policy *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->after_s = cfg->recompress_after_s;
+	p->on_recompress = cfg->on_recompress;
+	p->on_recompress_ctx = cfg->on_recompress_ctx;
+	return p;
+}
+
+void store_rc_policy_free(struct rc_policy *p)
+{
+	free(p);
+}
+
+struct uz_codec store_rc_settings(struct uz_store *st, uint64_t *after_s)
 {
 	struct uz_codec c;
 
-	pthread_mutex_lock(&st->rc_cfg_lock);
+	uz_mutex_lock(&st->rc_cfg_lock);
 	c = st->recomp;
 	if (after_s)
-		*after_s = st->rc_after_s;
-	pthread_mutex_unlock(&st->rc_cfg_lock);
+		*after_s = st->rc_policy->after_s;
+	uz_mutex_unlock(&st->rc_cfg_lock);
 	return c;
 }
 
@@ -185,7 +220,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 			struct uz_recompress_result *res)
 {
 	struct rc_filter f = { .type = type, .threshold = threshold };
-	struct uz_codec c = rc_settings(st, NULL);
+	struct uz_codec c = store_rc_settings(st, NULL);
 	struct rc_worker w[RC_MAX_THREADS];
 	uint64_t used, nslots = uz_slots_count(st->slots);
 	_Atomic uint64_t scanned = 0;
@@ -203,7 +238,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 		n = RC_MAX_THREADS;
 	if (n < 1 || nslots < RC_PARALLEL_MIN_SLOTS)
 		n = 1;
-	pthread_mutex_lock(&st->rc_lock);
+	uz_mutex_lock(&st->rc_lock);
 	used = store_mem_used(st);
 	store_progress(st, UZ_PROGRESS_RECOMPRESS, 0, nslots * UZ_PAGE_SIZE);
 	for (int i = 0; i < n; i++) {
@@ -225,55 +260,56 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 		if (!res->error)
 			res->error = w[i].res.error;
 	}
-	pthread_mutex_unlock(&st->rc_lock);
+	uz_mutex_unlock(&st->rc_lock);
 	store_compact_after(st, res->kept, used, &res->bytes_freed);
 	return res->error;
 }
 
 void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s)
 {
-	pthread_mutex_lock(&st->rc_cfg_lock);
+	uz_mutex_lock(&st->rc_cfg_lock);
 	st->recomp = *c;
-	st->rc_after_s = after_s;
-	pthread_mutex_unlock(&st->rc_cfg_lock);
+	st->rc_policy->after_s = after_s;
+	uz_mutex_unlock(&st->rc_cfg_lock);
 }
 
 void store_rc_policy(struct uz_store *st)
 {
+	struct rc_policy *p = st->rc_policy;
 	uint64_t after_s, nslots = uz_slots_count(st->slots), next;
-	struct uz_codec c = rc_settings(st, &after_s);
+	struct uz_codec c = store_rc_settings(st, &after_s);
 	struct uz_recompress_result batch = { 0 };
 	struct rc_filter f = { .type = UZ_WB_AGED };
-	struct uz_recompress_result *pass = &st->rc_pass;
+	struct uz_recompress_result *pass = &p->pass;
 	int err;
 
 	if (c.algo == UZ_ALGO_LZ4 || !after_s)
 		return;
 	f.now = clock_now(st);
 	f.min_age = (uint32_t)(after_s / UZ_IDLE_TICK_S);
-	if (st->rc_cursor == 0) {
-		if (f.now - st->rc_pass_start < RC_PASS_TICKS)
+	if (p->cursor == 0) {
+		if (f.now - p->pass_start < RC_PASS_TICKS)
 			return;
-		st->rc_pass_start = f.now;
+		p->pass_start = f.now;
 		memset(pass, 0, sizeof(*pass));
 	}
-	pthread_mutex_lock(&st->rc_lock);
-	err = rc_range(st, &c, &f, st->rc_cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
-	pthread_mutex_unlock(&st->rc_lock);
+	uz_mutex_lock(&st->rc_lock);
+	err = rc_range(st, &c, &f, p->cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
+	uz_mutex_unlock(&st->rc_lock);
 	pass->tried += batch.tried;
 	pass->kept += batch.kept;
 	pass->orig_bytes += batch.orig_bytes;
 	pass->bytes_saved += batch.bytes_saved;
-	st->rc_cursor = next;
+	p->cursor = next;
 	if (err) { /* out of memory for new objects: end the pass here */
 		pass->error = err;
-		st->rc_cursor = nslots;
+		p->cursor = nslots;
 	}
-	if (st->rc_cursor < nslots)
+	if (p->cursor < nslots)
 		return;
-	st->rc_cursor = 0;
+	p->cursor = 0;
 	/* The pass is over: give back what it freed, and say what it did. */
 	store_compact_after(st, pass->kept, store_mem_used(st), &pass->bytes_freed);
-	if ((pass->tried || pass->error) && st->on_recompress)
-		st->on_recompress(st->on_recompress_ctx, pass);
+	if ((pass->tried || pass->error) && p->on_recompress)
+		p->on_recompress(p->on_recompress_ctx, pass);
 }

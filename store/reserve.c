@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lock.h"
+
 /* While an arena waits in the reserve, its descriptor's first bytes link
  * it into the list. */
 struct pooled {
@@ -19,7 +21,7 @@ struct pooled {
 };
 
 struct uz_reserve {
-	pthread_mutex_t lock; /* everything below; never held across a system call */
+	struct uz_mutex lock; /* everything below; never held across a system call */
 	pthread_cond_t wake; /* the thread: below target, or stopping */
 	pthread_cond_t avail; /* takers waiting: an arena came in */
 	struct pooled *head;
@@ -83,6 +85,7 @@ static struct pooled *make_one(struct uz_reserve *r)
 
 static void push_locked(struct uz_reserve *r, struct pooled *p)
 {
+	uz_assert_held(&r->lock);
 	p->next = r->head;
 	r->head = p;
 	r->count++;
@@ -98,14 +101,14 @@ static void *refill_main(void *arg)
 	/* The process's signals are for its main thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	while (!r->stopping) {
 		if (r->count < r->target) {
 			struct pooled *p;
 
-			pthread_mutex_unlock(&r->lock);
+			uz_mutex_unlock(&r->lock);
 			p = make_one(r);
-			pthread_mutex_lock(&r->lock);
+			uz_mutex_lock(&r->lock);
 			if (p) {
 				r->refills++;
 				push_locked(r, p);
@@ -115,7 +118,7 @@ static void *refill_main(void *arg)
 
 				r->map_failures++;
 				r->idle = true;
-				pthread_cond_timedwait(&r->wake, &r->lock, &until);
+				pthread_cond_timedwait(&r->wake, uz_mutex_raw(&r->lock), &until);
 				r->idle = false;
 			}
 			continue;
@@ -126,17 +129,17 @@ static void *refill_main(void *arg)
 
 			r->head = p->next;
 			r->count--;
-			pthread_mutex_unlock(&r->lock);
+			uz_mutex_unlock(&r->lock);
 			uz_arena_unmap(p->base);
 			free(p);
-			pthread_mutex_lock(&r->lock);
+			uz_mutex_lock(&r->lock);
 			continue;
 		}
 		r->idle = true;
-		pthread_cond_wait(&r->wake, &r->lock);
+		pthread_cond_wait(&r->wake, uz_mutex_raw(&r->lock));
 		r->idle = false;
 	}
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 	return NULL;
 }
 
@@ -156,7 +159,7 @@ struct uz_reserve *uz_reserve_create(uint64_t target, enum uz_arena_kind kind, s
 	r->kind = kind;
 	r->desc_size = desc_size;
 	r->target = arenas_for(target);
-	pthread_mutex_init(&r->lock, NULL);
+	uz_mutex_init(&r->lock, UZ_LOCK_RESERVE);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->wake, &ca);
@@ -166,7 +169,7 @@ struct uz_reserve *uz_reserve_create(uint64_t target, enum uz_arena_kind kind, s
 	if (err) {
 		pthread_cond_destroy(&r->wake);
 		pthread_cond_destroy(&r->avail);
-		pthread_mutex_destroy(&r->lock);
+		uz_mutex_destroy(&r->lock);
 		free(r);
 		errno = err;
 		return NULL;
@@ -179,13 +182,13 @@ int uz_reserve_fill(struct uz_reserve *r, unsigned timeout_ms)
 	struct timespec until = deadline_in((uint64_t)timeout_ms * 1000000u);
 	int err = 0;
 
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	r->waiting++;
 	while (r->count < r->target && err != ETIMEDOUT)
-		err = pthread_cond_timedwait(&r->avail, &r->lock, &until);
+		err = pthread_cond_timedwait(&r->avail, uz_mutex_raw(&r->lock), &until);
 	r->waiting--;
 	err = r->count < r->target ? -ETIMEDOUT : 0;
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 	return err;
 }
 
@@ -193,10 +196,10 @@ void uz_reserve_destroy(struct uz_reserve *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	while (r->head) {
 		struct pooled *p = r->head;
@@ -207,7 +210,7 @@ void uz_reserve_destroy(struct uz_reserve *r)
 	}
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->avail);
-	pthread_mutex_destroy(&r->lock);
+	uz_mutex_destroy(&r->lock);
 	free(r);
 }
 
@@ -215,7 +218,7 @@ int uz_reserve_take(struct uz_reserve *r, unsigned wait_ms, void **base, enum uz
 {
 	struct pooled *p;
 
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	if (!r->head && wait_ms) {
 		uint64_t t0 = now_ns(), waited;
 		struct timespec until = deadline_in((uint64_t)wait_ms * 1000000u);
@@ -226,7 +229,7 @@ int uz_reserve_take(struct uz_reserve *r, unsigned wait_ms, void **base, enum uz
 		if (r->idle)
 			pthread_cond_signal(&r->wake);
 		while (!r->head && err != ETIMEDOUT)
-			err = pthread_cond_timedwait(&r->avail, &r->lock, &until);
+			err = pthread_cond_timedwait(&r->avail, uz_mutex_raw(&r->lock), &until);
 		r->waiting--;
 		waited = now_ns() - t0;
 		if (waited > r->wait_ns_max)
@@ -237,14 +240,14 @@ int uz_reserve_take(struct uz_reserve *r, unsigned wait_ms, void **base, enum uz
 		r->misses++;
 		if (r->idle)
 			pthread_cond_signal(&r->wake);
-		pthread_mutex_unlock(&r->lock);
+		uz_mutex_unlock(&r->lock);
 		return -ENOMEM;
 	}
 	r->head = p->next;
 	r->count--;
 	if (r->count < r->target && r->idle)
 		pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 	*base = p->base;
 	*kind = p->kind;
 	*desc = p;
@@ -259,25 +262,25 @@ void uz_reserve_give(struct uz_reserve *r, void *base, enum uz_arena_kind kind, 
 	memset(desc, 0, r->desc_size);
 	p->base = base;
 	p->kind = kind;
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	push_locked(r, p);
 	if (r->count > r->target && r->idle)
 		pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 }
 
 void uz_reserve_set_target(struct uz_reserve *r, uint64_t target)
 {
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	r->target = arenas_for(target);
 	if (r->idle)
 		pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 }
 
 void uz_reserve_stats(struct uz_reserve *r, struct uz_reserve_stats *s)
 {
-	pthread_mutex_lock(&r->lock);
+	uz_mutex_lock(&r->lock);
 	*s = (struct uz_reserve_stats){
 		.bytes = r->count * UZ_ARENA_SIZE,
 		.target = r->target * UZ_ARENA_SIZE,
@@ -287,5 +290,5 @@ void uz_reserve_stats(struct uz_reserve *r, struct uz_reserve_stats *s)
 		.refills = r->refills,
 		.map_failures = r->map_failures,
 	};
-	pthread_mutex_unlock(&r->lock);
+	uz_mutex_unlock(&r->lock);
 }

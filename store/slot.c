@@ -127,9 +127,11 @@ uint64_t uz_slots_count(const struct uz_slots *t)
 	return t->nslots;
 }
 
-uint32_t uz_slot_lock(struct uz_slot *s)
+uint32_t uz_slot_lock_at(struct uz_slot *s, const char *where)
 {
 	unsigned spins = 0;
+
+	uz_lockdep_acquire(s, UZ_LOCK_SLOT, where);
 
 	for (;;) {
 		uint32_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
@@ -147,7 +149,8 @@ uint32_t uz_slot_lock(struct uz_slot *s)
 	}
 }
 
-void uz_slot_unlock(struct uz_slot *s, uint32_t meta)
+void uz_slot_unlock_at(struct uz_slot *s, uint32_t meta, const char *where)
 {
+	uz_lockdep_release(s, UZ_LOCK_SLOT, where);
 	atomic_store_explicit(&s->meta, meta & ~SLOT_LOCK, memory_order_release);
 }

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lock.h"
+
 /* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
  * bit 27 written back (a COMP or RAW page whose object is in the backing
  * store: w[0..1] hold its byte offset there, not an afmalloc handle),
@@ -100,12 +102,19 @@ uint64_t uz_slots_bytes(const struct uz_slots *t);
 uint64_t uz_slots_count(const struct uz_slots *t);
 
 /* Locks a slot (spinning, then yielding) and returns its meta word
- * without the lock bit. */
-uint32_t uz_slot_lock(struct uz_slot *s);
+ * without the lock bit.  Rank UZ_LOCK_SLOT (lock.h); where names the
+ * caller for the lock checks. */
+uint32_t uz_slot_lock_at(struct uz_slot *s, const char *where);
 
 /* Publishes meta (which must not have the lock bit) and unlocks.  The
- * caller must hold the lock. */
-void uz_slot_unlock(struct uz_slot *s, uint32_t meta);
+ * caller must hold the lock (checked in UZ_LOCK_DEBUG builds). */
+void uz_slot_unlock_at(struct uz_slot *s, uint32_t meta, const char *where);
+
+#define uz_slot_lock(s) uz_slot_lock_at((s), UZ_LOCK_HERE)
+#define uz_slot_unlock(s, meta) uz_slot_unlock_at((s), (meta), UZ_LOCK_HERE)
+
+/* Aborts (UZ_LOCK_DEBUG builds) unless this thread holds slot s's lock. */
+#define uz_slot_assert_held(s) uz_lockdep_assert_held((s), UZ_LOCK_SLOT, UZ_LOCK_HERE)
 
 static inline enum slot_type slot_type(uint32_t meta)
 {

@@ -433,6 +433,7 @@ static int wb_object(struct uz_store *st, struct wb_cache *c, const struct slot_
 {
 	uint64_t off = wb_off(v);
 
+	uz_assert_rank_held(UZ_LOCK_SLOT);
 	if (!c->hi || off < c->lo || off + size > c->hi) {
 		uint64_t lo = off & ~(uint64_t)(UZ_BACKING_BLOCK - 1), len = UZ_BACKING_SPAN;
 

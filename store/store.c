@@ -65,14 +65,14 @@ struct afm *store_engine_for_write(struct uz_store *st, uint64_t idx)
 
 	if (e)
 		return e;
-	pthread_mutex_lock(&st->engine_lock);
+	uz_mutex_lock(&st->engine_lock);
 	e = engine_of(st, idx);
 	if (!e) {
 		e = afm_create(&st->acfg);
 		if (e)
 			atomic_store_explicit(&st->engines[idx >> ENGINE_SLOT_SHIFT], e, memory_order_release);
 	}
-	pthread_mutex_unlock(&st->engine_lock);
+	uz_mutex_unlock(&st->engine_lock);
 	return e;
 }
 
@@ -124,12 +124,12 @@ static int encode(struct afm *e, const void *page, struct slot_val *v, bool over
 	return 0;
 }
 
-/* Copies a page's object (size bytes) into dst, from memory or from the
- * backing store.  Caller holds the slot's lock.  Returns 0 or -EIO. */
+/* Copies a page's object into dst: see internal.h. */
 int store_load_object(struct uz_store *st, struct afm *e, const struct slot_val *v, uint32_t size, void *dst)
 {
 	struct afm_handle h;
 
+	uz_assert_rank_held(UZ_LOCK_SLOT);
 	if (v->meta & SLOT_WB) {
 		UZ_SHARD_ADD(st->cnt, wb_reads, 1);
 		return uz_backing_read(st->backing, wb_off(v), size, dst) ? -EIO : 0;
@@ -178,12 +178,12 @@ bool store_is_empty(struct uz_store *st)
 
 void store_wb_pause(struct uz_store *st)
 {
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 }
 
 void store_wb_resume(struct uz_store *st)
 {
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 }
 
 /* Turns a slot value back into a page; e is the slot's engine.  Caller
@@ -192,6 +192,7 @@ static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, 
 {
 	uint64_t word;
 
+	uz_assert_rank_held(UZ_LOCK_SLOT);
 	switch (slot_type(v->meta)) {
 	case SLOT_EMPTY:
 		memset(page, 0, UZ_PAGE_SIZE);
@@ -519,13 +520,15 @@ void store_engines_stats(struct uz_store *st, struct afm_stats *sum, uint64_t *e
 	sum->mem_limit = atomic_load(&st->budget.limit);
 }
 
-/* Compacts engine e, whose objects are in slots [first, end). */
+/* Compacts engine e, whose objects are in slots [first, end).  Caller
+ * holds compact_lock. */
 static void compact_engine(struct uz_store *st, struct afm *e, uint64_t first, uint64_t end,
 			   struct uz_compact_result *res)
 {
 	uint64_t victims = 0;
 	struct uz_slot *s;
 
+	uz_assert_held(&st->compact_lock);
 	afm_compact_begin(e, &victims);
 	for (uint64_t i = first; victims && (s = uz_slots_next(st->slots, &i, end)); i++) {
 		struct afm_handle h;
@@ -560,7 +563,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 	uint64_t nslots = uz_slots_count(st->slots);
 
 	memset(res, 0, sizeof(*res));
-	pthread_mutex_lock(&st->compact_lock);
+	uz_mutex_lock(&st->compact_lock);
 	store_engines_stats(st, &before, NULL);
 	for (uint64_t i = 0; i < st->nengines; i++) {
 		struct afm *e = atomic_load_explicit(&st->engines[i], memory_order_acquire);
@@ -573,7 +576,7 @@ int uz_store_compact(struct uz_store *st, struct uz_compact_result *res)
 	atomic_fetch_add(&st->compactions, 1);
 	res->bytes_freed = before.mem_used_total > after.mem_used_total ? before.mem_used_total - after.mem_used_total : 0;
 	res->pages_compacted = after.pages_compacted - before.pages_compacted;
-	pthread_mutex_unlock(&st->compact_lock);
+	uz_mutex_unlock(&st->compact_lock);
 	return 0;
 }
 
@@ -611,7 +614,7 @@ static uint32_t sweep_one(struct uz_store *st, struct uz_slot *s, uint32_t meta,
 	uint32_t now = *(uint32_t *)arg, idle = meta & SLOT_IDLE;
 
 	(void)st;
-	(void)s;
+	uz_slot_assert_held(s);
 	if (slot_type(meta) == SLOT_EMPTY || age_of(meta, now) <= MAX_AGE_TICKS)
 		return meta;
 	return slot_touch(meta, now - MAX_AGE_TICKS) | idle;
@@ -622,13 +625,13 @@ static void age_sweep(struct uz_store *st)
 {
 	uint32_t now;
 
-	pthread_mutex_lock(&st->sweep_lock);
+	uz_mutex_lock(&st->sweep_lock);
 	now = clock_now(st);
 	if (now - st->swept >= SWEEP_TICKS) {
 		store_for_each_slot(st, sweep_one, &now);
 		st->swept = now;
 	}
-	pthread_mutex_unlock(&st->sweep_lock);
+	uz_mutex_unlock(&st->sweep_lock);
 }
 
 struct mark_arg {
@@ -643,7 +646,7 @@ static uint32_t mark_one(struct uz_store *st, struct uz_slot *s, uint32_t meta, 
 	enum slot_type t = slot_type(meta);
 
 	(void)st;
-	(void)s;
+	uz_slot_assert_held(s);
 	/* As zram: same-filled and written-back pages are never idle. */
 	if ((t != SLOT_COMP && t != SLOT_RAW) || (meta & (SLOT_IDLE | SLOT_WB)) || age_of(meta, arg->now) < arg->min_age)
 		return meta;
@@ -731,25 +734,25 @@ static void *compactor(void *arg)
 	/* It takes the locks that I/O takes: nothing it touches under them
 	 * may wait for the kernel to find a page. */
 	uz_store_thread_warm();
-	pthread_mutex_lock(&st->stop_lock);
+	uz_mutex_lock(&st->stop_lock);
 	while (!st->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += UZ_COMPACT_INTERVAL_MS * 1000000L;
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts);
+		pthread_cond_timedwait(&st->stop_cond, uz_mutex_raw(&st->stop_lock), &ts);
 		if (st->stopping)
 			break;
-		pthread_mutex_unlock(&st->stop_lock);
+		uz_mutex_unlock(&st->stop_lock);
 		clock_update(st);
 		age_sweep(st);
 		store_rc_policy(st); /* first, so that what is written back is the smaller form */
 		store_wb_policy(st);
 		if (worth_compacting(st))
 			uz_store_compact(st, &res);
-		pthread_mutex_lock(&st->stop_lock);
+		uz_mutex_lock(&st->stop_lock);
 	}
-	pthread_mutex_unlock(&st->stop_lock);
+	uz_mutex_unlock(&st->stop_lock);
 	return NULL;
 }
 
@@ -777,19 +780,12 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	st->acfg.budget = &st->budget;
 	st->acfg.first_arena = cfg->first_arena;
 	st->backing = cfg->backing;
-	st->wb_after_s = cfg->writeback_after_s;
-	st->wb_day_limit = st->wb_day_left = cfg->writeback_limit;
-	st->on_writeback = cfg->on_writeback;
-	st->on_writeback_ctx = cfg->on_writeback_ctx;
-	pthread_mutex_init(&st->wb_lock, NULL);
-	pthread_mutex_init(&st->rc_lock, NULL);
-	pthread_mutex_init(&st->rc_cfg_lock, NULL);
+	uz_mutex_init(&st->wb_lock, UZ_LOCK_WB);
+	uz_mutex_init(&st->rc_lock, UZ_LOCK_RC);
+	uz_mutex_init(&st->rc_cfg_lock, UZ_LOCK_RC_CFG);
 	st->recomp = cfg->recomp;
-	st->rc_after_s = cfg->recompress_after_s;
-	st->on_recompress = cfg->on_recompress;
 	st->progress = cfg->progress;
 	st->progress_ctx = cfg->progress_ctx;
-	st->on_recompress_ctx = cfg->on_recompress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
 	if (cfg->reserve) {
 		st->reserve = uz_reserve_create(cfg->reserve, st->acfg.arena, afm_arena_desc_size());
@@ -801,11 +797,11 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		st->acfg.reserve_wait_ms = cfg->reserve_wait_ms;
 		st->acfg.keep_pages = cfg->preallocate;
 	}
-	pthread_mutex_init(&st->engine_lock, NULL);
-	pthread_mutex_init(&st->sweep_lock, NULL);
+	uz_mutex_init(&st->engine_lock, UZ_LOCK_ENGINE);
+	uz_mutex_init(&st->sweep_lock, UZ_LOCK_SWEEP);
 	clock_gettime(CLOCK_MONOTONIC, &st->born);
-	pthread_mutex_init(&st->stop_lock, NULL);
-	pthread_mutex_init(&st->compact_lock, NULL);
+	uz_mutex_init(&st->stop_lock, UZ_LOCK_STOP);
+	uz_mutex_init(&st->compact_lock, UZ_LOCK_COMPACT);
 	{
 		pthread_condattr_t ca;
 
@@ -814,7 +810,9 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 		pthread_cond_init(&st->stop_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	st->slots = uz_slots_create(disksize >> UZ_PAGE_SHIFT);
+	st->wb_policy = store_wb_policy_new(cfg);
+	st->rc_policy = st->wb_policy ? store_rc_policy_new(cfg) : NULL;
+	st->slots = st->rc_policy ? uz_slots_create(disksize >> UZ_PAGE_SHIFT) : NULL;
 	st->engines = st->slots ? calloc(st->nengines, sizeof(*st->engines)) : NULL;
 	if (st->slots && !st->engines)
 		errno = ENOMEM;
@@ -838,6 +836,7 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	if (!e0 || !st->compactor_running) {
 		int e = errno;
 
+		st->backing = NULL; /* the caller's again */
 		uz_store_destroy(st);
 		errno = e;
 		return NULL;
@@ -852,27 +851,34 @@ void uz_store_destroy(struct uz_store *st)
 	if (!st)
 		return;
 	if (st->compactor_running) {
-		pthread_mutex_lock(&st->stop_lock);
+		uz_mutex_lock(&st->stop_lock);
 		st->stopping = true;
 		pthread_cond_signal(&st->stop_cond);
-		pthread_mutex_unlock(&st->stop_lock);
+		uz_mutex_unlock(&st->stop_lock);
 		pthread_join(st->compactor, NULL);
 	}
-	pthread_mutex_destroy(&st->stop_lock);
-	pthread_mutex_destroy(&st->compact_lock);
+	uz_mutex_destroy(&st->stop_lock);
+	uz_mutex_destroy(&st->compact_lock);
 	pthread_cond_destroy(&st->stop_cond);
-	pthread_mutex_destroy(&st->engine_lock);
-	pthread_mutex_destroy(&st->sweep_lock);
-	pthread_mutex_destroy(&st->wb_lock);
-	pthread_mutex_destroy(&st->rc_lock);
-	pthread_mutex_destroy(&st->rc_cfg_lock);
+	uz_mutex_destroy(&st->engine_lock);
+	uz_mutex_destroy(&st->sweep_lock);
+	uz_mutex_destroy(&st->wb_lock);
+	uz_mutex_destroy(&st->rc_lock);
+	uz_mutex_destroy(&st->rc_cfg_lock);
 	uz_backing_close(st->backing);
 	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
 		afm_destroy(atomic_load(&st->engines[i]));
 	free(st->engines);
 	uz_slots_destroy(st->slots);
+	store_wb_policy_free(st->wb_policy);
+	store_rc_policy_free(st->rc_policy);
 	uz_reserve_destroy(st->reserve); /* after the engines: they give their arenas back */
 	free(st);
+}
+
+uint64_t uz_store_stored(struct uz_store *st)
+{
+	return (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
 }
 
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
@@ -883,7 +889,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	if (s->afm.kind == UZ_ARENA_HUGETLB || s->afm.arenas_by_kind[UZ_ARENA_HUGETLB])
 		s->hugetlb_pool_free = uz_arena_hugetlb_free();
 	s->disksize = st->disksize;
-	s->orig_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, pages_stored) * UZ_PAGE_SIZE;
+	s->orig_data_size = uz_store_stored(st);
 	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
 	s->mem_used_total = s->afm.mem_used_total;
 	s->mem_limit = s->afm.mem_limit;
@@ -907,10 +913,7 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	}
 	s->recomp_saved_bytes = atomic_load(&st->rc_saved);
 	s->recomp_tried = atomic_load(&st->rc_tried);
-	pthread_mutex_lock(&st->rc_cfg_lock);
-	s->recomp = st->recomp;
-	s->recompress_after_s = st->rc_after_s;
-	pthread_mutex_unlock(&st->rc_cfg_lock);
+	s->recomp = store_rc_settings(st, &s->recompress_after_s);
 	if (st->backing) {
 		struct uz_backing_stats b;
 
@@ -982,9 +985,9 @@ int uz_store_check(struct uz_store *st, char *err, size_t errlen)
 {
 	int ret;
 
-	pthread_mutex_lock(&st->compact_lock); /* not in the middle of a move */
+	uz_mutex_lock(&st->compact_lock); /* not in the middle of a move */
 	ret = check_locked(st, err, errlen);
-	pthread_mutex_unlock(&st->compact_lock);
+	uz_mutex_unlock(&st->compact_lock);
 	return ret;
 }
 
@@ -997,6 +1000,7 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 	struct afm_stats as;
 	uint64_t engines_used = 0;
 
+	uz_assert_held(&st->compact_lock);
 	for (uint64_t i = 0; i < st->nengines; i++) {
 		struct afm *e = atomic_load(&st->engines[i]);
 		int ret = e ? afm_check(e, err, errlen) : 0;

@@ -54,7 +54,8 @@ struct uz_store_config {
 	 * that references at the top of each page space are exercised. */
 	uint32_t first_arena;
 	/* The backing store (store/backing.h), taken over by the store and
-	 * closed with it; NULL: none.  With it, writes that hit the memory
+	 * closed with it (if uz_store_create() fails, it stays the
+	 * caller's); NULL: none.  With it, writes that hit the memory
 	 * limit first write the coldest pages back (spill). */
 	struct uz_backing *backing;
 	/* The housekeeping thread's writeback: pages not touched for this
@@ -193,7 +194,8 @@ struct uz_store_stats {
 
 /* Creates a store for a device of disksize bytes (a non-zero multiple of
  * 4096).  Returns NULL with errno set: EINVAL for a bad size or config,
- * ENOMEM. */
+ * ENOMEM, or pthread_create()'s error for the housekeeping or reserve
+ * thread; cfg's backing store then stays the caller's. */
 struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config *cfg);
 
 /* Frees everything.  NULL is accepted. */
@@ -201,12 +203,15 @@ void uz_store_destroy(struct uz_store *st);
 
 /* Reads len bytes at off into buf.  Returns 0, -EINVAL when the range is
  * not inside the device (counted as invalid_io), or -EIO when stored data
- * does not decompress (counted as failed_reads). */
+ * does not decompress or cannot be read back from the backing store,
+ * whatever the backing store's own error (counted as failed_reads). */
 int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off);
 
 /* Writes len bytes at off.  Returns 0, -EINVAL (outside the device),
- * -ENOSPC (memory limit reached), -ENOMEM (no memory for an arena or a
- * table leaf); on error the pages not yet written keep their old data.
+ * -ENOSPC (memory limit reached, or an engine's page space full), -ENOMEM
+ * (no memory for an arena or a table leaf), -EIO (a partial page whose
+ * stored data cannot be read, as uz_store_read()); on error the pages not
+ * yet written keep their old data.
  * A page that holds data (or was zeroed by uz_store_zero()) is rewritten
  * within the whole memory limit; new pages stop short of it by the
  * limit's reserve (afm_alloc_over()), so that rewrites of stored data,
@@ -215,12 +220,14 @@ int uz_store_read(struct uz_store *st, void *buf, size_t len, uint64_t off);
 int uz_store_write(struct uz_store *st, const void *buf, size_t len, uint64_t off);
 
 /* Makes [off, off+len) read as zeros and frees the whole pages in it
- * (punch hole, zero range).  Returns 0 or -EINVAL; -ENOSPC/-ENOMEM only
- * when a partial page at an edge must be rewritten and cannot be. */
+ * (punch hole, zero range).  Returns 0 or -EINVAL; -ENOSPC/-ENOMEM/-EIO
+ * only when a partial page at an edge must be rewritten and cannot be
+ * (as uz_store_write()). */
 int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len);
 
 /* A zero range (fallocate FALLOC_FL_ZERO_RANGE, the block layer's write
- * zeroes without unmap): as uz_store_discard(), except that whole pages
+ * zeroes without unmap): as uz_store_discard() (also -ENOMEM when no
+ * table leaf can be made for a page to keep), except that whole pages
  * stay allocated, as a file system expects: they read as zeros and hold
  * no memory but their slot, and writing them later counts as rewriting
  * stored data (see uz_store_write(): the memory limit's reserve).  mkfs
@@ -230,8 +237,18 @@ int uz_store_discard(struct uz_store *st, uint64_t off, uint64_t len);
 #define UZ_ZERO_KEEP_MAX (1ull << 30)
 int uz_store_zero(struct uz_store *st, uint64_t off, uint64_t len);
 
-/* Fills *s with the current counters. */
+/* Fills *s with the current counters.  Takes every engine's class and
+ * pool locks (and, with hugetlb arenas, reads /proc/meminfo): not for a
+ * hot path. */
 void uz_store_stats(struct uz_store *st, struct uz_store_stats *s);
+
+/* The bytes of data the store holds in memory: uz_store_stats()'s
+ * orig_data_size (pages stored, same-filled ones included, 4096 bytes
+ * each; pages written back not counted).  Sums per-thread counters only:
+ * takes no lock and makes no system call, cheap enough for every stat of
+ * the device file.  Exact when the store is idle; while writes run, as
+ * every sum of counters, it may lag them by the pages in flight. */
+uint64_t uz_store_stored(struct uz_store *st);
 
 /* Changes the memory limit (0: none). */
 void uz_store_set_mem_limit(struct uz_store *st, uint64_t mem_limit);
@@ -263,9 +280,11 @@ int64_t uz_store_mark_idle(struct uz_store *st, uint64_t age_s);
 /* Writes back the pages of a type (zram's writeback file), at most limit
  * compressed bytes of them (0: no limit), packed densely; their memory is
  * freed and compacted.  A page changed while it was being written stays
- * in memory.  Returns 0, -ENODEV without a backing store, or the backing
+ * in memory.  Returns 0, -ENODEV without a backing store, -EINVAL for a
+ * bad type, -ENOMEM (no memory for the run's records), or the backing
  * store's negative errno (-EIO, -ENOSPC when nothing fitted; the pages it
- * could not take stay in memory).  *res says what was done. */
+ * could not take stay in memory); res->error is the same.  *res says what
+ * was done. */
 int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_t limit,
 		       struct uz_writeback_result *res);
 
@@ -307,7 +326,8 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 		      size_t errlen);
 
 /* Loads the snapshot at path into the store, which must be empty.
- * Returns 0; -ENOENT when there is none; -EINVAL when it is of another
+ * Returns 0; -EBUSY when the store is not empty (nothing is loaded);
+ * -ENOENT when there is none; -EINVAL when it is of another
  * device size or an unknown format version (found before anything is
  * loaded: the store is still empty); -EBADMSG when it is corrupt or
  * truncated (a checksum, a record or the trailer wrong); -ENOSPC or
@@ -325,9 +345,9 @@ void uz_store_clock_advance(struct uz_store *st, uint64_t seconds);
 /* Changes the automatic compaction threshold (ppm; 0: off). */
 void uz_store_set_compaction(struct uz_store *st, uint32_t compact_ppm);
 
-/* Checks the engine's invariants and that the slots agree with the
+/* Checks the engines' invariants and that the slots agree with the
  * counters.  Returns 0 or -EUCLEAN with a description in err.  The store
- * must be idle. */
+ * must be idle.  Waits for a compaction in progress (compact_lock). */
 int uz_store_check(struct uz_store *st, char *err, size_t errlen);
 
 #endif

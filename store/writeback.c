@@ -7,6 +7,36 @@
 #include "backing.h"
 #include "internal.h"
 
+/* The housekeeping thread's policy (only it touches this): pages not
+ * touched for after_s, at most day_limit bytes a day. */
+struct wb_policy {
+	uint64_t after_s, day_limit; /* 0: off, no limit */
+	uint64_t day_left; /* bytes left of today's budget */
+	uint32_t day_start, last_run; /* ticks */
+	void (*on_writeback)(void *ctx, const struct uz_writeback_result *r);
+	void *on_writeback_ctx;
+};
+
+struct wb_policy *store_wb_policy_new(const struct uz_store_config *cfg)
+{
+	struct wb_policy *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->after_s = cfg->writeback_after_s;
+	p->day_limit = p->day_left = cfg->writeback_limit;
+	p->on_writeback = cfg->on_writeback;
+	p->on_writeback_ctx = cfg->on_writeback_ctx;
+	return p;
+}
+
+void store_wb_policy_free(struct wb_policy *p)
+{
+	free(p);
+}
+
 /* Per-thread scratch for an object on its way out. */
 static __thread uint8_t tls_obj[UZ_COMPRESS_BOUND] __attribute__((aligned(64)));
 
@@ -35,8 +65,10 @@ struct wb_rec {
 static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_rec *rec, unsigned n,
 		    struct uz_writeback_result *res)
 {
-	int err = uz_backing_commit(st->backing, run);
+	int err;
 
+	uz_assert_held(&st->compact_lock);
+	err = uz_backing_commit(st->backing, run);
 	if (err) {
 		atomic_fetch_add(&st->wb_failed, n);
 		res->failed += n;
@@ -82,9 +114,10 @@ static int writeback_locked(struct uz_store *st, const struct wb_filter *f, uint
 {
 	int err;
 
-	pthread_mutex_lock(&st->compact_lock);
+	uz_assert_held(&st->wb_lock);
+	uz_mutex_lock(&st->compact_lock);
 	err = writeback_runs(st, f, limit, res);
-	pthread_mutex_unlock(&st->compact_lock);
+	uz_mutex_unlock(&st->compact_lock);
 	return err;
 }
 
@@ -98,6 +131,7 @@ static int writeback_runs(struct uz_store *st, const struct wb_filter *f, uint64
 	uint64_t pending = 0; /* compressed bytes in the open run */
 	int err = 0;
 
+	uz_assert_held(&st->compact_lock);
 	if (!rec)
 		return -ENOMEM;
 	uint64_t nslots = uz_slots_count(st->slots), report = 0;
@@ -162,10 +196,10 @@ int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_
 		return res->error = -ENODEV;
 	if (type > UZ_WB_ALL)
 		return res->error = -EINVAL;
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
 	writeback_locked(st, &f, limit, res);
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res->pages, used, &res->bytes_freed);
 	return res->error;
 }
@@ -208,7 +242,7 @@ bool store_spill(struct uz_store *st)
 		return false;
 	if (target < (4u << 20))
 		target = 4u << 20;
-	pthread_mutex_lock(&st->wb_lock);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
 	f.now = clock_now(st);
 	f.min_age = cold_cutoff(st, target, f.now);
@@ -217,39 +251,40 @@ bool store_spill(struct uz_store *st)
 		f.min_age = 0;
 		writeback_locked(st, &f, target, &res);
 	}
-	pthread_mutex_unlock(&st->wb_lock);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res.pages, used, &res.bytes_freed);
 	atomic_fetch_add(&st->spills, 1);
 	return res.pages > 0;
 }
 
-/* The policy's run (housekeeping thread): pages idle for wb_after_s,
+/* The policy's run (housekeeping thread): pages idle for after_s,
  * within what is left of the day's budget. */
 void store_wb_policy(struct uz_store *st)
 {
+	struct wb_policy *p = st->wb_policy;
 	struct uz_writeback_result res = { 0 };
 	struct wb_filter f = { .type = UZ_WB_AGED };
 	uint32_t now = clock_now(st);
 	uint64_t used;
 
-	if (!st->backing || !st->wb_after_s || now - st->wb_last_run < 60 / UZ_IDLE_TICK_S)
+	if (!st->backing || !p->after_s || now - p->last_run < 60 / UZ_IDLE_TICK_S)
 		return;
-	st->wb_last_run = now;
-	if (now - st->wb_day_start >= 86400 / UZ_IDLE_TICK_S) {
-		st->wb_day_start = now;
-		st->wb_day_left = st->wb_day_limit;
+	p->last_run = now;
+	if (now - p->day_start >= 86400 / UZ_IDLE_TICK_S) {
+		p->day_start = now;
+		p->day_left = p->day_limit;
 	}
-	if (st->wb_day_limit && !st->wb_day_left)
+	if (p->day_limit && !p->day_left)
 		return;
 	f.now = now;
-	f.min_age = (uint32_t)(st->wb_after_s / UZ_IDLE_TICK_S);
-	pthread_mutex_lock(&st->wb_lock);
+	f.min_age = (uint32_t)(p->after_s / UZ_IDLE_TICK_S);
+	uz_mutex_lock(&st->wb_lock);
 	used = store_mem_used(st);
-	writeback_locked(st, &f, st->wb_day_limit ? st->wb_day_left : 0, &res);
-	pthread_mutex_unlock(&st->wb_lock);
+	writeback_locked(st, &f, p->day_limit ? p->day_left : 0, &res);
+	uz_mutex_unlock(&st->wb_lock);
 	store_compact_after(st, res.pages, used, &res.bytes_freed);
-	if (st->wb_day_limit)
-		st->wb_day_left -= res.bytes < st->wb_day_left ? res.bytes : st->wb_day_left;
-	if ((res.pages || res.error) && st->on_writeback)
-		st->on_writeback(st->on_writeback_ctx, &res);
+	if (p->day_limit)
+		p->day_left -= res.bytes < p->day_left ? res.bytes : p->day_left;
+	if ((res.pages || res.error) && p->on_writeback)
+		p->on_writeback(p->on_writeback_ctx, &res);
 }
