@@ -1,5 +1,6 @@
 /* compress/codec.c - LZ4, zstd and LZ4HC per 4 KiB page; see codec.h. */
 #include "codec.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <lz4.h>
@@ -10,24 +11,19 @@
 #include <string.h>
 #include <zstd.h>
 
-/* This thread's contexts, each made on first use. */
-struct contexts {
-	ZSTD_CCtx *zc;
-	ZSTD_DCtx *zd;
-	void *hc; /* LZ4HC's state, LZ4_sizeofStateHC() bytes */
-};
-
-static __thread struct contexts *tls;
+static __thread struct uz_thread_ctx *tls;
 static pthread_key_t tls_key; /* frees a thread's contexts when it exits */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static void contexts_free(void *p)
 {
-	struct contexts *c = p;
+	struct uz_thread_ctx *c = p;
 
 	ZSTD_freeCCtx(c->zc);
+	ZSTD_freeCCtx(c->zc_dict);
 	ZSTD_freeDCtx(c->zd);
 	free(c->hc);
+	free(c->lz4);
 	free(c);
 }
 
@@ -36,7 +32,7 @@ static void make_key(void)
 	pthread_key_create(&tls_key, contexts_free);
 }
 
-static struct contexts *contexts(void)
+struct uz_thread_ctx *uz_thread_ctx(void)
 {
 	if (tls)
 		return tls;
@@ -60,7 +56,7 @@ static int lz4_decompress(const void *src, int len, void *page)
 
 static int zstd_compress(int level, const void *page, void *dst, int cap)
 {
-	struct contexts *c = contexts();
+	struct uz_thread_ctx *c = uz_thread_ctx();
 	size_t n;
 
 	if (!c || (!c->zc && !(c->zc = ZSTD_createCCtx())))
@@ -71,7 +67,7 @@ static int zstd_compress(int level, const void *page, void *dst, int cap)
 
 static int zstd_decompress(const void *src, int len, void *page)
 {
-	struct contexts *c = contexts();
+	struct uz_thread_ctx *c = uz_thread_ctx();
 	size_t n;
 
 	if (!c || (!c->zd && !(c->zd = ZSTD_createDCtx())))
@@ -84,7 +80,7 @@ static int zstd_decompress(const void *src, int len, void *page)
 
 static int lz4hc_compress(int level, const void *page, void *dst, int cap)
 {
-	struct contexts *c = contexts();
+	struct uz_thread_ctx *c = uz_thread_ctx();
 
 	if (!c || (!c->hc && !(c->hc = malloc((size_t)LZ4_sizeofStateHC()))))
 		return -ENOMEM;

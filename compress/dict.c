@@ -1,10 +1,10 @@
 /* compress/dict.c - dictionaries for zstd and LZ4 pages; see dict.h. */
 #include "dict.h"
+#include "internal.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <lz4.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zdict.h>
@@ -26,53 +26,19 @@ struct uz_dict {
 	int window_len;
 };
 
-/* This thread's contexts for dictionary pages, each made on first use. */
-struct dict_contexts {
-	ZSTD_CCtx *zc;
-	ZSTD_DCtx *zd;
-	/* LZ4: the window of dictionary lz4_serial copied right before room
-	 * for one page, so that LZ4 sees it as the page's own prefix (its
-	 * fastest mode), with the table LZ4_loadDict made of that copy; the
-	 * table is copied into work for each page. */
-	struct lz4_prefix {
-		uint64_t serial; /* 0: none yet */
-		int window_len;
-		LZ4_stream_t table, work;
-		char buf[LZ4_WINDOW + UZ_PAGE_SIZE];
-	} *lz4;
+/* LZ4 against a dictionary, per thread (struct uz_thread_ctx's lz4): the
+ * window of dictionary serial copied right before room for one page, so
+ * that LZ4 sees it as the page's own prefix (its fastest mode), with the
+ * table LZ4_loadDict made of that copy; the table is copied into work for
+ * each page. */
+struct lz4_prefix {
+	uint64_t serial; /* 0: none yet */
+	int window_len;
+	LZ4_stream_t table, work;
+	char buf[LZ4_WINDOW + UZ_PAGE_SIZE];
 };
 
 static _Atomic uint64_t serials;
-
-static __thread struct dict_contexts *tls;
-static pthread_key_t tls_key; /* frees a thread's contexts when it exits */
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static void contexts_free(void *p)
-{
-	struct dict_contexts *c = p;
-
-	ZSTD_freeCCtx(c->zc);
-	ZSTD_freeDCtx(c->zd);
-	free(c->lz4);
-	free(c);
-}
-
-static void make_key(void)
-{
-	pthread_key_create(&tls_key, contexts_free);
-}
-
-static struct dict_contexts *contexts(void)
-{
-	if (tls)
-		return tls;
-	pthread_once(&tls_once, make_key);
-	tls = calloc(1, sizeof(*tls));
-	if (tls)
-		pthread_setspecific(tls_key, tls);
-	return tls;
-}
 
 /* Frames carry nothing the store already knows: no checksum (slots are
  * not checked either), no content size (always one page), no dictionary
@@ -179,40 +145,40 @@ size_t uz_dict_mem(const struct uz_dict *d)
 
 static int zstd_compress(const struct uz_dict *d, int level, const void *page, void *dst, int cap)
 {
-	struct dict_contexts *c = contexts();
+	struct uz_thread_ctx *c = uz_thread_ctx();
 	size_t n;
 
 	if (!c)
 		return -ENOMEM;
-	if (!c->zc) {
-		if (!(c->zc = ZSTD_createCCtx()))
+	if (!c->zc_dict) {
+		if (!(c->zc_dict = ZSTD_createCCtx()))
 			return -ENOMEM;
-		if (zstd_frame_params(c->zc)) {
-			ZSTD_freeCCtx(c->zc);
-			c->zc = NULL;
+		if (zstd_frame_params(c->zc_dict)) {
+			ZSTD_freeCCtx(c->zc_dict);
+			c->zc_dict = NULL;
 			return -ENOMEM;
 		}
 	}
 	/* A frame that did not fit leaves the session open: end it. */
-	n = ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_only);
+	n = ZSTD_CCtx_reset(c->zc_dict, ZSTD_reset_session_only);
 	if (ZSTD_isError(n))
 		return -ENOMEM;
 	if (level == d->level) {
-		n = ZSTD_CCtx_refCDict(c->zc, d->cdict);
+		n = ZSTD_CCtx_refCDict(c->zc_dict, d->cdict);
 	} else {
-		n = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level);
+		n = ZSTD_CCtx_setParameter(c->zc_dict, ZSTD_c_compressionLevel, level);
 		if (!ZSTD_isError(n))
-			n = ZSTD_CCtx_loadDictionary(c->zc, d->raw, d->len);
+			n = ZSTD_CCtx_loadDictionary(c->zc_dict, d->raw, d->len);
 	}
 	if (ZSTD_isError(n))
 		return -ENOMEM;
-	n = ZSTD_compress2(c->zc, dst, (size_t)cap, page, UZ_PAGE_SIZE);
+	n = ZSTD_compress2(c->zc_dict, dst, (size_t)cap, page, UZ_PAGE_SIZE);
 	return ZSTD_isError(n) ? 0 : (int)n; /* the only error left: dst too small */
 }
 
 static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, int cap)
 {
-	struct dict_contexts *c = contexts();
+	struct uz_thread_ctx *c = uz_thread_ctx();
 	struct lz4_prefix *p;
 	char *at;
 
@@ -247,7 +213,7 @@ int uz_dict_compress(const struct uz_dict *d, const struct uz_codec *c, const vo
 
 int uz_dict_decompress(const struct uz_dict *d, enum uz_algo a, const void *src, int len, void *page)
 {
-	struct dict_contexts *c;
+	struct uz_thread_ctx *c;
 	size_t n;
 	int r;
 
@@ -258,7 +224,7 @@ int uz_dict_decompress(const struct uz_dict *d, enum uz_algo a, const void *src,
 		r = LZ4_decompress_safe_usingDict(src, page, len, (int)UZ_PAGE_SIZE, d->window, d->window_len);
 		return r == (int)UZ_PAGE_SIZE ? 0 : -EIO;
 	case UZ_ALGO_ZSTD:
-		c = contexts();
+		c = uz_thread_ctx();
 		if (!c || (!c->zd && !(c->zd = ZSTD_createDCtx())))
 			return -ENOMEM;
 		n = ZSTD_decompress_usingDDict(c->zd, page, UZ_PAGE_SIZE, src, (size_t)len, d->ddict);

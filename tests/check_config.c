@@ -443,33 +443,52 @@ static bool setting_line(const char *line, char *key, size_t cap)
 	return true;
 }
 
+/* Whether a man page names key in bold: "\fBio\-uring\fR" (or a space
+ * after it) inline, or ".B io\-uring" / ".BR io\-uring ..." as a line. */
+static bool man_names(const char *man, const char *key)
+{
+	char esc[96], *m = esc;
+	static const char *const forms[][2] = { { "\\fB", "\\fR" }, { "\n.B ", "\n" }, { "\n.BR ", "\n" } };
+
+	for (; *key && m < esc + sizeof(esc) - 3; key++)
+		m += snprintf(m, (size_t)(esc + sizeof(esc) - m), *key == '-' ? "\\-" : "%c", *key);
+	for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+		char pat[128];
+		size_t n = (size_t)snprintf(pat, sizeof(pat), "%s%s", forms[f][0], esc);
+
+		for (const char *p = strstr(man, pat); p; p = strstr(p + 1, pat))
+			if (p[n] == ' ' || strncmp(p + n, forms[f][1], strlen(forms[f][1])) == 0)
+				return true;
+	}
+	return false;
+}
+
 /* Every key of the table is in conf/uzram.conf (set, or commented out
- * with its default or an example) and in uzramd.8 (in bold). */
+ * with its default or an example) and in both man pages, uzramd.8 and
+ * uzram.conf.5 (in bold), and has its line of help. */
 START_TEST(every_key_documented)
 {
-	char *conf = slurp(SRCDIR "/conf/uzram.conf"), *man = slurp(SRCDIR "/daemon/uzramd.8");
+	static const char *const mans[] = { SRCDIR "/daemon/uzramd.8", SRCDIR "/daemon/uzram.conf.5" };
+	char *conf = slurp(SRCDIR "/conf/uzram.conf"), *man[2] = { slurp(mans[0]), slurp(mans[1]) };
 	size_t nkeys;
 	const struct uz_config_key *table = uz_config_keys(&nkeys);
 
 	ck_assert_uint_ge(nkeys, 30);
 	for (size_t i = 0; i < nkeys; i++) {
-		char key[64], bold[96], *m, *p;
-		bool in_conf = false, in_man = false;
+		char key[64], *p;
+		bool in_conf = false;
 
 		for (p = conf; p && *p && !in_conf; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 			in_conf = setting_line(p, key, sizeof(key)) && strcmp(key, table[i].name) == 0;
 		ck_assert_msg(in_conf, "conf/uzram.conf does not show key %s", table[i].name);
-		/* roff escapes a hyphen: \fBio\-uring\fR */
-		m = bold + snprintf(bold, sizeof(bold), "\\fB");
-		for (const char *k = table[i].name; *k; k++)
-			m += snprintf(m, (size_t)(bold + sizeof(bold) - m), *k == '-' ? "\\-" : "%c", *k);
-		for (p = strstr(man, bold); p && !in_man; p = strstr(p + 1, bold))
-			in_man = strncmp(p + strlen(bold), "\\fR", 3) == 0 || p[strlen(bold)] == ' ';
-		ck_assert_msg(in_man, "daemon/uzramd.8 does not name key %s (%s)", table[i].name, bold);
+		for (size_t f = 0; f < 2; f++)
+			ck_assert_msg(man_names(man[f], table[i].name), "%s does not name key %s in bold", mans[f],
+				      table[i].name);
 		ck_assert_msg(table[i].help && table[i].help[0], "key %s has no help", table[i].name);
 	}
 	free(conf);
-	free(man);
+	free(man[0]);
+	free(man[1]);
 }
 END_TEST
 
