@@ -430,7 +430,7 @@ int main(void)
 				      codec_names_and_levels, contexts_are_per_thread));
 
 	tcase_add_loop_test(tc, every_algorithm_round_trips_every_page, 0, (int)(sizeof(codecs) / sizeof(codecs[0])));
-	uz_tcase(s, "dictionary", 0,
+	uz_tcase(s, "dictionary", 60,
 		 UZ_TESTS(dictionary_round_trips_every_page, dictionary_makes_pages_smaller, dictionary_bad_input));
 	return uz_run_suite(s);
 }
