@@ -182,8 +182,13 @@ static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, in
 	struct lz4_prefix *p;
 	char *at;
 
-	if (!c || (!c->lz4 && !(c->lz4 = aligned_alloc(64, sizeof(*c->lz4)))))
+	if (!c)
 		return -ENOMEM;
+	if (!c->lz4) {
+		if (!(c->lz4 = aligned_alloc(64, sizeof(*c->lz4))))
+			return -ENOMEM;
+		c->lz4->serial = 0; /* no window yet (serials start at 1) */
+	}
 	p = c->lz4;
 	if (p->serial != d->serial) {
 		/* Once per thread and dictionary: 64 KiB copied and hashed. */
