@@ -308,11 +308,14 @@ struct uz_codec store_rc_settings(struct uz_store *st, uint64_t *after_s);
  * batch of its pass over the slots. */
 void store_rc_policy(struct uz_store *st);
 
-/* The algorithm that decodes a COMP page's object. */
+/* The algorithm that decodes a COMP page's object (against its
+ * dictionary, if slot_dict() names one). */
 static inline enum uz_algo algo_of(uint32_t meta)
 {
 	enum slot_codec c = slot_codec(meta);
 
+	if (c >= SLOT_LZ4_DICT0)
+		return c >= SLOT_ZSTD_DICT0 ? UZ_ALGO_ZSTD : UZ_ALGO_LZ4;
 	return c == SLOT_LZ4_TRIED ? UZ_ALGO_LZ4 : (enum uz_algo)c;
 }
 
