@@ -130,6 +130,7 @@ struct uz_writeback_result {
 struct uz_recompress_result {
 	uint64_t tried; /* pages recompressed */
 	uint64_t kept; /* pages kept in the new form: smaller after afmalloc's rounding */
+	uint64_t dict_kept; /* of those, compressed against the current trained dictionary */
 	uint64_t orig_bytes; /* bytes of the pages tried (4096 each): the work done */
 	uint64_t bytes_saved; /* fall of compr_data_size */
 	uint64_t bytes_freed; /* fall of mem_used_total (after a compaction) */
@@ -313,9 +314,12 @@ int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_
 /* Recompresses the pages of a type (zram's recompress file) whose object
  * is at least threshold bytes (raw pages count 4096), are LZ4 now, in
  * memory, and were not found incompressible before, with the secondary
- * algorithm; a page keeps its new form only if that takes less memory
- * after afmalloc's rounding, else it is marked not to be tried again until
- * rewritten.  Idle marks and access times stay as they are.  Then
+ * algorithm (zstd against the current trained dictionary, if there is one
+ * and the config's dictionary is set); a page keeps its new form only if
+ * that takes less memory after afmalloc's rounding, else it is marked not
+ * to be tried again until rewritten.  Pages of that type on a retired
+ * dictionary are recompressed too and move whatever their new size (that
+ * dictionary is freed once none is left).  Idle marks and access times stay as they are.  Then
  * compacts.  Returns 0, -ENODEV when recompression is off, -EINVAL for a
  * bad type, or -ENOMEM/-ENOSPC when memory for a new object ran out (the
  * pages not done keep their form).  *res says what was done. */
