@@ -120,14 +120,17 @@ int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], cha
 
 	uz_mutex_lock(&st->dict_lock);
 	for (int k = 0; k < SLOT_DICTS && !ret; k++) {
-		const struct store_dict *sd = &st->dicts[k];
-		int64_t n = atomic_load(&sd->pages);
-
-		if (pages[k] && !atomic_load(&sd->d)) {
+		if (pages[k] && !atomic_load(&st->dicts[k].d)) {
 			snprintf(err, errlen, "%llu pages name dictionary slot %d, which is empty",
 				 (unsigned long long)pages[k], k);
 			ret = -EUCLEAN;
-		} else if (n < 0 || (uint64_t)n != pages[k]) {
+		}
+	}
+	for (int k = 0; k < SLOT_DICTS && !ret; k++) {
+		const struct store_dict *sd = &st->dicts[k];
+		int64_t n = atomic_load(&sd->pages);
+
+		if (n < 0 || (uint64_t)n != pages[k]) {
 			snprintf(err, errlen, "%llu pages use dictionary slot %d; its count says %lld",
 				 (unsigned long long)pages[k], k, (long long)n);
 			ret = -EUCLEAN;
