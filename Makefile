@@ -64,7 +64,7 @@ $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
-$(B)/tests/check_slot: $(call obj,tests/check_slot.c store/slot.c)
+$(B)/tests/check_slot: $(call obj,tests/check_slot.c store/lock.c store/slot.c)
 $(B)/tests/check_snapshot: $(call obj,tests/check_snapshot.c $(STORE) $(COMPRESS))
 $(B)/tests/check_dict: $(call obj,tests/check_dict.c $(STORE) $(COMPRESS))
 # The store's lock checks (store/lock.h) are on in sanitized and fuzz

@@ -182,7 +182,7 @@ static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, in
 	struct lz4_prefix *p;
 	char *at;
 
-	if (!c || (!c->lz4 && !(c->lz4 = aligned_alloc(64, sizeof(*c->lz4)))))
+	if (!c || (!c->lz4 && !(c->lz4 = aligned_alloc(64, (sizeof(*c->lz4) + 63) & ~(size_t)63))))
 		return -ENOMEM;
 	p = c->lz4;
 	if (p->serial != d->serial) {
