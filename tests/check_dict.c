@@ -82,6 +82,17 @@ static void train_ok(struct uz_store *st)
 	ck_assert_msg(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)) == 0, "train: %s", err);
 }
 
+/* Recompresses the pages of a type; n of them must move onto the current
+ * dictionary. */
+static void onto_dict(struct uz_store *st, enum uz_writeback_type type, uint64_t n)
+{
+	struct uz_recompress_result r;
+
+	ck_assert_int_eq(uz_store_recompress(st, type, 0, &r), 0);
+	ck_assert_uint_eq(r.dict_kept, n);
+	ck_assert_uint_eq(r.kept, n);
+}
+
 /* The slot of the current dictionary, from the stats; -1 if none. */
 static int current_slot(const struct uz_store_stats *s)
 {
@@ -195,8 +206,7 @@ START_TEST(retrain_retires_and_frees)
 
 	put_range(st, 0, N, 0);
 	train_ok(st);
-	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
-	ck_assert_uint_eq(r.dict_kept, N);
+	onto_dict(st, UZ_WB_ALL, N);
 	uz_store_stats(st, &s);
 	k1 = current_slot(&s);
 	ck_assert_uint_eq(s.dicts[k1].pages, N);
@@ -269,8 +279,7 @@ START_TEST(dictionary_pages_write_back)
 	put_range(st, 0, N, 0);
 	train_ok(st);
 	ck_assert_int_eq(uz_store_mark_idle(st, 0), N);
-	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
-	ck_assert_uint_eq(r.dict_kept, N);
+	onto_dict(st, UZ_WB_IDLE, N); /* the idle marks stay */
 	uz_store_stats(st, &a);
 	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &w), 0);
 	ck_assert_uint_eq(w.pages, N);
