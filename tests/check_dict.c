@@ -488,6 +488,46 @@ START_TEST(reads_race_retraining)
 }
 END_TEST
 
+/* The housekeeping thread's recompression (recompress-after) puts cold
+ * pages onto the dictionary, and, after a retraining, moves them onto
+ * the next one and frees the first. */
+START_TEST(policy_uses_the_dictionary)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 },
+				       .recompress_after_s = 3600, .dictionary = true };
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+	struct uz_store_stats s;
+	int k1 = -1;
+
+	ck_assert_ptr_nonnull(st);
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	uz_store_clock_advance(st, 2 * 3600);
+	for (int round = 0; round < 2; round++) {
+		int i;
+
+		for (i = 0; i < 200; i++) {
+			uz_store_stats(st, &s);
+			if (s.dicts[current_slot(&s)].pages == N && (k1 < 0 || !s.dicts[k1].id))
+				break;
+			usleep(50 * 1000);
+		}
+		ck_assert_msg(i < 200, "round %d: %llu pages on the current dictionary", round,
+			      (unsigned long long)s.dicts[current_slot(&s)].pages);
+		ck_assert_uint_eq(s.dict_pages, N);
+		ck_assert_uint_eq(s.dict_bytes, s.dicts[current_slot(&s)].mem);
+		k1 = current_slot(&s);
+		if (!round) {
+			train_ok(st);
+			uz_store_clock_advance(st, 120); /* the policy's next pass */
+		}
+	}
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 0);
+	uz_store_destroy(st);
+}
+END_TEST
+
 static Suite *dict_suite(void)
 {
 	Suite *s = suite_create("dict");
@@ -495,7 +535,7 @@ static Suite *dict_suite(void)
 	uz_tcase(s, "dictionaries", 240,
 		 UZ_TESTS(dictionary_pages_are_smaller, retrain_retires_and_frees, dictionary_pages_write_back,
 			  empty_dictionary_slot_reads_eio, snapshot_refuses_dictionary_pages, training_errors,
-			  reads_race_retraining));
+			  reads_race_retraining, policy_uses_the_dictionary));
 	return s;
 }
 
