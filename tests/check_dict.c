@@ -438,7 +438,7 @@ END_TEST
 struct reader_arg {
 	struct uz_store *st;
 	_Atomic bool stop;
-	unsigned reads;
+	_Atomic unsigned reads;
 };
 
 static void *reader(void *p)
@@ -479,6 +479,7 @@ START_TEST(reads_race_retraining)
 	atomic_store(&a.stop, true);
 	for (int t = 0; t < 2; t++)
 		pthread_join(th[t], NULL);
+	ck_assert_uint_gt(atomic_load(&a.reads), 0);
 	uz_store_stats(a.st, &s);
 	ck_assert_uint_eq(s.dict_pages, N);
 	ck_assert_uint_eq(s.dicts[current_slot(&s)].pages, N);
