@@ -37,13 +37,13 @@ endif
 comma := ,
 # Sanitized objects live apart so that builds never mix.
 B := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
-STORE := store/lock.c store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/snapshot.c
+STORE := store/lock.c store/arena.c store/reserve.c store/afmalloc.c store/slot.c store/backing.c store/store.c store/writeback.c store/recompress.c store/dicts.c store/snapshot.c
 COMPRESS := compress/page.c compress/codec.c compress/dict.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/ctl_commands.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
 UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/ctl_commands.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
-TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot check_lock
+TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot check_lock check_dict
 
 # Plain builds put the programs at the top; sanitized ones in their $(B).
 BIN := $(if $(SANITIZE),$(B)/,)
@@ -64,8 +64,9 @@ $(BIN)uzramctl: $(call obj,$(UZRAMCTL))
 $(B)/tests/check_afmalloc: $(call obj,tests/check_afmalloc.c $(STORE) $(COMPRESS))
 $(B)/tests/check_compress: $(call obj,tests/check_compress.c $(COMPRESS))
 $(B)/tests/check_store: $(call obj,tests/check_store.c $(STORE) $(COMPRESS))
-$(B)/tests/check_slot: $(call obj,tests/check_slot.c store/slot.c)
+$(B)/tests/check_slot: $(call obj,tests/check_slot.c store/lock.c store/slot.c)
 $(B)/tests/check_snapshot: $(call obj,tests/check_snapshot.c $(STORE) $(COMPRESS))
+$(B)/tests/check_dict: $(call obj,tests/check_dict.c $(STORE) $(COMPRESS))
 # The store's lock checks (store/lock.h) are on in sanitized and fuzz
 # builds, and in check_lock's objects, built apart with them on.
 lobj = $(patsubst %.c,$(B)/lockdep/%.o,$(1))

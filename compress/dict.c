@@ -185,7 +185,8 @@ static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, in
 	if (!c)
 		return -ENOMEM;
 	if (!c->lz4) {
-		if (!(c->lz4 = aligned_alloc(64, sizeof(*c->lz4))))
+		/* aligned_alloc wants a multiple of the alignment */
+		if (!(c->lz4 = aligned_alloc(64, (sizeof(*c->lz4) + 63) & ~(size_t)63)))
 			return -ENOMEM;
 		c->lz4->serial = 0; /* no window yet (serials start at 1) */
 	}

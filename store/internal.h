@@ -17,8 +17,9 @@
  *             -> afm class locks (several only in ascending class order)
  *               -> afm pool_lock
  *                 -> reserve lock
- *   backing lock, rc_cfg_lock, stop_lock: leaves (nothing is taken under
- *   them; the backing lock is taken under the writer, or alone)
+ *   backing lock, rc_cfg_lock, dict_lock, stop_lock: leaves (nothing is
+ *   taken under them; the backing lock is taken under the writer, or
+ *   alone; dict_lock under rc_lock, or alone)
  *
  * What each protects:
  *
@@ -41,6 +42,9 @@
  *   reserve lock  the reserve's list of arenas and its counters (reserve.c)
  *   backing lock  the blocks' live counts, the cursor, the run's place
  *   rc_cfg_lock   st->recomp and the recompression policy's after_s
+ *   dict_lock     the dictionary slots' records (id, sizes, current) and
+ *                 their dictionary pointers' changes (dicts.c); a
+ *                 dictionary is installed and freed only under rc_lock too
  *   stop_lock     st->stopping (the housekeeping thread's wait)
  *
  * Counters (the shards, the _Atomic fields) take no lock.  I/O takes
@@ -49,7 +53,19 @@
  * wb_lock, rc_lock, sweep_lock or compact_lock, except for a spill (a
  * write at the memory limit), which takes wb_lock holding nothing.  A lock taken in one thread is released
  * in that thread; a recompression by hand holds rc_lock in the thread
- * that started it while its shares run in threads of their own. */
+ * that started it while its shares run in threads of their own.
+ *
+ * Dictionaries (dicts.c): a page is put onto a dictionary only by a
+ * recompression (under rc_lock, onto the current one), and a dictionary
+ * is freed only under rc_lock, once it is not current and its count of
+ * pages (in memory and written back) is 0.  A page's count is taken off
+ * only after its slot no longer names the dictionary (a writeback adds
+ * the new form before it takes off the old), and pages against a
+ * dictionary are decoded under their slot's lock (never with the lock
+ * dropped, as plain LZ4 pages are): whoever changed the slot waited for
+ * that lock, so when the count reads 0 no reader can still be decoding
+ * with the dictionary.  Recompression decodes and compresses with
+ * dictionaries holding rc_lock, which keeps them alive. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H
 
@@ -61,6 +77,7 @@
 #include <time.h>
 
 #include "../compress/codec.h"
+#include "../compress/dict.h"
 #include "afmalloc.h"
 #include "lock.h"
 #include "shard.h"
@@ -82,6 +99,17 @@ struct store_counters {
 	_Atomic int64_t algo_pages[UZ_ALGO_COUNT];
 	_Atomic int64_t algo_bytes[UZ_ALGO_COUNT];
 } __attribute__((aligned(64)));
+
+/* A dictionary slot (dicts.c). */
+struct store_dict {
+	struct uz_dict *_Atomic d; /* NULL: free */
+	_Atomic int64_t pages; /* COMP pages naming this slot, in memory or written back */
+	/* under dict_lock: */
+	uint64_t id; /* 1, 2, ...: never reused; 0 when free */
+	uint64_t size; /* the dictionary's content, bytes */
+	uint64_t mem; /* uz_dict_mem() */
+	bool current; /* what recompression compresses against now */
+};
 
 /* The engine of a slot: one per UZ_ENGINE_SPAN bytes of the device. */
 #define ENGINE_SLOT_SHIFT (UZ_ENGINE_SPAN_SHIFT - UZ_PAGE_SHIFT)
@@ -134,6 +162,16 @@ struct uz_store {
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
 	_Atomic uint64_t rc_saved, rc_tried;
 	struct rc_policy *rc_policy;
+	/* Trained dictionaries (dicts.c): the slots, the generation of
+	 * ids, the current slot (-1: none; changed under rc_lock and
+	 * dict_lock), their memory, whether recompression uses them. */
+	struct store_dict dicts[SLOT_DICTS];
+	struct uz_mutex dict_lock;
+	uint64_t dict_gen; /* under dict_lock */
+	int dict_cur;
+	_Atomic uint64_t dict_bytes;
+	_Atomic uint64_t rc_dict_pages; /* pages recompression put on a dictionary, in total */
+	bool use_dict;
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };
@@ -308,13 +346,66 @@ struct uz_codec store_rc_settings(struct uz_store *st, uint64_t *after_s);
  * batch of its pass over the slots. */
 void store_rc_policy(struct uz_store *st);
 
-/* The algorithm that decodes a COMP page's object. */
+/* The algorithm that decodes a COMP page's object (against its
+ * dictionary, if slot_dict() names one). */
 static inline enum uz_algo algo_of(uint32_t meta)
 {
 	enum slot_codec c = slot_codec(meta);
 
+	if (c >= SLOT_LZ4_DICT0)
+		return c >= SLOT_ZSTD_DICT0 ? UZ_ALGO_ZSTD : UZ_ALGO_LZ4;
 	return c == SLOT_LZ4_TRIED ? UZ_ALGO_LZ4 : (enum uz_algo)c;
 }
+
+/* dicts.c: decompresses len bytes of a COMP page's object (meta) into
+ * page, against its dictionary if it names one.  Caller holds the slot's
+ * lock, or rc_lock (the dictionary cannot be freed meanwhile).  Returns
+ * 0, -EIO (corrupt; or a dictionary slot that is empty), -ENOMEM. */
+int store_decompress(struct uz_store *st, uint32_t meta, const void *src, int len, void *page);
+
+/* Turns a slot value back into a page; e is the slot's engine.  Caller
+ * holds the slot's lock.  Uses store.c's scratch.  Returns 0 or -EIO. */
+int store_decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page);
+
+/* dicts.c: counts a page onto (sign +1) or off (-1) its dictionary, if
+ * its meta names one (store_account()). */
+static inline void store_dict_account(struct uz_store *st, uint32_t meta, int sign)
+{
+	int k = slot_dict(meta);
+
+	if (k >= 0)
+		atomic_fetch_add(&st->dicts[k].pages, sign);
+}
+
+/* dicts.c: sets up the slots (none in use; cfg's dictionary option). */
+void store_dicts_init(struct uz_store *st, const struct uz_store_config *cfg);
+
+/* dicts.c: frees every dictionary.  The store is being destroyed. */
+void store_dicts_destroy(struct uz_store *st);
+
+/* dicts.c: the dictionary recompression compresses against, its slot
+ * into *k; NULL (k -1) when none is current or the store does not use
+ * them.  Caller holds rc_lock (the result stays valid while it does). */
+const struct uz_dict *store_dict_current(struct uz_store *st, int *k);
+
+/* dicts.c: frees the dictionaries that are not current and that no page
+ * uses any more.  Caller holds rc_lock. */
+void store_dicts_reap(struct uz_store *st);
+
+/* dicts.c: store_dicts_reap(), taking rc_lock, if a retired dictionary
+ * has no pages left (the housekeeping thread; holds nothing). */
+void store_dicts_tidy(struct uz_store *st);
+
+/* dicts.c: pages that use a dictionary, in memory or written back. */
+uint64_t store_dict_pages(struct uz_store *st);
+
+/* dicts.c: the dictionaries' part of uz_store_stats(). */
+void store_dicts_stats(struct uz_store *st, struct uz_store_stats *s);
+
+/* dicts.c: checks the slots' counts of dictionary pages against pages
+ * (what the slots hold, per dictionary slot).  Returns 0 or -EUCLEAN with
+ * the reason in err. */
+int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], char *err, size_t errlen);
 
 /* mem_used_total now. */
 uint64_t store_mem_used(struct uz_store *st);

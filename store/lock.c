@@ -20,6 +20,7 @@ static const char *const rank_name[UZ_LOCK_RANKS] = {
 	[UZ_LOCK_RESERVE] = "reserve lock",
 	[UZ_LOCK_BACKING] = "backing lock",
 	[UZ_LOCK_RC_CFG] = "rc_cfg_lock",
+	[UZ_LOCK_DICT] = "dict_lock",
 	[UZ_LOCK_STOP] = "stop_lock",
 };
 

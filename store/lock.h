@@ -36,6 +36,7 @@ enum uz_lock_rank {
 	UZ_LOCK_RESERVE, /* uz_reserve.lock */
 	UZ_LOCK_BACKING, /* uz_backing.lock */
 	UZ_LOCK_RC_CFG, /* uz_store.rc_cfg_lock */
+	UZ_LOCK_DICT, /* uz_store.dict_lock */
 	UZ_LOCK_STOP, /* uz_store.stop_lock */
 	UZ_LOCK_RANKS
 };

@@ -5,7 +5,12 @@
  * A page's object is copied out under its slot's lock, decoded and
  * recompressed without it (readers and writers of the page never wait on
  * the compressor), and swapped in under the lock only if the page did not
- * change meanwhile; otherwise the new object is dropped. */
+ * change meanwhile; otherwise the new object is dropped.
+ *
+ * With a current trained dictionary (dicts.c) and zstd as the algorithm,
+ * pages are compressed against it; pages on a retired dictionary are
+ * recompressed too, onto the current one (or plainly), whatever their
+ * new size, so that the retired dictionary can be freed. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/sysinfo.h>
@@ -29,14 +34,33 @@ struct rc_filter {
 	enum uz_writeback_type type;
 	uint32_t threshold; /* bytes */
 	uint32_t min_age, now; /* UZ_WB_AGED: ticks */
+	/* the dictionary to compress against (NULL: none) and its slot;
+	 * the dictionary slots whose pages move (retired ones) */
+	const struct uz_dict *dict;
+	int dict_slot;
+	bool retiring[SLOT_DICTS];
 };
+
+/* Fills f's dictionaries for a run with c.  Caller holds rc_lock (they
+ * stay as they are until it is released). */
+static void rc_filter_dicts(struct uz_store *st, const struct uz_codec *c, struct rc_filter *f)
+{
+	f->dict = c->algo == UZ_ALGO_ZSTD ? store_dict_current(st, &f->dict_slot) : NULL;
+	if (!f->dict)
+		f->dict_slot = -1;
+	for (int k = 0; k < SLOT_DICTS; k++)
+		f->retiring[k] = atomic_load(&st->dicts[k].d) && k != st->dict_cur;
+}
 
 static bool rc_wanted(const struct rc_filter *f, uint32_t meta)
 {
 	uint32_t size = slot_size(meta);
+	int k = slot_dict(meta);
 
-	/* LZ4 now, in memory, not found incompressible before. */
-	if (!store_page_of_type(f->type, meta, f->min_age, f->now) || slot_codec(meta) != SLOT_LZ4)
+	/* In memory, and LZ4 now, not found incompressible before, or on a
+	 * retired dictionary. */
+	if (!store_page_of_type(f->type, meta, f->min_age, f->now) ||
+	    (slot_codec(meta) != SLOT_LZ4 && (k < 0 || !f->retiring[k])))
 		return false;
 	return size >= f->threshold;
 }
@@ -51,7 +75,7 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 	struct afm_handle h, nh;
 	uint32_t size, old_fp;
 	const uint8_t *src;
-	bool keep;
+	bool keep, moving;
 	int clen, err;
 
 	slot_read(s, uz_slot_lock(s), &v);
@@ -68,20 +92,26 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 		src = tls_obj;
 		old_fp = UZ_PAGE_SIZE;
 	} else {
-		/* A corrupt object is left for reads to report. */
-		if (uz_codec_decompress(UZ_ALGO_LZ4, tls_obj, (int)size, tls_page))
+		/* A corrupt object is left for reads to report.  (A retired
+		 * dictionary is not freed while this run holds rc_lock.) */
+		if (store_decompress(st, v.meta, tls_obj, (int)size, tls_page))
 			return 0;
 		src = tls_page;
 		old_fp = afm_footprint(size);
 	}
-	clen = uz_codec_compress(c, src, tls_out, (int)UZ_PAGE_SIZE - 1);
+	if (f->dict)
+		clen = uz_dict_compress(f->dict, c, src, tls_out, (int)UZ_PAGE_SIZE - 1);
+	else
+		clen = uz_codec_compress(c, src, tls_out, (int)UZ_PAGE_SIZE - 1);
 	if (clen < 0)
 		return clen;
 	res->tried++;
 	res->orig_bytes += UZ_PAGE_SIZE;
 	atomic_fetch_add_explicit(&st->rc_tried, 1, memory_order_relaxed);
-	/* Kept only if it takes less memory after afmalloc's rounding. */
-	keep = clen > 0 && afm_footprint((uint32_t)clen) < old_fp;
+	/* Kept only if it takes less memory after afmalloc's rounding; a
+	 * page leaving a retired dictionary moves if it fits at all. */
+	moving = slot_dict(v.meta) >= 0;
+	keep = clen > 0 && afm_footprint((uint32_t)clen) < (moving ? UZ_PAGE_SIZE : old_fp);
 	if (keep) {
 		/* It frees more than it takes: the limit's reserve may serve. */
 		err = afm_alloc_over(e, (uint32_t)clen, &nh);
@@ -91,7 +121,7 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 	}
 
 	slot_read(s, uz_slot_lock(s), &cur);
-	if (!slot_same_object(&cur, &v) || slot_codec(cur.meta) != SLOT_LZ4) {
+	if (!slot_same_object(&cur, &v)) {
 		/* rewritten, discarded, moved or written back meanwhile */
 		uz_slot_unlock(s, cur.meta);
 		if (keep)
@@ -99,12 +129,13 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 		return 0;
 	}
 	if (!keep) {
-		uz_slot_unlock(s, (cur.meta & ~SLOT_CODEC_MASK) | (uint32_t)SLOT_LZ4_TRIED << SLOT_CODEC_SHIFT);
+		/* (a page on a retired dictionary is tried again next time) */
+		uz_slot_unlock(s, moving ? cur.meta : slot_with_codec(cur.meta, SLOT_LZ4_TRIED));
 		return 0;
 	}
 	/* The idle mark and the access time stay: the page was not used. */
-	nv.meta = (cur.meta & (SLOT_IDLE | SLOT_ATIME_MASK)) | slot_meta(SLOT_COMP, (uint32_t)clen) |
-		  (uint32_t)c->algo << SLOT_CODEC_SHIFT;
+	nv.meta = slot_with_codec((cur.meta & (SLOT_IDLE | SLOT_ATIME_MASK)) | slot_meta(SLOT_COMP, (uint32_t)clen),
+				  f->dict ? slot_dict_codec(1, f->dict_slot) : (enum slot_codec)c->algo);
 	memcpy(nv.w, nh.ref, sizeof(nh.ref));
 	slot_write(s, &nv);
 	uz_slot_unlock(s, nv.meta);
@@ -112,8 +143,14 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 	store_account(st, &nv, +1);
 	store_release(st, e, &cur);
 	res->kept++;
-	res->bytes_saved += size - (uint32_t)clen;
-	atomic_fetch_add_explicit(&st->rc_saved, size - (uint32_t)clen, memory_order_relaxed);
+	if (f->dict) {
+		res->dict_kept++;
+		atomic_fetch_add_explicit(&st->rc_dict_pages, 1, memory_order_relaxed);
+	}
+	if ((uint32_t)clen < size) { /* (a page that moved may have grown) */
+		res->bytes_saved += size - (uint32_t)clen;
+		atomic_fetch_add_explicit(&st->rc_saved, size - (uint32_t)clen, memory_order_relaxed);
+	}
 	return 0;
 }
 
@@ -239,6 +276,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 	if (n < 1 || nslots < RC_PARALLEL_MIN_SLOTS)
 		n = 1;
 	uz_mutex_lock(&st->rc_lock);
+	rc_filter_dicts(st, &c, &f);
 	used = store_mem_used(st);
 	store_progress(st, UZ_PROGRESS_RECOMPRESS, 0, nslots * UZ_PAGE_SIZE);
 	for (int i = 0; i < n; i++) {
@@ -255,11 +293,13 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 			pthread_join(w[i].thread, NULL);
 		res->tried += w[i].res.tried;
 		res->kept += w[i].res.kept;
+		res->dict_kept += w[i].res.dict_kept;
 		res->orig_bytes += w[i].res.orig_bytes;
 		res->bytes_saved += w[i].res.bytes_saved;
 		if (!res->error)
 			res->error = w[i].res.error;
 	}
+	store_dicts_reap(st); /* the retired dictionary, if its last page moved */
 	uz_mutex_unlock(&st->rc_lock);
 	store_compact_after(st, res->kept, used, &res->bytes_freed);
 	return res->error;
@@ -294,10 +334,13 @@ void store_rc_policy(struct uz_store *st)
 		memset(pass, 0, sizeof(*pass));
 	}
 	uz_mutex_lock(&st->rc_lock);
+	rc_filter_dicts(st, &c, &f);
 	err = rc_range(st, &c, &f, p->cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
+	store_dicts_reap(st);
 	uz_mutex_unlock(&st->rc_lock);
 	pass->tried += batch.tried;
 	pass->kept += batch.kept;
+	pass->dict_kept += batch.dict_kept;
 	pass->orig_bytes += batch.orig_bytes;
 	pass->bytes_saved += batch.bytes_saved;
 	p->cursor = next;

@@ -20,21 +20,26 @@
 /* meta: bit 31 lock, bits 29-30 type, bit 28 idle (zram's idle mark),
  * bit 27 written back (a COMP or RAW page whose object is in the backing
  * store: w[0..1] hold its byte offset there, not an afmalloc handle),
- * bits 25-26 the codec (COMP and RAW pages: enum slot_codec) or, for an
- * EMPTY page, bit 25 zeroed (a page that a zero range left allocated),
- * bits 13-24 the access time (see store.c: 30-second ticks, modulo 4096),
- * bits 0-12 object size. */
+ * bits 25-26 the codec's low two bits (COMP and RAW pages: enum
+ * slot_codec) or, for an EMPTY page, bit 25 zeroed (a page that a zero
+ * range left allocated), bits 13-24 the access time (see store.c:
+ * 30-second ticks, modulo 4096), bit 12 the codec's third bit (COMP
+ * pages only: their objects are always < 4096 bytes), bits 0-11 a COMP
+ * page's object size (a RAW page's is always 4096, not recorded). */
 #define SLOT_LOCK (1u << 31)
 #define SLOT_TYPE_SHIFT 29
 #define SLOT_TYPE_MASK (3u << SLOT_TYPE_SHIFT)
 #define SLOT_IDLE (1u << 28)
 #define SLOT_WB (1u << 27)
 #define SLOT_CODEC_SHIFT 25
-#define SLOT_CODEC_MASK (3u << SLOT_CODEC_SHIFT)
+#define SLOT_CODEC_HI (1u << 12) /* the codec's third bit */
+#define SLOT_CODEC_MASK (3u << SLOT_CODEC_SHIFT | SLOT_CODEC_HI)
 #define SLOT_ZEROED (1u << 25) /* EMPTY pages only */
 
 /* How a COMP page's object is encoded; the first three are enum uz_algo
- * (compress/codec.h).  RAW pages are SLOT_LZ4 or SLOT_LZ4_TRIED. */
+ * (compress/codec.h).  RAW pages are SLOT_LZ4 or SLOT_LZ4_TRIED.  The
+ * last four name one of the store's two trained dictionaries (slot 0 or
+ * 1: see internal.h), against which the object was compressed. */
 enum slot_codec {
 	SLOT_LZ4 = 0,
 	SLOT_ZSTD = 1,
@@ -42,12 +47,19 @@ enum slot_codec {
 	/* LZ4 (or raw), and recompression did not make it smaller: not tried
 	 * again until the page is rewritten (zram's incompressible mark). */
 	SLOT_LZ4_TRIED = 3,
+	SLOT_LZ4_DICT0 = 4,
+	SLOT_LZ4_DICT1 = 5,
+	SLOT_ZSTD_DICT0 = 6,
+	SLOT_ZSTD_DICT1 = 7,
 };
+
+/* The store's dictionary slots. */
+#define SLOT_DICTS 2
 
 #define SLOT_ATIME_SHIFT 13
 #define SLOT_ATIME_BITS 12
 #define SLOT_ATIME_MASK (((1u << SLOT_ATIME_BITS) - 1) << SLOT_ATIME_SHIFT)
-#define SLOT_SIZE_MASK 0x1fffu
+#define SLOT_SIZE_MASK 0xfffu
 
 enum slot_type {
 	SLOT_EMPTY = 0, /* never written, or discarded: reads as zeros */
@@ -121,20 +133,45 @@ static inline enum slot_type slot_type(uint32_t meta)
 	return (enum slot_type)((meta & SLOT_TYPE_MASK) >> SLOT_TYPE_SHIFT);
 }
 
+/* The object's size: 4096 for a RAW page, 0 for SAME and EMPTY ones. */
 static inline uint32_t slot_size(uint32_t meta)
 {
-	return meta & SLOT_SIZE_MASK;
+	return slot_type(meta) == SLOT_RAW ? 4096u : meta & SLOT_SIZE_MASK;
 }
 
+/* The meta of a page of type with an object of size bytes (COMP: < 4096;
+ * RAW: 4096, implied), codec SLOT_LZ4. */
 static inline uint32_t slot_meta(enum slot_type type, uint32_t size)
 {
-	return (uint32_t)type << SLOT_TYPE_SHIFT | (size & SLOT_SIZE_MASK);
+	return (uint32_t)type << SLOT_TYPE_SHIFT | (type == SLOT_RAW ? 0 : size & SLOT_SIZE_MASK);
 }
 
 /* The codec of a COMP or RAW page. */
 static inline enum slot_codec slot_codec(uint32_t meta)
 {
-	return (enum slot_codec)((meta & SLOT_CODEC_MASK) >> SLOT_CODEC_SHIFT);
+	return (enum slot_codec)((meta >> SLOT_CODEC_SHIFT & 3u) | (meta & SLOT_CODEC_HI ? 4u : 0u));
+}
+
+/* meta with its codec set to c. */
+static inline uint32_t slot_with_codec(uint32_t meta, enum slot_codec c)
+{
+	return (meta & ~SLOT_CODEC_MASK) | ((uint32_t)c & 3u) << SLOT_CODEC_SHIFT | ((uint32_t)c & 4u ? SLOT_CODEC_HI : 0);
+}
+
+/* The dictionary slot a COMP page's codec names (0 or 1), or -1 for
+ * none. */
+static inline int slot_dict(uint32_t meta)
+{
+	enum slot_codec c = slot_codec(meta);
+
+	return slot_type(meta) == SLOT_COMP && c >= SLOT_LZ4_DICT0 ? (int)(c & 1u) : -1;
+}
+
+/* The codec of a page compressed with algorithm a (0: LZ4, 1: zstd)
+ * against dictionary slot k. */
+static inline enum slot_codec slot_dict_codec(int a, int k)
+{
+	return (enum slot_codec)(a ? SLOT_ZSTD_DICT0 + k : SLOT_LZ4_DICT0 + k);
 }
 
 /* The access time recorded in meta, in ticks modulo 2^SLOT_ATIME_BITS. */

@@ -500,6 +500,11 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 				 (unsigned long long)i);
 			return e;
 		}
+		if (slot_dict(v.meta) >= 0) { /* recompressed onto one meanwhile */
+			snprintf(err, errlen, "page %llu uses a trained dictionary; snapshots cannot carry "
+				 "dictionaries yet", (unsigned long long)i);
+			return -EOPNOTSUPP;
+		}
 		if (slot_type(v.meta) == SLOT_EMPTY && !(v.meta & SLOT_ZEROED))
 			continue; /* discarded meanwhile */
 		e = w_record(w, i, rec_meta_of(v.meta), tls_obj, len);
@@ -532,6 +537,11 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 
 	memset(info, 0, sizeof(*info));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_dict_pages(st)) { /* version 1 has no place for them: never a snapshot that cannot be restored */
+		snprintf(err, errlen, "%llu pages use a trained dictionary; snapshots cannot carry dictionaries yet",
+			 (unsigned long long)store_dict_pages(st));
+		return -EOPNOTSUPP;
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;

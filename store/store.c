@@ -30,6 +30,7 @@ void store_account(struct uz_store *st, const struct slot_val *v, int sign)
 	if (slot_type(v->meta) == SLOT_COMP) {
 		UZ_SHARD_ADD(st->cnt, algo_pages[algo_of(v->meta)], sign);
 		UZ_SHARD_ADD(st->cnt, algo_bytes[algo_of(v->meta)], (int64_t)sign * slot_size(v->meta));
+		store_dict_account(st, v->meta, sign);
 	}
 	if (v->meta & SLOT_WB) { /* counted out of memory when written back */
 		UZ_SHARD_ADD(st->cnt, wb_pages, sign);
@@ -186,9 +187,8 @@ void store_wb_resume(struct uz_store *st)
 	uz_mutex_unlock(&st->wb_lock);
 }
 
-/* Turns a slot value back into a page; e is the slot's engine.  Caller
- * holds the slot's lock.  Uses tls_cbuf.  Returns 0 or -EIO. */
-static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page)
+/* Decode: see internal.h (uses tls_cbuf). */
+int store_decode(struct uz_store *st, struct afm *e, const struct slot_val *v, void *page)
 {
 	uint64_t word;
 
@@ -208,7 +208,7 @@ static int decode(struct uz_store *st, struct afm *e, const struct slot_val *v, 
 	}
 	if (store_load_object(st, e, v, slot_size(v->meta), tls_cbuf))
 		return -EIO;
-	return uz_codec_decompress(algo_of(v->meta), tls_cbuf, (int)slot_size(v->meta), page);
+	return store_decompress(st, v->meta, tls_cbuf, (int)slot_size(v->meta), page);
 }
 
 /* The meta a read leaves: touched now, no longer idle. */
@@ -231,10 +231,11 @@ static int read_page(struct uz_store *st, uint64_t idx, void *dst)
 		return 0;
 	}
 	slot_read(s, uz_slot_lock(s), &v);
-	if (slot_type(v.meta) != SLOT_COMP || (v.meta & SLOT_WB)) {
+	if (slot_type(v.meta) != SLOT_COMP || (v.meta & SLOT_WB) || slot_dict(v.meta) >= 0) {
 		/* (a written-back page is read under its lock: its blocks
-		 * cannot be freed and reused meanwhile) */
-		err = decode(st, engine_of(st, idx), &v, dst);
+		 * cannot be freed and reused meanwhile; so is a page against
+		 * a dictionary, which is not freed while a slot names it) */
+		err = store_decode(st, engine_of(st, idx), &v, dst);
 		uz_slot_unlock(s, slot_type(v.meta) == SLOT_EMPTY ? v.meta : read_touch(st, v.meta));
 		return err;
 	}
@@ -275,7 +276,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		slot_read(s, uz_slot_lock(s), &old);
 	} else {
 		slot_read(s, uz_slot_lock(s), &old);
-		err = decode(st, e, &old, tls_page);
+		err = store_decode(st, e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
 			err = encode(e, tls_page, &new, holds_data(old.meta));
@@ -363,8 +364,8 @@ static int read_wb_span(struct uz_store *st, uint64_t idx, uint64_t max, uint8_t
 		if (!err && slot_type(v[i].meta) == SLOT_RAW)
 			memcpy(d + (size_t)i * UZ_PAGE_SIZE, obj, UZ_PAGE_SIZE);
 		else if (!err)
-			err = uz_codec_decompress(algo_of(v[i].meta), obj, (int)slot_size(v[i].meta),
-						  d + (size_t)i * UZ_PAGE_SIZE);
+			err = store_decompress(st, v[i].meta, obj, (int)slot_size(v[i].meta),
+					       d + (size_t)i * UZ_PAGE_SIZE);
 		UZ_SHARD_ADD(st->cnt, wb_reads, 1);
 		uz_slot_unlock(slot[i], err ? v[i].meta : read_touch(st, v[i].meta));
 	}
@@ -688,7 +689,7 @@ uint64_t store_mem_used(struct uz_store *st)
 	struct afm_stats a;
 
 	store_engines_stats(st, &a, NULL);
-	return a.mem_used_total;
+	return a.mem_used_total + atomic_load(&st->dict_bytes);
 }
 
 /* The memory that writeback or recompression freed is scattered over slab
@@ -747,6 +748,7 @@ static void *compactor(void *arg)
 		clock_update(st);
 		age_sweep(st);
 		store_rc_policy(st); /* first, so that what is written back is the smaller form */
+		store_dicts_tidy(st);
 		store_wb_policy(st);
 		if (worth_compacting(st))
 			uz_store_compact(st, &res);
@@ -784,6 +786,7 @@ struct uz_store *uz_store_create(uint64_t disksize, const struct uz_store_config
 	uz_mutex_init(&st->rc_lock, UZ_LOCK_RC);
 	uz_mutex_init(&st->rc_cfg_lock, UZ_LOCK_RC_CFG);
 	st->recomp = cfg->recomp;
+	store_dicts_init(st, cfg);
 	st->progress = cfg->progress;
 	st->progress_ctx = cfg->progress_ctx;
 	st->nengines = ((disksize - 1) >> UZ_ENGINE_SPAN_SHIFT) + 1;
@@ -865,6 +868,7 @@ void uz_store_destroy(struct uz_store *st)
 	uz_mutex_destroy(&st->wb_lock);
 	uz_mutex_destroy(&st->rc_lock);
 	uz_mutex_destroy(&st->rc_cfg_lock);
+	store_dicts_destroy(st);
 	uz_backing_close(st->backing);
 	for (uint64_t i = 0; st->engines && i < st->nengines; i++)
 		afm_destroy(atomic_load(&st->engines[i]));
@@ -891,7 +895,8 @@ void uz_store_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->disksize = st->disksize;
 	s->orig_data_size = uz_store_stored(st);
 	s->compr_data_size = (uint64_t)UZ_SHARD_SUM(st->cnt, compr_bytes);
-	s->mem_used_total = s->afm.mem_used_total;
+	store_dicts_stats(st, s);
+	s->mem_used_total = s->afm.mem_used_total + s->dict_bytes;
 	s->mem_limit = s->afm.mem_limit;
 	s->mem_used_max = s->afm.mem_used_max;
 	s->same_pages = (uint64_t)UZ_SHARD_SUM(st->cnt, same_pages);
@@ -996,6 +1001,7 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 {
 	uint64_t stored = 0, same = 0, huge = 0, bytes = 0, objects = 0, idle = 0, wb = 0;
 	uint64_t algo_pages[UZ_ALGO_COUNT] = { 0 }, algo_bytes[UZ_ALGO_COUNT] = { 0 };
+	uint64_t dict_pages[SLOT_DICTS] = { 0 };
 	uint64_t c_stored, c_same, c_huge, c_bytes;
 	struct afm_stats as;
 	uint64_t engines_used = 0;
@@ -1025,8 +1031,11 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 		if (slot_type(meta) == SLOT_COMP) {
 			algo_pages[algo_of(meta)]++;
 			algo_bytes[algo_of(meta)] += slot_size(meta);
+			if (slot_dict(meta) >= 0)
+				dict_pages[slot_dict(meta)]++;
 		}
-		/* The codec field: any codec on COMP pages; raw pages are only
+		/* The codec field: any codec on COMP pages (those against a
+		 * dictionary checked below, by count); raw pages are only
 		 * LZ4 or found incompressible; same-filled pages none; empty
 		 * pages only the zeroed mark. */
 		if ((slot_type(meta) == SLOT_RAW && slot_codec(meta) != SLOT_LZ4 && slot_codec(meta) != SLOT_LZ4_TRIED) ||
@@ -1094,6 +1103,8 @@ static int check_locked(struct uz_store *st, char *err, size_t errlen)
 			 (long long)UZ_SHARD_SUM(st->cnt, idle_pages));
 		return -EUCLEAN;
 	}
+	if (store_dicts_check(st, dict_pages, err, errlen))
+		return -EUCLEAN;
 	for (int a = 0; a < UZ_ALGO_COUNT; a++) {
 		if (algo_pages[a] != (uint64_t)UZ_SHARD_SUM(st->cnt, algo_pages[a]) ||
 		    algo_bytes[a] != (uint64_t)UZ_SHARD_SUM(st->cnt, algo_bytes[a])) {

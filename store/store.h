@@ -74,6 +74,10 @@ struct uz_store_config {
 	uint64_t recompress_after_s;
 	void (*on_recompress)(void *ctx, const struct uz_recompress_result *r);
 	void *on_recompress_ctx;
+	/* Recompression with zstd compresses against the current trained
+	 * dictionary, if there is one (uz_store_train_dict() makes them);
+	 * false: never (pages go on as if none were trained). */
+	bool dictionary;
 	/* Progress of writeback, recompression by hand, snapshot and
 	 * restore (NULL: none); may be called from several threads at once. */
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
@@ -126,6 +130,7 @@ struct uz_writeback_result {
 struct uz_recompress_result {
 	uint64_t tried; /* pages recompressed */
 	uint64_t kept; /* pages kept in the new form: smaller after afmalloc's rounding */
+	uint64_t dict_kept; /* of those, compressed against the current trained dictionary */
 	uint64_t orig_bytes; /* bytes of the pages tried (4096 each): the work done */
 	uint64_t bytes_saved; /* fall of compr_data_size */
 	uint64_t bytes_freed; /* fall of mem_used_total (after a compaction) */
@@ -138,6 +143,9 @@ struct uz_compact_result {
 	uint64_t objects_moved;
 	uint64_t objects_unmoved; /* no room to move them (memory limit) */
 };
+
+/* Dictionary slots: one current, one retiring. */
+#define UZ_STORE_DICTS 2
 
 /* zram's mm_stat and io_stat, plus what uzram adds. */
 struct uz_store_stats {
@@ -177,6 +185,21 @@ struct uz_store_stats {
 	uint64_t recomp_tried; /* pages recompressed, in total (kept or not) */
 	struct uz_codec recomp; /* UZ_ALGO_LZ4: off */
 	uint64_t recompress_after_s;
+	/* Trained dictionaries (uz_store_train_dict()): the memory they hold
+	 * (part of mem_used_total), the COMP pages compressed against one
+	 * now (in memory or written back; counted in algo_pages too, as the
+	 * algorithm they use), the pages recompression put on one in total,
+	 * and each dictionary slot: id 0 when free. */
+	uint64_t dict_bytes;
+	uint64_t dict_pages;
+	uint64_t recomp_dict_pages;
+	struct uz_store_dict_stats {
+		uint64_t id; /* 1, 2, ... in the order they were trained */
+		uint64_t size; /* its content, bytes */
+		uint64_t mem; /* the memory it holds, tables included */
+		uint64_t pages; /* pages that use it */
+		bool current; /* what recompression uses now (else retired: freed once no page uses it) */
+	} dicts[UZ_STORE_DICTS];
 	uint64_t table_bytes;
 	/* The reserve (reserve true): arena bytes ready now, its target,
 	 * writes that found it empty, writes that waited for it and the
@@ -291,9 +314,12 @@ int uz_store_writeback(struct uz_store *st, enum uz_writeback_type type, uint64_
 /* Recompresses the pages of a type (zram's recompress file) whose object
  * is at least threshold bytes (raw pages count 4096), are LZ4 now, in
  * memory, and were not found incompressible before, with the secondary
- * algorithm; a page keeps its new form only if that takes less memory
- * after afmalloc's rounding, else it is marked not to be tried again until
- * rewritten.  Idle marks and access times stay as they are.  Then
+ * algorithm (zstd against the current trained dictionary, if there is one
+ * and the config's dictionary is set); a page keeps its new form only if
+ * that takes less memory after afmalloc's rounding, else it is marked not
+ * to be tried again until rewritten.  Pages of that type on a retired
+ * dictionary are recompressed too and move whatever their new size (that
+ * dictionary is freed once none is left).  Idle marks and access times stay as they are.  Then
  * compacts.  Returns 0, -ENODEV when recompression is off, -EINVAL for a
  * bad type, or -ENOMEM/-ENOSPC when memory for a new object ran out (the
  * pages not done keep their form).  *res says what was done. */
@@ -303,6 +329,25 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 /* Changes the secondary algorithm (UZ_ALGO_LZ4: off) and the policy's
  * age (0: off).  Pages already recompressed keep their algorithm. */
 void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s);
+
+/* Trains a dictionary of at most dict_size bytes (UZ_DICT_MIN_SIZE ..
+ * UZ_DICT_MAX_SIZE, compress/dict.h) on up to sample_pages (at least
+ * UZ_DICT_MIN_SAMPLES) of the pages stored in memory (compressed or raw;
+ * not same-filled or written back), picked evenly across the device, for
+ * zstd at the recompression level (zstd's default if recompression is
+ * not zstd), and makes it the current dictionary: recompression with
+ * zstd (when the store's config has dictionary set) compresses against
+ * it from then on.  The dictionary current before retires: its pages
+ * stay readable and are recompressed onto the new one (whatever their
+ * size: it is freed when no page uses it).  Each page is copied under its
+ * slot's lock, one at a time, like a read (no access time changes);
+ * training itself holds no slot lock; waits for a recompression in
+ * progress, and holds off others until done.  Returns 0, or with the
+ * reason in err: -EINVAL (a size or count out of range, fewer pages to
+ * sample than UZ_DICT_MIN_SAMPLES, or training failed: the pages hold
+ * too little in common), -EBUSY (both dictionary slots in use: the
+ * retired dictionary still has pages; nothing was sampled), -ENOMEM. */
+int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen);
 
 /* What a snapshot holds or took (persist: store/snapshot.c). */
 struct uz_snapshot_info {
@@ -321,7 +366,9 @@ struct uz_snapshot_info {
  * synced, so that a crash leaves the previous snapshot intact.  1 MiB
  * blocks through io_uring, each with its XXH3 checksum.  The store must
  * not be written meanwhile (the daemon snapshots after its last request).
- * Returns 0, or a negative errno with the reason in err. */
+ * Returns 0, or a negative errno with the reason in err: -EOPNOTSUPP when
+ * a page uses a trained dictionary (the format cannot carry them yet;
+ * nothing is written, the previous snapshot stays). */
 int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_info *info, char *err,
 		      size_t errlen);
 

@@ -92,8 +92,10 @@ static int wb_flush(struct uz_store *st, struct uz_backing_run *run, struct wb_r
 		wb.w[2] = 0;
 		slot_write(s, &wb);
 		uz_slot_unlock(s, wb.meta);
-		store_account(st, &cur, -1);
+		/* the new form counted first: a dictionary's count of pages
+		 * never falls to 0 while this page still uses it */
 		store_account(st, &wb, +1);
+		store_account(st, &cur, -1);
 		store_release(st, engine_of(st, rec[i].idx), &cur);
 		atomic_fetch_add(&st->wb_bytes, size);
 		res->pages++;

@@ -237,7 +237,8 @@ static void *writer(void *argp)
 /* Every path of the store with the checks on: writes from two threads
  * while compaction runs, partial writes, discards, idle marks, writeback
  * to a file and reads back (span reads), recompression, a spill at the
- * memory limit, snapshot and check. */
+ * memory limit, snapshot and check, training dictionaries and
+ * recompression onto them. */
 START_TEST(store_workload_passes)
 {
 	enum { PAGES = 2048 };
@@ -246,6 +247,7 @@ START_TEST(store_workload_passes)
 		.arena = UZ_ARENA_PLAIN,
 		.compact_ppm = 1,
 		.recomp = { UZ_ALGO_ZSTD, 0 },
+		.dictionary = true,
 	};
 	struct uz_store *st;
 	struct writer_arg wa[2];
@@ -307,6 +309,23 @@ START_TEST(store_workload_passes)
 		ck_assert_msg(uz_store_snapshot(st, snap, &info, err, sizeof(err)) == 0, "snapshot: %s", err);
 		unlink(snap);
 	}
+	/* trained dictionaries: pages recompressed onto one, then (trained
+	 * again) moved onto the next, the first freed; reads in between */
+	uz_store_set_mem_limit(st, 0);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_msg(uz_store_train_dict(st, 256, 16 << 10, err, sizeof(err)) == 0, "train: %s", err);
+		ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &rr), 0);
+		ck_assert_uint_gt(rr.dict_kept, 0);
+		for (unsigned i = 3 * PAGES; i < 4 * PAGES; i += 61) {
+			fill(want, i % 3 ? i : 7 * i);
+			ck_assert_int_eq(uz_store_read(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+			ck_assert_mem_eq(page, want, sizeof(page));
+		}
+		ck_assert_msg(uz_store_check(st, err, sizeof(err)) == 0, "invariant: %s", err);
+	}
+	uz_store_stats(st, &stats);
+	ck_assert_uint_gt(stats.dict_pages, 0);
+	ck_assert_uint_eq(stats.dicts[0].id && stats.dicts[1].id, 0); /* the first is freed */
 	uz_store_destroy(st);
 	backing_gone(path);
 	free(big);

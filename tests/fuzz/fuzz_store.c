@@ -2,7 +2,9 @@
  * afmalloc, the codecs) driven by random operation sequences: page writes
  * of every kind, partial writes, discards, zero ranges, idle marks,
  * recompression of each type with zstd and LZ4HC at several levels,
- * compaction and a changing memory limit, checked against a reference
+ * compaction and a changing memory limit, trained dictionaries (the
+ * device filled, a dictionary trained on it and installed, recompression
+ * onto it, retraining that retires it), checked against a reference
  * copy of the device: every read returns what the model holds (so no
  * page ever decodes with the wrong algorithm), and uz_store_check() finds
  * the slots, codecs and counters in agreement after each recompression
@@ -40,6 +42,22 @@ static void fill(uint8_t *p, size_t n, unsigned kind, unsigned seed)
 	}
 }
 
+/* Words of one small vocabulary in an order of the seed's: pages with
+ * enough in common, and enough apart, to train a dictionary on. */
+static void words(uint8_t *p, size_t n, unsigned seed)
+{
+	static const char *const w[] = { "page ", "slot ", "lock ", "zstd ", "dictionary ", "engine ", "arena ",
+					 "return 0;\n", "struct ", "static ", "unsigned ", "if (err)\n" };
+	unsigned s = seed * 2654435761u + 1;
+	size_t i = 0;
+
+	while (i < n) {
+		s = s * 1103515245u + 12345u;
+		for (const char *c = w[(s >> 16) % 12]; *c && i < n; c++)
+			p[i++] = (uint8_t)*c;
+	}
+}
+
 static void check(struct uz_store *st)
 {
 	char err[512];
@@ -64,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct uz_codec codecs[] = {
 		{ UZ_ALGO_ZSTD, 0 }, { UZ_ALGO_ZSTD, 1 }, { UZ_ALGO_ZSTD, 9 }, { UZ_ALGO_LZ4HC, 0 }, { UZ_ALGO_LZ4HC, 12 },
 	};
-	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = codecs[0] };
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = codecs[0], .dictionary = true };
 	struct uz_store *st = uz_store_create(PAGES * UZ_PAGE_SIZE, &cfg);
 	struct input in = { data, size };
 	struct uz_recompress_result rr;
@@ -73,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(st);
 	memset(model, 0, sizeof(model));
 	while (in.left) {
-		unsigned op = next(&in) % 10, pg = next(&in) % PAGES, arg = next(&in);
+		unsigned op = next(&in) % 11, pg = next(&in) % PAGES, arg = next(&in);
 		uint8_t *m = model + (size_t)pg * UZ_PAGE_SIZE;
 		int err;
 
@@ -126,6 +144,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 9: /* a limit from 64 KiB to 1 MiB, or none */
 			uz_store_set_mem_limit(st, arg < 32 ? 0 : (uint64_t)(arg % 16 + 1) << 16);
 			break;
+		case 10: { /* (arg odd) every page words or sparse; a dictionary trained on the pages */
+			char why[256];
+
+			for (unsigned i = 0; arg & 1 && i < PAGES; i++) {
+				if ((arg >> (i % 8)) & 1)
+					words(buf, UZ_PAGE_SIZE, pg + i);
+				else
+					fill(buf, UZ_PAGE_SIZE, 4, pg + i);
+				err = uz_store_write(st, buf, UZ_PAGE_SIZE, (uint64_t)i * UZ_PAGE_SIZE);
+				assert(err == 0 || err == -ENOSPC);
+				if (!err)
+					memcpy(model + (size_t)i * UZ_PAGE_SIZE, buf, UZ_PAGE_SIZE);
+			}
+			err = uz_store_train_dict(st, PAGES, 1024u << (arg % 4), why, sizeof(why));
+			assert(err == 0 || err == -EINVAL || err == -EBUSY || err == -ENOMEM);
+			check(st);
+			break;
+		}
 		}
 	}
 	for (unsigned pg = 0; pg < PAGES; pg++)

@@ -1,0 +1,293 @@
+/* store/dicts.c - the store's trained dictionaries: two slots, one
+ * current (recompression compresses against it), the other free or
+ * retiring (its pages are still decoded with it, and recompressed onto
+ * the current one; freed once none is left).  A COMP page's codec names
+ * its slot (slot.h).  How a dictionary is kept alive while pages or
+ * readers use it: internal.h, "Locking". */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+void store_dicts_init(struct uz_store *st, const struct uz_store_config *cfg)
+{
+	uz_mutex_init(&st->dict_lock, UZ_LOCK_DICT);
+	st->dict_cur = -1;
+	st->use_dict = cfg->dictionary;
+}
+
+void store_dicts_destroy(struct uz_store *st)
+{
+	for (int k = 0; k < SLOT_DICTS; k++)
+		uz_dict_free(atomic_load(&st->dicts[k].d));
+	uz_mutex_destroy(&st->dict_lock);
+}
+
+int store_decompress(struct uz_store *st, uint32_t meta, const void *src, int len, void *page)
+{
+	int k = slot_dict(meta);
+	const struct uz_dict *d;
+
+	if (k < 0)
+		return uz_codec_decompress(algo_of(meta), src, len, page);
+	d = atomic_load_explicit(&st->dicts[k].d, memory_order_acquire);
+	if (!d)
+		return -EIO; /* a corrupt slot: no such dictionary */
+	return uz_dict_decompress(d, algo_of(meta), src, len, page);
+}
+
+const struct uz_dict *store_dict_current(struct uz_store *st, int *k)
+{
+	uz_assert_held(&st->rc_lock);
+	*k = st->use_dict ? st->dict_cur : -1;
+	return *k < 0 ? NULL : atomic_load_explicit(&st->dicts[*k].d, memory_order_relaxed);
+}
+
+/* Whether slot k holds a dictionary that is not current and that no
+ * page uses.  Caller holds dict_lock. */
+static bool dict_unused(struct uz_store *st, int k)
+{
+	uz_assert_held(&st->dict_lock);
+	return atomic_load(&st->dicts[k].d) && !st->dicts[k].current && atomic_load(&st->dicts[k].pages) == 0;
+}
+
+void store_dicts_reap(struct uz_store *st)
+{
+	uz_assert_held(&st->rc_lock);
+	for (int k = 0; k < SLOT_DICTS; k++) {
+		struct store_dict *sd = &st->dicts[k];
+		struct uz_dict *d = NULL;
+
+		uz_mutex_lock(&st->dict_lock);
+		if (dict_unused(st, k)) {
+			d = atomic_load(&sd->d);
+			atomic_store(&sd->d, NULL);
+			atomic_fetch_sub(&st->dict_bytes, sd->mem);
+			sd->id = sd->size = sd->mem = 0;
+		}
+		uz_mutex_unlock(&st->dict_lock);
+		uz_dict_free(d);
+	}
+}
+
+void store_dicts_tidy(struct uz_store *st)
+{
+	bool any = false;
+
+	uz_mutex_lock(&st->dict_lock);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		any |= dict_unused(st, k);
+	uz_mutex_unlock(&st->dict_lock);
+	if (!any)
+		return;
+	uz_mutex_lock(&st->rc_lock);
+	store_dicts_reap(st);
+	uz_mutex_unlock(&st->rc_lock);
+}
+
+uint64_t store_dict_pages(struct uz_store *st)
+{
+	int64_t n = 0;
+
+	for (int k = 0; k < SLOT_DICTS; k++)
+		n += atomic_load(&st->dicts[k].pages);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+void store_dicts_stats(struct uz_store *st, struct uz_store_stats *s)
+{
+	_Static_assert(UZ_STORE_DICTS == SLOT_DICTS, "a stats entry per dictionary slot");
+	uz_mutex_lock(&st->dict_lock);
+	for (int k = 0; k < SLOT_DICTS; k++) {
+		const struct store_dict *sd = &st->dicts[k];
+		int64_t pages = atomic_load(&sd->pages);
+
+		s->dicts[k] = (struct uz_store_dict_stats){ .id = sd->id, .size = sd->size, .mem = sd->mem,
+							    .pages = pages > 0 ? (uint64_t)pages : 0,
+							    .current = sd->current };
+		s->dict_pages += s->dicts[k].pages;
+	}
+	s->dict_bytes = atomic_load(&st->dict_bytes);
+	uz_mutex_unlock(&st->dict_lock);
+	s->recomp_dict_pages = atomic_load(&st->rc_dict_pages);
+}
+
+int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], char *err, size_t errlen)
+{
+	uint64_t mem = 0;
+	int ret = 0;
+
+	uz_mutex_lock(&st->dict_lock);
+	for (int k = 0; k < SLOT_DICTS && !ret; k++) {
+		if (pages[k] && !atomic_load(&st->dicts[k].d)) {
+			snprintf(err, errlen, "%llu pages name dictionary slot %d, which is empty",
+				 (unsigned long long)pages[k], k);
+			ret = -EUCLEAN;
+		}
+	}
+	for (int k = 0; k < SLOT_DICTS && !ret; k++) {
+		const struct store_dict *sd = &st->dicts[k];
+		int64_t n = atomic_load(&sd->pages);
+
+		if (n < 0 || (uint64_t)n != pages[k]) {
+			snprintf(err, errlen, "%llu pages use dictionary slot %d; its count says %lld",
+				 (unsigned long long)pages[k], k, (long long)n);
+			ret = -EUCLEAN;
+		} else if (sd->current && (k != st->dict_cur || !atomic_load(&sd->d))) {
+			snprintf(err, errlen, "dictionary slot %d is marked current, the store's current is %d", k,
+				 st->dict_cur);
+			ret = -EUCLEAN;
+		}
+		mem += sd->mem;
+	}
+	if (!ret && mem != atomic_load(&st->dict_bytes)) {
+		snprintf(err, errlen, "the dictionaries hold %llu bytes, dict_bytes says %llu", (unsigned long long)mem,
+			 (unsigned long long)atomic_load(&st->dict_bytes));
+		ret = -EUCLEAN;
+	}
+	uz_mutex_unlock(&st->dict_lock);
+	return ret;
+}
+
+/* --- training ------------------------------------------------------------ */
+
+/* Copies up to cap pages into buf, decoded, every step-th of the pages
+ * in memory with an object (COMP or RAW), each under its slot's lock.
+ * Returns the pages copied. */
+static uint64_t sample(struct uz_store *st, uint8_t *buf, uint64_t cap, uint64_t step)
+{
+	uint64_t nslots = uz_slots_count(st->slots), seen = 0, got = 0, i;
+	struct uz_slot *s;
+
+	uz_slots_for_each(st->slots, i, s, 0, nslots) {
+		uint32_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+		struct slot_val v;
+
+		if (got == cap)
+			break;
+		if ((slot_type(m) != SLOT_COMP && slot_type(m) != SLOT_RAW) || (m & SLOT_WB))
+			continue;
+		if (seen++ % step)
+			continue;
+		slot_read(s, uz_slot_lock(s), &v);
+		/* (changed meanwhile: whatever it holds now, if it is a page
+		 * in memory; a page that does not decode is left out) */
+		if ((slot_type(v.meta) == SLOT_COMP || slot_type(v.meta) == SLOT_RAW) && !(v.meta & SLOT_WB) &&
+		    store_decode(st, engine_of(st, i), &v, buf + got * UZ_PAGE_SIZE) == 0)
+			got++;
+		uz_slot_unlock(s, v.meta);
+	}
+	return got;
+}
+
+/* A free dictionary slot, or -1.  Caller holds rc_lock (and reaped). */
+static int free_slot(struct uz_store *st)
+{
+	uz_assert_held(&st->rc_lock);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		if (!atomic_load(&st->dicts[k].d))
+			return k;
+	return -1;
+}
+
+/* Puts d into free slot k and makes it current; the current one
+ * retires.  Caller holds rc_lock. */
+static void install(struct uz_store *st, int k, struct uz_dict *d)
+{
+	struct store_dict *sd = &st->dicts[k];
+	size_t len;
+
+	uz_assert_held(&st->rc_lock);
+	uz_dict_raw(d, &len);
+	uz_mutex_lock(&st->dict_lock);
+	for (int j = 0; j < SLOT_DICTS; j++)
+		st->dicts[j].current = false;
+	sd->id = ++st->dict_gen;
+	sd->size = len;
+	sd->mem = uz_dict_mem(d);
+	sd->current = true;
+	atomic_store_explicit(&sd->pages, 0, memory_order_relaxed);
+	atomic_store_explicit(&sd->d, d, memory_order_release);
+	st->dict_cur = k;
+	atomic_fetch_add(&st->dict_bytes, sd->mem);
+	uz_mutex_unlock(&st->dict_lock);
+}
+
+/* Trains and installs; caller holds rc_lock.  See uz_store_train_dict. */
+static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_size, int level, char *err,
+			size_t errlen)
+{
+	uint64_t n, cap, got;
+	struct uz_dict *d;
+	uint8_t *buf;
+	int k, e;
+
+	store_dicts_reap(st);
+	k = free_slot(st);
+	if (k < 0) {
+		int old = st->dict_cur ? 0 : 1;
+
+		snprintf(err, errlen, "both dictionary slots are in use: dictionary %llu (retired) still has %lld pages",
+			 (unsigned long long)st->dicts[old].id, (long long)atomic_load(&st->dicts[old].pages));
+		return -EBUSY;
+	}
+	/* the pages with an object in memory (the counters are exact enough
+	 * to pick a stride) */
+	n = (uint64_t)(UZ_SHARD_SUM(st->cnt, pages_stored) - UZ_SHARD_SUM(st->cnt, same_pages));
+	if ((int64_t)n < (int64_t)UZ_DICT_MIN_SAMPLES) {
+		snprintf(err, errlen, "%lld pages in memory to sample: training needs at least %u",
+			 (long long)(int64_t)n, UZ_DICT_MIN_SAMPLES);
+		return -EINVAL;
+	}
+	cap = sample_pages < n ? sample_pages : n;
+	buf = malloc(cap * UZ_PAGE_SIZE);
+	if (!buf) {
+		snprintf(err, errlen, "no memory for a sample of %llu pages", (unsigned long long)cap);
+		return -ENOMEM;
+	}
+	got = sample(st, buf, cap, n / cap);
+	if (got < UZ_DICT_MIN_SAMPLES) {
+		free(buf);
+		snprintf(err, errlen, "%llu pages sampled: training needs at least %u", (unsigned long long)got,
+			 UZ_DICT_MIN_SAMPLES);
+		return -EINVAL;
+	}
+	d = uz_dict_train(buf, got, dict_size, level);
+	e = d ? 0 : -errno;
+	free(buf);
+	if (e == -ENOMEM) {
+		snprintf(err, errlen, "no memory to train a dictionary of %zu bytes", dict_size);
+		return e;
+	}
+	if (e) {
+		snprintf(err, errlen, "training on %llu pages failed: they hold too little in common",
+			 (unsigned long long)got);
+		return -EINVAL;
+	}
+	install(st, k, d);
+	store_dicts_reap(st); /* the one it replaces, if no page uses it */
+	return 0;
+}
+
+int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen)
+{
+	struct uz_codec c = store_rc_settings(st, NULL);
+	int level = c.algo == UZ_ALGO_ZSTD ? uz_codec_level(&c) : UZ_ZSTD_DEFAULT_LEVEL;
+	int ret;
+
+	if (dict_size < UZ_DICT_MIN_SIZE || dict_size > UZ_DICT_MAX_SIZE) {
+		snprintf(err, errlen, "dictionary size %zu: not within %u..%u", dict_size, UZ_DICT_MIN_SIZE,
+			 UZ_DICT_MAX_SIZE);
+		return -EINVAL;
+	}
+	if (sample_pages < UZ_DICT_MIN_SAMPLES || sample_pages > SIZE_MAX / UZ_PAGE_SIZE) {
+		snprintf(err, errlen, "sample of %llu pages: training needs at least %u",
+			 (unsigned long long)sample_pages, UZ_DICT_MIN_SAMPLES);
+		return -EINVAL;
+	}
+	uz_mutex_lock(&st->rc_lock);
+	ret = train_locked(st, sample_pages, dict_size, level, err, errlen);
+	uz_mutex_unlock(&st->rc_lock);
+	return ret;
+}

@@ -1,0 +1,546 @@
+/* tests/check_dict.c - the store's trained dictionaries (store/dicts.c):
+ * training, recompression against them, retiring and freeing, reads of
+ * every path (in memory, written back, in spans), corrupt slots, the
+ * checker's counts, and snapshots refusing them. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../store/internal.h"
+#include "../store/store.h"
+#include "check_util.h"
+
+/* Pages of prose: words of one vocabulary in an order of their own, as
+ * the pages of one kind of file are.  A page alone gives a compressor
+ * little history; a dictionary of the vocabulary gives it much. */
+static void prose(uint8_t *p, size_t n, unsigned seed)
+{
+	static const char *const words[] = {
+		"static", "struct", "return", "unsigned", "const", "uint64_t", "memory", "compressed", "page",
+		"slot", "lock", "dictionary", "engine", "arena", "writeback", "recompression", "backing",
+		"counter", "threshold", "allocation", "fragmentation", "compaction", "snapshot", "restore",
+		"kernel", "userspace", "device", "request", "thread", "housekeeping", "invariant", "checker",
+		"(void)", "{", "}", ";", "if", "else", "while", "for", "break;", "continue;", "NULL", "errno",
+		"-ENOMEM", "-EINVAL", "-EBUSY", "sizeof", "atomic_load", "pthread_mutex_lock", "/*", "*/",
+	};
+	unsigned s = seed * 2654435761u + 7;
+	size_t i = 0;
+
+	while (i < n) {
+		const char *w = words[uz_test_rnd(&s) % (sizeof(words) / sizeof(words[0]))];
+
+		for (; *w && i < n; w++)
+			p[i++] = (uint8_t)*w;
+		if (i < n)
+			p[i++] = uz_test_rnd(&s) % 8 ? ' ' : '\n';
+	}
+}
+
+/* Pages [first, first + n) written with fill (seed: the page's number
+ * plus salt), or checked to read back so. */
+static void put_range(struct uz_store *st, uint64_t first, unsigned n, unsigned salt)
+{
+	static uint8_t page[UZ_PAGE_SIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		prose(page, sizeof(page), (unsigned)(first + i) + salt);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (first + i) * UZ_PAGE_SIZE), 0);
+	}
+}
+
+static void check_range(struct uz_store *st, uint64_t first, unsigned n, unsigned salt)
+{
+	static uint8_t want[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		prose(want, sizeof(want), (unsigned)(first + i) + salt);
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), (first + i) * UZ_PAGE_SIZE), 0);
+		ck_assert_msg(memcmp(want, got, sizeof(got)) == 0, "page %llu", (unsigned long long)(first + i));
+	}
+}
+
+enum { N = 1024, SAMPLE = 512, DICT = 16 << 10 };
+
+static struct uz_store *dict_store(bool dictionary, struct uz_backing *b)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 },
+				       .dictionary = dictionary, .backing = b };
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+static void train_ok(struct uz_store *st)
+{
+	char err[256] = "";
+
+	ck_assert_msg(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)) == 0, "train: %s", err);
+}
+
+/* Recompresses the pages of a type; n of them must move onto the current
+ * dictionary. */
+static void onto_dict(struct uz_store *st, enum uz_writeback_type type, uint64_t n)
+{
+	struct uz_recompress_result r;
+
+	ck_assert_int_eq(uz_store_recompress(st, type, 0, &r), 0);
+	ck_assert_uint_eq(r.dict_kept, n);
+	ck_assert_uint_eq(r.kept, n);
+}
+
+/* The slot of the current dictionary, from the stats; -1 if none. */
+static int current_slot(const struct uz_store_stats *s)
+{
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		if (s->dicts[k].current)
+			return k;
+	return -1;
+}
+
+/* Recompressed against a trained dictionary, pages take less memory than
+ * recompressed without one, read back exactly; the counters, the stats
+ * and the checker agree; rewrites and discards take the count to 0. */
+START_TEST(dictionary_pages_are_smaller)
+{
+	struct uz_store *st = dict_store(true, NULL), *plain = dict_store(false, NULL);
+	struct uz_recompress_result r, rp;
+	struct uz_store_stats s, sp;
+	int k;
+
+	put_range(st, 0, N, 0);
+	put_range(plain, 0, N, 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dict_bytes, 0);
+	ck_assert_int_eq(current_slot(&s), -1);
+	train_ok(st);
+	train_ok(plain); /* trained, but its config does not use it */
+	uz_store_stats(st, &s);
+	k = current_slot(&s);
+	ck_assert_int_ge(k, 0);
+	ck_assert_uint_eq(s.dicts[k].id, 1);
+	ck_assert_uint_le(s.dicts[k].size, DICT);
+	ck_assert_uint_gt(s.dicts[k].size, 0);
+	ck_assert_uint_eq(s.dicts[k].pages, 0);
+	ck_assert_uint_eq(s.dict_bytes, s.dicts[k].mem);
+	ck_assert_uint_gt(s.dict_bytes, s.dicts[k].size);
+	ck_assert_uint_eq(s.mem_used_total, s.afm.mem_used_total + s.dict_bytes);
+	uz_test_store_ok(st);
+
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), N);
+	ck_assert_int_eq(uz_store_mark_idle(plain, 0), N);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_IDLE, 0, &r), 0);
+	ck_assert_int_eq(uz_store_recompress(plain, UZ_WB_IDLE, 0, &rp), 0);
+	ck_assert_uint_eq(r.tried, N);
+	ck_assert_uint_eq(r.kept, N);
+	ck_assert_uint_eq(r.dict_kept, N);
+	ck_assert_uint_eq(rp.kept, N);
+	ck_assert_uint_eq(rp.dict_kept, 0);
+	uz_store_stats(st, &s);
+	uz_store_stats(plain, &sp);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_ZSTD], N); /* counted as zstd */
+	ck_assert_uint_eq(s.recomp_pages, N);
+	ck_assert_uint_eq(s.dict_pages, N);
+	ck_assert_uint_eq(s.dicts[k].pages, N);
+	ck_assert_uint_eq(s.recomp_dict_pages, N);
+	ck_assert_uint_eq(sp.dict_pages, 0);
+	ck_assert_uint_eq(sp.recomp_dict_pages, 0);
+	ck_assert_uint_eq(s.idle_pages, N);
+	ck_assert_uint_eq(s.recomp_saved_bytes, r.bytes_saved);
+	/* smaller by far more than the dictionary's own memory */
+	ck_assert_msg(s.compr_data_size < sp.compr_data_size * 9 / 10, "%llu vs %llu bytes",
+		      (unsigned long long)s.compr_data_size, (unsigned long long)sp.compr_data_size);
+	ck_assert_msg(s.mem_used_total < sp.mem_used_total, "%llu vs %llu bytes of memory",
+		      (unsigned long long)s.mem_used_total, (unsigned long long)sp.mem_used_total);
+	uz_test_store_ok(st);
+	uz_test_store_ok(plain);
+	check_range(st, 0, N, 0);
+	check_range(plain, 0, N, 0);
+	/* read: no longer idle, still on the dictionary; nothing to do */
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dict_pages, N);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 0);
+	/* a partial write decodes the page against its dictionary */
+	ck_assert_int_eq(uz_store_write(st, "x", 1, 7 * UZ_PAGE_SIZE + 5), 0);
+	{
+		static uint8_t want[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+
+		prose(want, sizeof(want), 7);
+		want[5] = 'x';
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), 7 * UZ_PAGE_SIZE), 0);
+		ck_assert_mem_eq(want, got, sizeof(got));
+	}
+	/* rewrites and discards: off the dictionary, which stays (current) */
+	put_range(st, 0, N / 2, 1);
+	ck_assert_int_eq(uz_store_discard(st, (uint64_t)N / 2 * UZ_PAGE_SIZE, (uint64_t)N / 2 * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dict_pages, 0);
+	ck_assert_uint_eq(s.dicts[k].pages, 0);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_ZSTD], 0);
+	ck_assert(s.dicts[k].current);
+	ck_assert_uint_gt(s.dict_bytes, 0);
+	uz_test_store_ok(st);
+	check_range(st, 0, N / 2, 1);
+	uz_store_destroy(st);
+	uz_store_destroy(plain);
+}
+END_TEST
+
+/* A second dictionary installs while the first still has pages; a third
+ * training finds both slots in use; recompression moves the pages onto
+ * the current one and frees the retired one; a retired dictionary whose
+ * pages are rewritten is freed by the housekeeping thread. */
+START_TEST(retrain_retires_and_frees)
+{
+	struct uz_store *st = dict_store(true, NULL);
+	struct uz_recompress_result r;
+	struct uz_store_stats s;
+	char err[256] = "";
+	uint64_t bytes_two;
+	int k1, k2, k3;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	onto_dict(st, UZ_WB_ALL, N);
+	uz_store_stats(st, &s);
+	k1 = current_slot(&s);
+	ck_assert_uint_eq(s.dicts[k1].pages, N);
+	train_ok(st);
+	uz_store_stats(st, &s);
+	k2 = current_slot(&s);
+	ck_assert_int_eq(k2, 1 - k1);
+	ck_assert_uint_eq(s.dicts[k2].id, 2);
+	ck_assert_uint_eq(s.dicts[k1].id, 1);
+	ck_assert(!s.dicts[k1].current);
+	ck_assert_uint_eq(s.dicts[k1].pages, N);
+	ck_assert_uint_eq(s.dicts[k2].pages, 0);
+	ck_assert_uint_eq(s.dict_bytes, s.dicts[k1].mem + s.dicts[k2].mem);
+	bytes_two = s.dict_bytes;
+	uz_test_store_ok(st);
+	/* the old pages read back with the old dictionary */
+	check_range(st, 0, N, 0);
+	/* a third: no room */
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)), -EBUSY);
+	ck_assert_msg(strstr(err, "1024 pages"), "%s", err);
+	/* recompression moves them, and frees the first */
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, N);
+	ck_assert_uint_eq(r.kept, N);
+	ck_assert_uint_eq(r.dict_kept, N);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k2].pages, N);
+	ck_assert_uint_eq(s.dicts[k1].id, 0);
+	ck_assert_uint_eq(s.dicts[k1].pages, 0);
+	ck_assert_uint_eq(s.dict_pages, N);
+	ck_assert_uint_lt(s.dict_bytes, bytes_two);
+	ck_assert_uint_eq(s.dict_bytes, s.dicts[k2].mem);
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 0);
+	/* a third now installs; ids are never reused */
+	train_ok(st);
+	uz_store_stats(st, &s);
+	k3 = current_slot(&s);
+	ck_assert_int_eq(k3, k1);
+	ck_assert_uint_eq(s.dicts[k3].id, 3);
+	ck_assert_uint_eq(s.dicts[k2].pages, N);
+	/* its pages rewritten, the retired one goes in the background */
+	put_range(st, 0, N, 5);
+	for (int i = 0; i < 200; i++) {
+		uz_store_stats(st, &s);
+		if (!s.dicts[k2].id)
+			break;
+		usleep(50 * 1000);
+	}
+	ck_assert_uint_eq(s.dicts[k2].id, 0);
+	ck_assert_uint_eq(s.dict_bytes, s.dicts[k3].mem);
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 5);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* Dictionary pages written back keep their dictionary and read back one
+ * by one and in spans; while written back they hold their dictionary. */
+START_TEST(dictionary_pages_write_back)
+{
+	char path[256], err[256] = "";
+	struct uz_store *st = dict_store(true, uz_test_backing(path, sizeof(path), 64 * MiB));
+	struct uz_recompress_result r;
+	struct uz_writeback_result w;
+	struct uz_store_stats a, b;
+	static uint8_t big[64 * UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
+	int k;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	ck_assert_int_eq(uz_store_mark_idle(st, 0), N);
+	onto_dict(st, UZ_WB_IDLE, N); /* the idle marks stay */
+	uz_store_stats(st, &a);
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &w), 0);
+	ck_assert_uint_eq(w.pages, N);
+	ck_assert_uint_eq(w.bytes, a.algo_bytes[UZ_ALGO_ZSTD]);
+	uz_store_stats(st, &b);
+	k = current_slot(&b);
+	ck_assert_uint_eq(b.wb_pages, N);
+	ck_assert_uint_eq(b.dict_pages, N);
+	ck_assert_uint_eq(b.dicts[k].pages, N);
+	uz_test_store_ok(st);
+	ck_assert_int_eq(uz_store_read(st, big, sizeof(big), 0), 0); /* a span */
+	for (unsigned i = 0; i < 64; i++) {
+		prose(want, sizeof(want), i);
+		ck_assert_msg(memcmp(want, big + (size_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE) == 0, "page %u", i);
+	}
+	check_range(st, 0, N, 0);
+	uz_store_stats(st, &b);
+	ck_assert_uint_gt(b.wb_reads, 0);
+	/* written back, they are not recompressed (the pages in memory
+	 * are), and hold the retired dictionary: no room for a third */
+	put_range(st, N, 200, 0);
+	train_ok(st);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, 200);
+	ck_assert_uint_eq(r.dict_kept, 200);
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)), -EBUSY);
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.dicts[k].pages, N);
+	check_range(st, 0, N, 0);
+	uz_test_store_ok(st);
+	/* rewritten, the pages let it go: the next recompression frees it */
+	put_range(st, 0, N, 3);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_HUGE, 0, &r), 0);
+	uz_store_stats(st, &b);
+	ck_assert_uint_eq(b.dicts[k].id, 0);
+	ck_assert_uint_eq(b.dict_pages, 200);
+	ck_assert_uint_eq(b.dicts[1 - k].pages, 200);
+	ck_assert_uint_eq(b.wb_pages, 0);
+	check_range(st, 0, N, 3);
+	check_range(st, N, 200, 0);
+	uz_test_store_ok(st);
+	uz_store_destroy(st);
+	uz_test_tmp_gone(path);
+}
+END_TEST
+
+/* A slot naming an empty dictionary slot is a corrupt page: its read
+ * fails with -EIO (counted), the checker says so; put right, it reads. */
+START_TEST(empty_dictionary_slot_reads_eio)
+{
+	struct uz_store *st = dict_store(true, NULL);
+	struct uz_recompress_result r;
+	struct uz_store_stats s;
+	static uint8_t got[2 * UZ_PAGE_SIZE];
+	char err[256] = "";
+	struct uz_slot *slot;
+	uint32_t meta;
+	int k;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	uz_store_stats(st, &s);
+	k = current_slot(&s);
+	slot = uz_slots_get(st->slots, 9, false);
+	ck_assert_ptr_nonnull(slot);
+	meta = uz_slot_lock(slot);
+	ck_assert_int_eq(slot_dict(meta), k);
+	uz_slot_unlock(slot, slot_with_codec(meta, slot_dict_codec(1, 1 - k)));
+	ck_assert_int_eq(uz_store_read(st, got, UZ_PAGE_SIZE, 9 * UZ_PAGE_SIZE), -EIO);
+	ck_assert_int_eq(uz_store_read(st, got, 2 * UZ_PAGE_SIZE, 8 * UZ_PAGE_SIZE), -EIO);
+	ck_assert_int_eq(uz_store_write(st, "y", 1, 9 * UZ_PAGE_SIZE + 1), -EIO); /* a partial write reads it */
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.failed_reads, 2);
+	ck_assert_int_eq(uz_store_check(st, err, sizeof(err)), -EUCLEAN);
+	ck_assert_msg(strstr(err, "empty"), "%s", err);
+	/* the same slot naming LZ4 against a dictionary: does not decode */
+	uz_slot_unlock(slot, slot_with_codec(uz_slot_lock(slot), slot_dict_codec(0, k)));
+	ck_assert_int_eq(uz_store_read(st, got, UZ_PAGE_SIZE, 9 * UZ_PAGE_SIZE), -EIO);
+	uz_slot_unlock(slot, slot_with_codec(uz_slot_lock(slot), slot_dict_codec(1, k)));
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 0);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* A snapshot is refused while any page uses a dictionary (nothing is
+ * written, the previous snapshot stays); once they are rewritten it is
+ * written and restores. */
+START_TEST(snapshot_refuses_dictionary_pages)
+{
+	struct uz_store *st = dict_store(true, NULL), *back;
+	struct uz_recompress_result r;
+	struct uz_snapshot_info info;
+	char path[256], tmp[300], err[256] = "";
+
+	uz_test_tmp(path, sizeof(path), "snap");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_int_eq(uz_store_snapshot(st, path, &info, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_msg(strstr(err, "1024 pages use a trained dictionary; snapshots cannot carry dictionaries yet"),
+		      "%s", err);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_int_ne(access(tmp, F_OK), 0);
+	/* one page left on it is enough */
+	put_range(st, 1, N - 1, 0);
+	err[0] = '\0';
+	ck_assert_int_eq(uz_store_snapshot(st, path, &info, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_msg(strstr(err, "1 pages use"), "%s", err);
+	put_range(st, 0, 1, 0);
+	ck_assert_msg(uz_store_snapshot(st, path, &info, err, sizeof(err)) == 0, "snapshot: %s", err);
+	ck_assert_uint_eq(info.pages, N);
+	back = dict_store(true, NULL);
+	ck_assert_msg(uz_store_restore(back, path, &info, err, sizeof(err)) == 0, "restore: %s", err);
+	check_range(back, 0, N, 0);
+	uz_test_store_ok(back);
+	uz_store_destroy(back);
+	uz_store_destroy(st);
+	uz_test_tmp_gone(path);
+}
+END_TEST
+
+/* What training refuses, each with its reason. */
+START_TEST(training_errors)
+{
+	struct uz_store *st = dict_store(true, NULL);
+	struct uz_store_stats s;
+	char err[256] = "";
+
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)), -EINVAL); /* empty */
+	ck_assert_msg(strstr(err, "at least"), "%s", err);
+	put_range(st, 0, 40, 0);
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err)), -EINVAL); /* too few */
+	put_range(st, 40, N - 40, 0);
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, UZ_DICT_MIN_SIZE - 1, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "not within"), "%s", err);
+	ck_assert_int_eq(uz_store_train_dict(st, SAMPLE, UZ_DICT_MAX_SIZE + 1, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(uz_store_train_dict(st, UZ_DICT_MIN_SAMPLES - 1, DICT, err, sizeof(err)), -EINVAL);
+	uz_store_stats(st, &s);
+	ck_assert_int_eq(current_slot(&s), -1);
+	ck_assert_uint_eq(s.dict_bytes, 0);
+	/* none of those changed anything: the first training installs */
+	train_ok(st);
+	uz_store_stats(st, &s);
+	ck_assert_int_ge(current_slot(&s), 0);
+	uz_test_store_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* Readers of dictionary pages while training and recompression move the
+ * pages between dictionaries and free the retired ones: every read is
+ * exact (and, under a sanitizer, no dictionary is used after its free). */
+struct reader_arg {
+	struct uz_store *st;
+	_Atomic bool stop;
+	_Atomic unsigned reads;
+};
+
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	static __thread uint8_t want[UZ_PAGE_SIZE], got[4 * UZ_PAGE_SIZE];
+	unsigned s = 1;
+
+	uz_store_thread_warm();
+	while (!atomic_load(&a->stop)) {
+		unsigned i = uz_test_rnd(&s) % (N - 4);
+
+		ck_assert_int_eq(uz_store_read(a->st, got, sizeof(got), (uint64_t)i * UZ_PAGE_SIZE), 0);
+		for (unsigned j = 0; j < 4; j++) {
+			prose(want, sizeof(want), i + j);
+			ck_assert_msg(memcmp(want, got + j * UZ_PAGE_SIZE, UZ_PAGE_SIZE) == 0, "page %u", i + j);
+		}
+		a->reads++;
+	}
+	return NULL;
+}
+
+START_TEST(reads_race_retraining)
+{
+	struct reader_arg a = { .st = dict_store(true, NULL) };
+	struct uz_recompress_result r;
+	struct uz_store_stats s;
+	pthread_t th[2];
+
+	put_range(a.st, 0, N, 0);
+	for (int t = 0; t < 2; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, reader, &a), 0);
+	for (int round = 0; round < uz_test_rounds(6); round++) {
+		train_ok(a.st);
+		ck_assert_int_eq(uz_store_recompress(a.st, UZ_WB_ALL, 0, &r), 0);
+		ck_assert_uint_eq(r.dict_kept, N);
+	}
+	atomic_store(&a.stop, true);
+	for (int t = 0; t < 2; t++)
+		pthread_join(th[t], NULL);
+	ck_assert_uint_gt(atomic_load(&a.reads), 0);
+	uz_store_stats(a.st, &s);
+	ck_assert_uint_eq(s.dict_pages, N);
+	ck_assert_uint_eq(s.dicts[current_slot(&s)].pages, N);
+	ck_assert_uint_eq(s.dicts[1 - current_slot(&s)].id, 0); /* each retired one freed */
+	uz_test_store_ok(a.st);
+	uz_store_destroy(a.st);
+}
+END_TEST
+
+/* The housekeeping thread's recompression (recompress-after) puts cold
+ * pages onto the dictionary, and, after a retraining, moves them onto
+ * the next one and frees the first. */
+START_TEST(policy_uses_the_dictionary)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 },
+				       .recompress_after_s = 3600, .dictionary = true };
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+	struct uz_store_stats s;
+	int k1 = -1;
+
+	ck_assert_ptr_nonnull(st);
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	uz_store_clock_advance(st, 2 * 3600);
+	for (int round = 0; round < 2; round++) {
+		int i;
+
+		for (i = 0; i < 200; i++) {
+			uz_store_stats(st, &s);
+			if (s.dicts[current_slot(&s)].pages == N && (k1 < 0 || !s.dicts[k1].id))
+				break;
+			usleep(50 * 1000);
+		}
+		ck_assert_msg(i < 200, "round %d: %llu pages on the current dictionary", round,
+			      (unsigned long long)s.dicts[current_slot(&s)].pages);
+		ck_assert_uint_eq(s.dict_pages, N);
+		ck_assert_uint_eq(s.dict_bytes, s.dicts[current_slot(&s)].mem);
+		k1 = current_slot(&s);
+		if (!round) {
+			train_ok(st);
+			uz_store_clock_advance(st, 120); /* the policy's next pass */
+		}
+	}
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 0);
+	uz_store_destroy(st);
+}
+END_TEST
+
+static Suite *dict_suite(void)
+{
+	Suite *s = suite_create("dict");
+
+	uz_tcase(s, "dictionaries", 240,
+		 UZ_TESTS(dictionary_pages_are_smaller, retrain_retires_and_frees, dictionary_pages_write_back,
+			  empty_dictionary_slot_reads_eio, snapshot_refuses_dictionary_pages, training_errors,
+			  reads_race_retraining, policy_uses_the_dictionary));
+	return s;
+}
+
+int main(void)
+{
+	return uz_run_suite(dict_suite());
+}
