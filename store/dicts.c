@@ -272,8 +272,7 @@ static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_
 
 int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen)
 {
-	struct uz_codec c = store_rc_settings(st, NULL);
-	int level = c.algo == UZ_ALGO_ZSTD ? uz_codec_level(&c) : UZ_ZSTD_DEFAULT_LEVEL;
+	int level = store_dict_level(st);
 	int ret;
 
 	if (dict_size < UZ_DICT_MIN_SIZE || dict_size > UZ_DICT_MAX_SIZE) {
@@ -290,4 +289,73 @@ int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_
 	ret = train_locked(st, sample_pages, dict_size, level, err, errlen);
 	uz_mutex_unlock(&st->rc_lock);
 	return ret;
+}
+
+/* --- snapshots ------------------------------------------------------------ */
+
+int store_dict_level(struct uz_store *st)
+{
+	struct uz_codec c = store_rc_settings(st, NULL);
+
+	return c.algo == UZ_ALGO_ZSTD ? uz_codec_level(&c) : UZ_ZSTD_DEFAULT_LEVEL;
+}
+
+void store_dicts_snapshot(struct uz_store *st, struct store_dict_info out[SLOT_DICTS])
+{
+	uz_assert_held(&st->rc_lock);
+	uz_mutex_lock(&st->dict_lock);
+	for (int k = 0; k < SLOT_DICTS; k++) {
+		const struct uz_dict *d = atomic_load(&st->dicts[k].d);
+
+		out[k] = (struct store_dict_info){ .id = d ? st->dicts[k].id : 0, .current = st->dicts[k].current };
+		out[k].raw = d ? uz_dict_raw(d, &out[k].len) : NULL;
+	}
+	uz_mutex_unlock(&st->dict_lock);
+}
+
+int store_dict_restore(struct uz_store *st, int k, uint64_t id, bool current, const void *raw, size_t len)
+{
+	struct store_dict *sd = &st->dicts[k];
+	struct uz_dict *d;
+	int ret = 0;
+
+	uz_mutex_lock(&st->rc_lock);
+	if (atomic_load(&sd->d) || (current && st->dict_cur >= 0)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	d = uz_dict_load(raw, len, store_dict_level(st));
+	if (!d) {
+		ret = -errno;
+		goto out;
+	}
+	uz_mutex_lock(&st->dict_lock);
+	sd->id = id;
+	sd->size = len;
+	sd->mem = uz_dict_mem(d);
+	sd->current = current;
+	atomic_store_explicit(&sd->pages, 0, memory_order_relaxed);
+	atomic_store_explicit(&sd->d, d, memory_order_release);
+	if (current)
+		st->dict_cur = k;
+	if (id > st->dict_gen)
+		st->dict_gen = id; /* the next one trained gets a new id */
+	atomic_fetch_add(&st->dict_bytes, sd->mem);
+	uz_mutex_unlock(&st->dict_lock);
+out:
+	uz_mutex_unlock(&st->rc_lock);
+	return ret;
+}
+
+void store_dict_unload(struct uz_store *st, int k)
+{
+	uz_mutex_lock(&st->rc_lock);
+	uz_mutex_lock(&st->dict_lock);
+	if (st->dicts[k].current) {
+		st->dicts[k].current = false;
+		st->dict_cur = -1;
+	}
+	uz_mutex_unlock(&st->dict_lock);
+	store_dicts_reap(st); /* it is not current now, and no page uses it */
+	uz_mutex_unlock(&st->rc_lock);
 }

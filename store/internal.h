@@ -407,6 +407,34 @@ void store_dicts_stats(struct uz_store *st, struct uz_store_stats *s);
  * the reason in err. */
 int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], char *err, size_t errlen);
 
+/* dicts.c: the zstd level dictionaries are made for: the recompression
+ * algorithm's level if it is zstd, else zstd's default. */
+int store_dict_level(struct uz_store *st);
+
+/* What a snapshot carries of a dictionary slot: id 0 when it is free. */
+struct store_dict_info {
+	uint64_t id;
+	bool current;
+	const void *raw; /* the content, len bytes: valid while rc_lock is held */
+	size_t len;
+};
+
+/* dicts.c: the dictionary slots as they are now, into out.  Caller holds
+ * rc_lock (no dictionary is installed or freed meanwhile). */
+void store_dicts_snapshot(struct uz_store *st, struct store_dict_info out[SLOT_DICTS]);
+
+/* dicts.c: makes a dictionary from raw (len bytes, a snapshot's) with
+ * uz_dict_load() at store_dict_level(), and puts it into slot k with id,
+ * current or not, no page counted on it yet (restoring the pages counts
+ * them); the next dictionary trained gets an id above id.  Takes rc_lock.
+ * Returns 0, -EBUSY (slot k is in use, or current and another slot is
+ * current), -EINVAL (uz_dict_load() refuses the content), -ENOMEM. */
+int store_dict_restore(struct uz_store *st, int k, uint64_t id, bool current, const void *raw, size_t len);
+
+/* dicts.c: frees slot k's dictionary, current or not (a failed
+ * restore's undoing): no page may use it.  Takes rc_lock. */
+void store_dict_unload(struct uz_store *st, int k);
+
 /* mem_used_total now. */
 uint64_t store_mem_used(struct uz_store *st);
 

@@ -4,29 +4,50 @@
  * flight, with O_DIRECT where the file system allows it: the snapshot
  * streams at the disk's speed and leaves no page cache behind.
  *
- * The file format, version 1.  Every integer is little-endian, at the
+ * The file format, versions 1 and 2: a snapshot is written in version 1
+ * when the store has no trained dictionary, in version 2 when it has one
+ * or two; a restore reads both.  Every integer is little-endian, at the
  * offset given (bytes), with no padding but where said; it is written and
  * read field by field (the enc_ and dec_ functions below), never as an
  * in-memory struct, so that it changes only with SNAP_VERSION.
  *
  * The file is a sequence of 1 MiB blocks (SNAP_BLOCK), block n at offset
- * n * 1 MiB: block 0 the header, then data blocks, then the trailer, the
- * last block.  A flipped byte fails its block's checksum; a truncated
- * file has no trailer, or the wrong count.
+ * n * 1 MiB: block 0 the header, then (version 2) the dictionary blocks,
+ * then data blocks, then the trailer, the last block.  A flipped byte
+ * fails its block's checksum; a truncated file has no trailer, or the
+ * wrong count.
  *
  * Every block starts with a 32-byte block header, its payload after it,
  * zeros after the payload to the end of the block:
  *     0  8  magic "UZRAMSNP"
  *     8  8  seq: the block's number in the file
- *    16  4  kind: 1 header, 2 data, 3 trailer
+ *    16  4  kind: 1 header, 2 data, 3 trailer, 4 dictionary (version 2)
  *    20  4  used: payload bytes after the block header
  *    24  8  sum: XXH3-64 (seed 0) of the whole block, this field as 0
  *
- * The header's payload, 24 bytes (used = 24):
- *     0  4  version: 1; a restore refuses any other
+ * The header's payload, 24 bytes in version 1 (used = 24), 28 in
+ * version 2 (used = 28):
+ *     0  4  version: 1 or 2; a restore refuses any other
  *     4  4  page size: 4096
  *     8  8  the device's size in bytes; a restore needs the same
  *    16  8  created: seconds since 1970 (signed)
+ *    24  4  (version 2) dictionary blocks: how many blocks, right after
+ *           the header (blocks 1 to this number), carry the dictionaries
+ *
+ * A dictionary block's payload (version 2): a part of one of the store's
+ * trained dictionaries, after a 24-byte part header:
+ *     0  4  slot: the store's dictionary slot, 0 or 1
+ *     4  4  flags: bit 0 current (what recompression compresses
+ *           against); every other bit 0
+ *     8  8  id: the store's number for the dictionary (1, 2, ...; never 0)
+ *    16  4  len: the dictionary's raw content, bytes (1 KiB .. 1 MiB)
+ *    20  4  at: where in the content this block's part starts
+ *    24     the part: content bytes [at, at + used - 24)
+ * A dictionary's content is cut into as many blocks as it needs, one
+ * after the other, at 0 first, every part but the last filling its block;
+ * the dictionaries in ascending slot order, each slot at most once.  The
+ * block's checksum covers its part (so each part is checked); slot, flags,
+ * id and len are the same in every block of a dictionary.
  *
  * A data block's payload: records, one per page that holds data (or is
  * zeroed), in ascending slot order over the whole file, none split
@@ -37,18 +58,24 @@
  *    16     the object, len bytes, then zeros to a multiple of 8
  * meta, the page's kind (every bit not named here is 0):
  *     bits 0-12   the object's size (COMP: == len; RAW: 4096; else 0)
- *     bits 25-26  the codec of a COMP or RAW page: 0 LZ4, 1 zstd,
- *                 2 LZ4HC, 3 LZ4 found incompressible by recompression
- *                 (RAW pages only 0 or 3); an EMPTY page: bit 25 set
- *                 (zeroed: allocated, reads as zeros), bit 26 clear
+ *     bit 24      (version 2) the codec's third bit, COMP pages only
+ *     bits 25-26  the codec of a COMP or RAW page, bit 24 its bit 2:
+ *                 0 LZ4, 1 zstd, 2 LZ4HC, 3 LZ4 found incompressible by
+ *                 recompression (RAW pages only 0 or 3); version 2 only,
+ *                 COMP pages compressed against a dictionary the file
+ *                 carries (a restore refuses a page naming a slot it does
+ *                 not carry): 4 LZ4 against slot 0's, 5 LZ4 against slot
+ *                 1's, 6 zstd against slot 0's, 7 zstd against slot 1's;
+ *                 an EMPTY page: bit 25 set (zeroed: allocated, reads as
+ *                 zeros), bit 26 clear
  *     bit 27      written back: the page was in the backing store
  *                 (its object is in the record all the same)
  *     bits 29-30  type: 0 EMPTY (len 0, always zeroed), 1 SAME (len 8:
  *                 the page's first 8 bytes, repeated over the page),
  *                 2 COMP (the compressed object, as the codec made it),
  *                 3 RAW (the page itself, len 4096)
- * (These are the bits uzram's slots used when version 1 was made; the
- * slots may change, the records do not.)
+ * (Bits 25-31 are the bits uzram's slots used when version 1 was made;
+ * the slots may change, the records do not.)
  *
  * The trailer's payload, 40 bytes (used = 40):
  *     0  8  blocks in the file, the trailer included
@@ -79,10 +106,11 @@
 
 #define SNAP_BLOCK (1u << 20)
 #define SNAP_DEPTH 4
-#define SNAP_VERSION 1 /* the format at the top of this file */
+#define SNAP_VERSION 2 /* the newest format at the top of this file */
+#define SNAP_VERSION_NODICT 1 /* what a store without dictionaries writes */
 static const char snap_magic[8] = { 'U', 'Z', 'R', 'A', 'M', 'S', 'N', 'P' };
 
-enum { BLK_HEADER = 1, BLK_DATA = 2, BLK_TRAILER = 3 };
+enum { BLK_HEADER = 1, BLK_DATA = 2, BLK_TRAILER = 3, BLK_DICT = 4 };
 
 /* The parts of the file, decoded (see the top of the file). */
 struct blk_hdr {
@@ -98,6 +126,15 @@ struct snap_header {
 	uint32_t page_size;
 	uint64_t disksize;
 	int64_t created;
+	uint32_t dict_blocks; /* version 2 */
+};
+
+struct snap_dict_part {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t id;
+	uint32_t len;
+	uint32_t at;
 };
 
 struct snap_trailer {
@@ -117,12 +154,17 @@ struct snap_rec {
 /* Encoded sizes. */
 #define BLK_HDR_BYTES 32u
 #define BLK_SUM_AT 24u
-#define HEADER_BYTES 24u
+#define HEADER_BYTES 24u /* version 1; version 2 adds 4 */
+#define HEADER_BYTES_V2 28u
+#define DICT_PART_BYTES 24u
+#define DICT_CURRENT 1u
+_Static_assert(SLOT_DICTS == 2, "the format names dictionary slots 0 and 1");
 #define TRAILER_BYTES 40u
 #define REC_BYTES 16u
 
 /* A record's meta word (see the top of the file). */
 #define REC_SIZE_MASK 0x1fffu
+#define REC_CODEC_HI (1u << 24) /* version 2 */
 #define REC_CODEC_SHIFT 25
 #define REC_CODEC_MASK (3u << REC_CODEC_SHIFT)
 #define REC_ZEROED (1u << 25)
@@ -132,6 +174,7 @@ struct snap_rec {
 #define REC_META_MASK (REC_TYPE_MASK | REC_CODEC_MASK | REC_SIZE_MASK | REC_WB)
 enum { REC_EMPTY = 0, REC_SAME = 1, REC_COMP = 2, REC_RAW = 3 };
 enum { REC_LZ4 = 0, REC_ZSTD = 1, REC_LZ4HC = 2, REC_LZ4_TRIED = 3 };
+enum { REC_LZ4_DICT0 = 4, REC_LZ4_DICT1 = 5, REC_ZSTD_DICT0 = 6, REC_ZSTD_DICT1 = 7 }; /* version 2 */
 
 #define PAYLOAD (SNAP_BLOCK - BLK_HDR_BYTES)
 #define PAD8(n) (((n) + 7u) & ~7u)
@@ -184,6 +227,8 @@ static void enc_header(uint8_t *p, const struct snap_header *h)
 	put32(p + 4, h->page_size);
 	put64(p + 8, h->disksize);
 	put64(p + 16, (uint64_t)h->created);
+	if (h->version >= 2)
+		put32(p + 24, h->dict_blocks);
 }
 
 static void dec_header(const uint8_t *p, struct snap_header *h)
@@ -192,6 +237,30 @@ static void dec_header(const uint8_t *p, struct snap_header *h)
 	h->page_size = get32(p + 4);
 	h->disksize = get64(p + 8);
 	h->created = (int64_t)get64(p + 16);
+	h->dict_blocks = h->version >= 2 ? get32(p + 24) : 0;
+}
+
+static uint32_t header_bytes(uint32_t version)
+{
+	return version >= 2 ? HEADER_BYTES_V2 : HEADER_BYTES;
+}
+
+static void enc_dict_part(uint8_t *p, const struct snap_dict_part *d)
+{
+	put32(p, d->slot);
+	put32(p + 4, d->flags);
+	put64(p + 8, d->id);
+	put32(p + 16, d->len);
+	put32(p + 20, d->at);
+}
+
+static void dec_dict_part(const uint8_t *p, struct snap_dict_part *d)
+{
+	d->slot = get32(p);
+	d->flags = get32(p + 4);
+	d->id = get64(p + 8);
+	d->len = get32(p + 16);
+	d->at = get32(p + 20);
 }
 
 static void enc_trailer(uint8_t *p, const struct snap_trailer *t)
@@ -226,6 +295,12 @@ static void dec_rec(const uint8_t *p, struct snap_rec *r)
 	r->len = get32(p + 12);
 }
 
+/* A record's codec: bits 25-26, and bit 24 as its bit 2. */
+static uint32_t rec_codec(uint32_t r)
+{
+	return (r & REC_CODEC_MASK) >> REC_CODEC_SHIFT | (r & REC_CODEC_HI ? 4u : 0u);
+}
+
 /* A slot's meta as a record's: its type, codec (or zeroed mark), size
  * and written-back bit; not its lock, idle mark or access time. */
 static uint32_t rec_meta_of(uint32_t meta)
@@ -233,13 +308,17 @@ static uint32_t rec_meta_of(uint32_t meta)
 	static const uint32_t type[] = { [SLOT_EMPTY] = REC_EMPTY, [SLOT_SAME] = REC_SAME,
 					 [SLOT_COMP] = REC_COMP, [SLOT_RAW] = REC_RAW };
 	static const uint32_t codec[] = { [SLOT_LZ4] = REC_LZ4, [SLOT_ZSTD] = REC_ZSTD,
-					  [SLOT_LZ4HC] = REC_LZ4HC, [SLOT_LZ4_TRIED] = REC_LZ4_TRIED };
-	uint32_t r = type[slot_type(meta)] << REC_TYPE_SHIFT | (slot_size(meta) & REC_SIZE_MASK);
+					  [SLOT_LZ4HC] = REC_LZ4HC, [SLOT_LZ4_TRIED] = REC_LZ4_TRIED,
+					  [SLOT_LZ4_DICT0] = REC_LZ4_DICT0, [SLOT_LZ4_DICT1] = REC_LZ4_DICT1,
+					  [SLOT_ZSTD_DICT0] = REC_ZSTD_DICT0, [SLOT_ZSTD_DICT1] = REC_ZSTD_DICT1 };
+	uint32_t r = type[slot_type(meta)] << REC_TYPE_SHIFT | (slot_size(meta) & REC_SIZE_MASK), c;
 
-	if (slot_type(meta) == SLOT_EMPTY)
+	if (slot_type(meta) == SLOT_EMPTY) {
 		r |= meta & SLOT_ZEROED ? REC_ZEROED : 0;
-	else if (slot_type(meta) != SLOT_SAME)
-		r |= codec[slot_codec(meta)] << REC_CODEC_SHIFT;
+	} else if (slot_type(meta) != SLOT_SAME) {
+		c = codec[slot_codec(meta)];
+		r |= (c & 3u) << REC_CODEC_SHIFT | (c & 4u ? REC_CODEC_HI : 0);
+	}
 	return r | (meta & SLOT_WB ? REC_WB : 0);
 }
 
@@ -250,14 +329,16 @@ static uint32_t slot_meta_of(uint32_t r)
 	static const enum slot_type type[] = { [REC_EMPTY] = SLOT_EMPTY, [REC_SAME] = SLOT_SAME,
 					       [REC_COMP] = SLOT_COMP, [REC_RAW] = SLOT_RAW };
 	static const enum slot_codec codec[] = { [REC_LZ4] = SLOT_LZ4, [REC_ZSTD] = SLOT_ZSTD,
-						 [REC_LZ4HC] = SLOT_LZ4HC, [REC_LZ4_TRIED] = SLOT_LZ4_TRIED };
-	uint32_t t = (r & REC_TYPE_MASK) >> REC_TYPE_SHIFT, c = (r & REC_CODEC_MASK) >> REC_CODEC_SHIFT;
+						 [REC_LZ4HC] = SLOT_LZ4HC, [REC_LZ4_TRIED] = SLOT_LZ4_TRIED,
+						 [REC_LZ4_DICT0] = SLOT_LZ4_DICT0, [REC_LZ4_DICT1] = SLOT_LZ4_DICT1,
+						 [REC_ZSTD_DICT0] = SLOT_ZSTD_DICT0, [REC_ZSTD_DICT1] = SLOT_ZSTD_DICT1 };
+	uint32_t t = (r & REC_TYPE_MASK) >> REC_TYPE_SHIFT, c = rec_codec(r);
 	uint32_t m = slot_meta(type[t], r & REC_SIZE_MASK);
 
 	if (t == REC_EMPTY)
 		m |= r & REC_ZEROED ? SLOT_ZEROED : 0;
 	else if (t != REC_SAME)
-		m |= (uint32_t)codec[c] << SLOT_CODEC_SHIFT;
+		m = slot_with_codec(m, codec[c]);
 	return m;
 }
 
@@ -500,11 +581,6 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 				 (unsigned long long)i);
 			return e;
 		}
-		if (slot_dict(v.meta) >= 0) { /* recompressed onto one meanwhile */
-			snprintf(err, errlen, "page %llu uses a trained dictionary; snapshots cannot carry "
-				 "dictionaries yet", (unsigned long long)i);
-			return -EOPNOTSUPP;
-		}
 		if (slot_type(v.meta) == SLOT_EMPTY && !(v.meta & SLOT_ZEROED))
 			continue; /* discarded meanwhile */
 		e = w_record(w, i, rec_meta_of(v.meta), tls_obj, len);
@@ -514,6 +590,84 @@ static int w_slots(struct uz_store *st, struct snap_writer *w, char *err, size_t
 		w->written_back += !!(v.meta & SLOT_WB);
 	}
 	return 0;
+}
+
+/* The blocks the dictionaries of di take (see the top of the file). */
+static uint32_t dict_blocks(const struct store_dict_info di[SLOT_DICTS])
+{
+	const size_t part = PAYLOAD - DICT_PART_BYTES;
+	uint32_t n = 0;
+
+	for (int k = 0; k < SLOT_DICTS; k++)
+		if (di[k].id)
+			n += (uint32_t)((di[k].len + part - 1) / part);
+	return n;
+}
+
+/* Writes the dictionaries of di, each in as many blocks as it takes.
+ * Caller holds rc_lock (their contents stay).  Returns 0 or a negative
+ * errno. */
+static int w_dicts(struct snap_writer *w, const struct store_dict_info di[SLOT_DICTS])
+{
+	for (int k = 0; k < SLOT_DICTS; k++) {
+		struct snap_dict_part d = { .slot = (uint32_t)k, .flags = di[k].current ? DICT_CURRENT : 0,
+					    .id = di[k].id, .len = (uint32_t)di[k].len };
+
+		while (di[k].id && d.at < d.len) {
+			uint32_t part = d.len - d.at < PAYLOAD - DICT_PART_BYTES ? d.len - d.at
+										  : PAYLOAD - DICT_PART_BYTES;
+			uint8_t *p = w->io.buf[w->cur] + BLK_HDR_BYTES;
+			int e;
+
+			enc_dict_part(p, &d);
+			memcpy(p + DICT_PART_BYTES, (const uint8_t *)di[k].raw + d.at, part);
+			w->used = DICT_PART_BYTES + part;
+			e = w_flush(w, BLK_DICT);
+			if (e)
+				return e;
+			d.at += part;
+		}
+	}
+	return 0;
+}
+
+/* Writes the header and the dictionaries, holding rc_lock: no dictionary
+ * is made or freed meanwhile.  Their ids into ids.  Returns 0 or a
+ * negative errno. */
+static int w_head(struct uz_store *st, struct snap_writer *w, struct snap_header *hdr, uint64_t ids[SLOT_DICTS])
+{
+	struct store_dict_info di[SLOT_DICTS];
+	int e;
+
+	uz_mutex_lock(&st->rc_lock);
+	store_dicts_snapshot(st, di);
+	hdr->dict_blocks = dict_blocks(di);
+	hdr->version = hdr->dict_blocks ? SNAP_VERSION : SNAP_VERSION_NODICT;
+	enc_header(w->io.buf[w->cur] + BLK_HDR_BYTES, hdr);
+	w->used = header_bytes(hdr->version);
+	e = w_flush(w, BLK_HEADER);
+	if (!e)
+		e = w_dicts(w, di);
+	uz_mutex_unlock(&st->rc_lock);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		ids[k] = di[k].id;
+	return e;
+}
+
+/* Whether a dictionary was made since w_head() took ids: a page may then
+ * name a dictionary the file does not carry (one freed meanwhile does no
+ * harm: the file has it all the same). */
+static bool dicts_changed(struct uz_store *st, const uint64_t ids[SLOT_DICTS])
+{
+	struct store_dict_info di[SLOT_DICTS];
+	bool changed = false;
+
+	uz_mutex_lock(&st->rc_lock);
+	store_dicts_snapshot(st, di);
+	uz_mutex_unlock(&st->rc_lock);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		changed |= di[k].id && di[k].id != ids[k];
+	return changed;
 }
 
 static double since(const struct timespec *t0)
@@ -528,20 +682,15 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 		      size_t errlen)
 {
 	struct snap_writer w = { .io.fd = -1 };
-	struct snap_header hdr = { .version = SNAP_VERSION, .page_size = UZ_PAGE_SIZE, .disksize = st->disksize,
-				   .created = (int64_t)time(NULL) };
+	struct snap_header hdr = { .page_size = UZ_PAGE_SIZE, .disksize = st->disksize, .created = (int64_t)time(NULL) };
 	struct snap_trailer tr;
 	char tmp[4200], dir[4200], *slash;
+	uint64_t ids[SLOT_DICTS];
 	struct timespec t0;
 	int e, dfd;
 
 	memset(info, 0, sizeof(*info));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (store_dict_pages(st)) { /* version 1 has no place for them: never a snapshot that cannot be restored */
-		snprintf(err, errlen, "%llu pages use a trained dictionary; snapshots cannot carry dictionaries yet",
-			 (unsigned long long)store_dict_pages(st));
-		return -EOPNOTSUPP;
-	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
@@ -552,9 +701,7 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 		io_close(&w.io);
 		return e;
 	}
-	enc_header(w.io.buf[0] + BLK_HDR_BYTES, &hdr);
-	w.used = HEADER_BYTES;
-	e = w_flush(&w, BLK_HEADER);
+	e = w_head(st, &w, &hdr, ids);
 	if (!e) {
 		store_wb_pause(st); /* no writeback run meanwhile */
 		e = w_slots(st, &w, err, errlen);
@@ -562,6 +709,10 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 	}
 	if (!e && w.used)
 		e = w_flush(&w, BLK_DATA);
+	if (!e && dicts_changed(st, ids)) {
+		snprintf(err, errlen, "a dictionary was trained during the snapshot: its pages cannot be carried");
+		e = -EAGAIN;
+	}
 	if (!e) {
 		tr = (struct snap_trailer){ .blocks = w.io.seq + 1, .records = w.records,
 					    .object_bytes = w.object_bytes, .written_back = w.written_back,
@@ -610,12 +761,14 @@ int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_
 
 /* --- restoring ----------------------------------------------------------- */
 
-/* Checks a record's meta and length against what a slot may hold. */
-static bool rec_valid(const struct snap_rec *r, uint64_t nslots)
+/* Checks a record's meta and length against what a slot may hold in a
+ * file of version. */
+static bool rec_valid(const struct snap_rec *r, uint64_t nslots, uint32_t version)
 {
-	uint32_t m = r->meta, size = m & REC_SIZE_MASK, c = (m & REC_CODEC_MASK) >> REC_CODEC_SHIFT;
+	uint32_t m = r->meta, size = m & REC_SIZE_MASK, c = rec_codec(m);
+	uint32_t defined = REC_META_MASK | (version >= 2 ? REC_CODEC_HI : 0);
 
-	if ((m & ~REC_META_MASK) || r->idx >= nslots)
+	if ((m & ~defined) || r->idx >= nslots)
 		return false;
 	switch ((m & REC_TYPE_MASK) >> REC_TYPE_SHIFT) {
 	case REC_EMPTY:
@@ -636,6 +789,12 @@ static bool rec_valid(const struct snap_rec *r, uint64_t nslots)
 static int restore_page(struct uz_store *st, const struct snap_rec *r, const uint8_t *data)
 {
 	return store_restore_page(st, r->idx, slot_meta_of(r->meta), data, r->meta & REC_WB);
+}
+
+/* The dictionary slot a record names (0 or 1), or -1. */
+static int rec_dict(const struct snap_rec *r)
+{
+	return slot_dict(slot_meta_of(r->meta));
 }
 
 struct snap_reader {
@@ -693,6 +852,139 @@ static int r_block(struct snap_reader *r, uint64_t seq, uint8_t **blk, struct bl
 	return 0;
 }
 
+/* A dictionary being read from its blocks. */
+struct dict_in {
+	struct snap_dict_part d; /* as its first block says */
+	uint8_t *raw;
+	uint32_t got;
+};
+
+/* Adds dictionary block seq (its part header p, used bytes) to in[].
+ * Returns 0, or -EINVAL with err. */
+static int r_dict_part(struct snap_reader *r, uint64_t seq, const uint8_t *p, uint32_t used, struct dict_in in[SLOT_DICTS],
+		       int *cur, char *err, size_t errlen)
+{
+	struct snap_dict_part d;
+	struct dict_in *di;
+
+	dec_dict_part(p, &d);
+	if (d.slot >= SLOT_DICTS || (d.flags & ~DICT_CURRENT) || !d.id || d.len < UZ_DICT_MIN_SIZE ||
+	    d.len > UZ_DICT_MAX_SIZE) {
+		snprintf(err, errlen, "%s: block %llu: a malformed dictionary (slot %u, flags %#x, id %llu, %u bytes)",
+			 r->path, (unsigned long long)seq, d.slot, d.flags, (unsigned long long)d.id, d.len);
+		return -EINVAL;
+	}
+	di = &in[d.slot];
+	if (d.at == 0) { /* a dictionary starts */
+		if (*cur >= 0 && in[*cur].got < in[*cur].d.len) {
+			snprintf(err, errlen, "%s: the dictionary in slot %d is truncated: %u of its %u bytes", r->path,
+				 *cur, in[*cur].got, in[*cur].d.len);
+			return -EINVAL;
+		}
+		if (di->raw) {
+			snprintf(err, errlen, "%s: block %llu: a second dictionary for slot %u", r->path,
+				 (unsigned long long)seq, d.slot);
+			return -EINVAL;
+		}
+		di->raw = malloc(d.len);
+		if (!di->raw) {
+			snprintf(err, errlen, "%s: no memory for a dictionary of %u bytes", r->path, d.len);
+			return -ENOMEM;
+		}
+		di->d = d;
+		*cur = (int)d.slot;
+	} else if ((int)d.slot != *cur || d.id != di->d.id || d.len != di->d.len || d.flags != di->d.flags ||
+		   d.at != di->got) {
+		snprintf(err, errlen, "%s: block %llu: a part of dictionary %llu (slot %u, at %u) out of place",
+			 r->path, (unsigned long long)seq, (unsigned long long)d.id, d.slot, d.at);
+		return -EINVAL;
+	}
+	if (used - DICT_PART_BYTES > d.len - d.at) {
+		snprintf(err, errlen, "%s: block %llu: dictionary %llu is longer than its %u bytes", r->path,
+			 (unsigned long long)seq, (unsigned long long)d.id, d.len);
+		return -EINVAL;
+	}
+	memcpy(di->raw + d.at, p + DICT_PART_BYTES, used - DICT_PART_BYTES);
+	di->got += used - DICT_PART_BYTES;
+	return 0;
+}
+
+/* Reads the n dictionary blocks after the header and puts their
+ * dictionaries into the store's slots, *carried[k] set for each slot
+ * one is in.  Everything is read and checked before a dictionary is
+ * made; on an error none of them is left in the store.  Returns 0, -EINVAL
+ * (corrupt, missing, truncated or refused by uz_dict_load(), with err),
+ * -EBUSY (the store has dictionaries), -ENOMEM or an I/O errno. */
+static int r_dicts(struct uz_store *st, struct snap_reader *r, uint32_t n, bool carried[SLOT_DICTS], char *err,
+		   size_t errlen)
+{
+	struct dict_in in[SLOT_DICTS] = { 0 };
+	struct blk_hdr h;
+	uint8_t *blk;
+	int cur = -1, e = 0;
+
+	for (uint64_t seq = 1; seq <= n && !e; seq++) {
+		if (seq + 1 >= r->nblocks) {
+			snprintf(err, errlen, "%s: the header says %u dictionary blocks; the file ends at block %llu",
+				 r->path, n, (unsigned long long)r->nblocks);
+			e = -EINVAL;
+			break;
+		}
+		e = r_block(r, seq, &blk, &h, err, errlen);
+		if (e == -EBADMSG) { /* r_block said why */
+			size_t at = strlen(err);
+
+			snprintf(err + at, errlen - at, ", a dictionary block");
+			e = -EINVAL;
+		} else if (!e && (h.kind != BLK_DICT || h.used < DICT_PART_BYTES)) {
+			snprintf(err, errlen, "%s: block %llu is not a dictionary block; the header says %u of them",
+				 r->path, (unsigned long long)seq, n);
+			e = -EINVAL;
+		} else if (!e) {
+			e = r_dict_part(r, seq, blk + BLK_HDR_BYTES, h.used, in, &cur, err, errlen);
+		}
+	}
+	if (!e && cur >= 0 && in[cur].got < in[cur].d.len) {
+		snprintf(err, errlen, "%s: the dictionary in slot %d is truncated: %u of its %u bytes", r->path, cur,
+			 in[cur].got, in[cur].d.len);
+		e = -EINVAL;
+	}
+	if (!e && in[0].raw && in[1].raw && (in[0].d.flags & in[1].d.flags & DICT_CURRENT)) {
+		snprintf(err, errlen, "%s: both dictionaries are marked current", r->path);
+		e = -EINVAL;
+	}
+	for (int k = 0; k < SLOT_DICTS && !e; k++) {
+		if (!in[k].raw)
+			continue;
+		e = store_dict_restore(st, k, in[k].d.id, in[k].d.flags & DICT_CURRENT, in[k].raw, in[k].d.len);
+		if (e == -EINVAL)
+			snprintf(err, errlen, "%s: dictionary %llu (slot %d, %u bytes) is refused: not a dictionary "
+				 "zstd takes", r->path, (unsigned long long)in[k].d.id, k, in[k].d.len);
+		else if (e == -EBUSY)
+			snprintf(err, errlen, "%s: the store is not empty: it has a trained dictionary", r->path);
+		else if (e)
+			snprintf(err, errlen, "%s: dictionary %llu: %s", r->path, (unsigned long long)in[k].d.id,
+				 strerror(-e));
+		carried[k] = !e;
+	}
+	for (int k = 0; k < SLOT_DICTS && e; k++)
+		if (carried[k])
+			store_dict_unload(st, k);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		free(in[k].raw);
+	return e;
+}
+
+/* Undoes a restore that was refused after it began: the store as empty
+ * as it was, without the dictionaries of carried. */
+static void r_undo(struct uz_store *st, const bool carried[SLOT_DICTS])
+{
+	uz_store_discard(st, 0, st->disksize);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		if (carried[k])
+			store_dict_unload(st, k);
+}
+
 int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_info *info, char *err,
 		     size_t errlen)
 {
@@ -704,7 +996,7 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 	struct stat sb;
 	struct timespec t0;
 	uint64_t records = 0, object_bytes = 0, wb = 0, last_idx = 0;
-	bool any = false;
+	bool any = false, carried[SLOT_DICTS] = { false };
 	int e;
 
 	memset(info, 0, sizeof(*info));
@@ -740,15 +1032,20 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 	if (e)
 		goto out;
 	dec_header(blk + BLK_HDR_BYTES, &hdr);
-	if (h.kind != BLK_HEADER || h.used != HEADER_BYTES) {
+	if (h.kind != BLK_HEADER || h.used < HEADER_BYTES) {
 		snprintf(err, errlen, "%s: block 0 is not a snapshot header", path);
 		e = -EBADMSG;
 		goto out;
 	}
-	if (hdr.version != SNAP_VERSION) {
-		snprintf(err, errlen, "%s: format version %u; this uzramd reads version %u", path, hdr.version,
-			 SNAP_VERSION);
+	if (hdr.version < SNAP_VERSION_NODICT || hdr.version > SNAP_VERSION) {
+		snprintf(err, errlen, "%s: format version %u; this uzramd reads versions %u to %u", path,
+			 hdr.version, SNAP_VERSION_NODICT, SNAP_VERSION);
 		e = -EINVAL;
+		goto out;
+	}
+	if (h.used != header_bytes(hdr.version)) {
+		snprintf(err, errlen, "%s: block 0 is not a snapshot header", path);
+		e = -EBADMSG;
 		goto out;
 	}
 	if (hdr.page_size != UZ_PAGE_SIZE || hdr.disksize != st->disksize) {
@@ -758,7 +1055,10 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 		goto out;
 	}
 	store_progress(st, UZ_PROGRESS_RESTORE, 0, r.nblocks * SNAP_BLOCK);
-	for (uint64_t seq = 1;; seq++) {
+	e = r_dicts(st, &r, hdr.dict_blocks, carried, err, errlen);
+	if (e)
+		goto out;
+	for (uint64_t seq = 1 + hdr.dict_blocks;; seq++) {
 		uint32_t at = 0;
 
 		if (seq % 64 == 0)
@@ -806,10 +1106,17 @@ int uz_store_restore(struct uz_store *st, const char *path, struct uz_snapshot_i
 				break;
 			}
 			dec_rec(p, &rec);
-			if (!rec_valid(&rec, uz_slots_count(st->slots)) || (any && rec.idx <= last_idx) ||
+			if (!rec_valid(&rec, uz_slots_count(st->slots), hdr.version) || (any && rec.idx <= last_idx) ||
 			    h.used - at - REC_BYTES < PAD8(rec.len)) {
 				e = -EBADMSG;
 				break;
+			}
+			if (rec_dict(&rec) >= 0 && !carried[rec_dict(&rec)]) {
+				snprintf(err, errlen, "%s: page %llu names dictionary slot %d, which the snapshot does not "
+					 "carry", path, (unsigned long long)rec.idx, rec_dict(&rec));
+				r_undo(st, carried);
+				e = -EINVAL;
+				goto out;
 			}
 			e = restore_page(st, &rec, p + REC_BYTES);
 			if (e == -ENOSPC && st->backing) {

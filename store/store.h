@@ -366,17 +366,21 @@ struct uz_snapshot_info {
  * synced, so that a crash leaves the previous snapshot intact.  1 MiB
  * blocks through io_uring, each with its XXH3 checksum.  The store must
  * not be written meanwhile (the daemon snapshots after its last request).
- * Returns 0, or a negative errno with the reason in err: -EOPNOTSUPP when
- * a page uses a trained dictionary (the format cannot carry them yet;
- * nothing is written, the previous snapshot stays). */
+ * The trained dictionaries go with the pages (the file is then format
+ * version 2, else version 1).  Returns 0, or a negative errno with the
+ * reason in err: -EAGAIN when a dictionary was trained meanwhile (nothing
+ * is written, the previous snapshot stays). */
 int uz_store_snapshot(struct uz_store *st, const char *path, struct uz_snapshot_info *info, char *err,
 		      size_t errlen);
 
 /* Loads the snapshot at path into the store, which must be empty.
  * Returns 0; -EBUSY when the store is not empty (nothing is loaded);
  * -ENOENT when there is none; -EINVAL when it is of another
- * device size or an unknown format version (found before anything is
- * loaded: the store is still empty); -EBADMSG when it is corrupt or
+ * device size or an unknown format version, or its dictionaries are
+ * corrupt, truncated, refused, or missing for a page that names one (the
+ * store is left empty: found before anything is loaded, or what was
+ * loaded is taken out again); -EBUSY also when the store has a trained
+ * dictionary and the snapshot carries one; -EBADMSG when it is corrupt or
  * truncated (a checksum, a record or the trailer wrong); -ENOSPC or
  * -ENOMEM when it does not fit; another negative errno for I/O.  err says
  * what, naming the file.  After an error other than -ENOENT and -EINVAL

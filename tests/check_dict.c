@@ -1,7 +1,7 @@
 /* tests/check_dict.c - the store's trained dictionaries (store/dicts.c):
  * training, recompression against them, retiring and freeing, reads of
  * every path (in memory, written back, in spans), corrupt slots, the
- * checker's counts, and snapshots refusing them. */
+ * checker's counts, and snapshots carrying them. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -366,37 +366,38 @@ START_TEST(empty_dictionary_slot_reads_eio)
 }
 END_TEST
 
-/* A snapshot is refused while any page uses a dictionary (nothing is
- * written, the previous snapshot stays); once they are rewritten it is
- * written and restores. */
-START_TEST(snapshot_refuses_dictionary_pages)
+/* A snapshot carries the dictionary its pages use (details:
+ * check_snapshot.c); once they are rewritten it carries the dictionary
+ * all the same, with no page on it. */
+START_TEST(snapshot_carries_dictionary_pages)
 {
 	struct uz_store *st = dict_store(true, NULL), *back;
 	struct uz_recompress_result r;
 	struct uz_snapshot_info info;
-	char path[256], tmp[300], err[256] = "";
+	struct uz_store_stats s;
+	char path[256], err[256] = "";
 
 	uz_test_tmp(path, sizeof(path), "snap");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	put_range(st, 0, N, 0);
 	train_ok(st);
 	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
-	ck_assert_int_eq(uz_store_snapshot(st, path, &info, err, sizeof(err)), -EOPNOTSUPP);
-	ck_assert_msg(strstr(err, "1024 pages use a trained dictionary; snapshots cannot carry dictionaries yet"),
-		      "%s", err);
-	ck_assert_int_ne(access(path, F_OK), 0);
-	ck_assert_int_ne(access(tmp, F_OK), 0);
-	/* one page left on it is enough */
-	put_range(st, 1, N - 1, 0);
-	err[0] = '\0';
-	ck_assert_int_eq(uz_store_snapshot(st, path, &info, err, sizeof(err)), -EOPNOTSUPP);
-	ck_assert_msg(strstr(err, "1 pages use"), "%s", err);
-	put_range(st, 0, 1, 0);
+	ck_assert_msg(uz_store_snapshot(st, path, &info, err, sizeof(err)) == 0, "snapshot: %s", err);
+	back = dict_store(true, NULL);
+	ck_assert_msg(uz_store_restore(back, path, &info, err, sizeof(err)) == 0, "restore: %s", err);
+	check_range(back, 0, N, 0);
+	uz_store_stats(back, &s);
+	ck_assert_uint_eq(s.dict_pages, N);
+	uz_test_store_ok(back);
+	uz_store_destroy(back);
+	put_range(st, 0, N, 0);
 	ck_assert_msg(uz_store_snapshot(st, path, &info, err, sizeof(err)) == 0, "snapshot: %s", err);
 	ck_assert_uint_eq(info.pages, N);
 	back = dict_store(true, NULL);
 	ck_assert_msg(uz_store_restore(back, path, &info, err, sizeof(err)) == 0, "restore: %s", err);
 	check_range(back, 0, N, 0);
+	uz_store_stats(back, &s);
+	ck_assert_uint_eq(s.dict_pages, 0);
+	ck_assert_uint_eq(s.dicts[current_slot(&s)].id, 1);
 	uz_test_store_ok(back);
 	uz_store_destroy(back);
 	uz_store_destroy(st);
@@ -535,7 +536,7 @@ static Suite *dict_suite(void)
 
 	uz_tcase(s, "dictionaries", 240,
 		 UZ_TESTS(dictionary_pages_are_smaller, retrain_retires_and_frees, dictionary_pages_write_back,
-			  empty_dictionary_slot_reads_eio, snapshot_refuses_dictionary_pages, training_errors,
+			  empty_dictionary_slot_reads_eio, snapshot_carries_dictionary_pages, training_errors,
 			  reads_race_retraining, policy_uses_the_dictionary));
 	return s;
 }

@@ -259,13 +259,13 @@ START_TEST(sample_refusals)
 
 	files_make(&f);
 	buf = read_file(SAMPLE, &len);
-	put_le(buf + 32, 2, 4); /* the header's version */
+	put_le(buf + 32, 3, 4); /* the header's version */
 	reseal(buf, 0);
 	write_file(f.snap, buf, len);
 	st = uz_store_create(SAMPLE_DISK, &cfg);
 	ck_assert_ptr_nonnull(st);
 	ck_assert_int_eq(uz_store_restore(st, f.snap, &ri, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "format version 2; this uzramd reads version 1") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "format version 3; this uzramd reads versions 1 to 2") != NULL, "%s", err);
 	uz_store_stats(st, &s);
 	ck_assert_uint_eq(s.orig_data_size, 0);
 	uz_store_destroy(st);

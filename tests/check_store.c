@@ -1325,10 +1325,10 @@ START_TEST(snapshot_refusals)
 	snprintf(bad, sizeof(bad), "%s.v2", path);
 	snprintf(cmd, sizeof(cmd), "cp %s %s", path, bad);
 	ck_assert_int_eq(system(cmd), 0);
-	snap_set_version(bad, 2);
+	snap_set_version(bad, 3);
 	st = uz_store_create(64 * MiB, &cfg);
 	ck_assert_int_eq(uz_store_restore(st, bad, &ri, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "format version 2; this uzramd reads version 1") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "format version 3; this uzramd reads versions 1 to 2") != NULL, "%s", err);
 	uz_store_destroy(st);
 
 	/* one byte flipped in the middle of a data block */
