@@ -2,15 +2,18 @@
  *
  * tests/data/snapshot-v1.bin is a snapshot, in format version 1, of the
  * small store sample_store() makes: every kind of page a record can hold.
- * The tests restore it and check every page, check that a snapshot of
- * the same store is the same bytes (but for its clock fields), and that
- * a restore refuses what it cannot read.  So a change of the format is a
- * deliberate one: a new version, and a new sample beside the old.
+ * tests/data/snapshot-v2.bin, in version 2, is one of dict_sample_store():
+ * a few pages compressed against one small trained dictionary.  The tests
+ * restore each and check every page, check that a snapshot of the same
+ * store is the same bytes (but for its clock fields), and that a restore
+ * refuses what it cannot read.  So a change of the format is a deliberate
+ * one: a new version, and a new sample beside the old.
  *
- * The sample was made once, by `build/tests/check_snapshot --write-sample
- * FILE`, from the code of its time; do not remake it for a change of the
- * format.  (A new LZ4 whose output differs for the same pages would fail
- * the byte comparison but not the restore.)
+ * The samples were made once, by `build/tests/check_snapshot
+ * --write-sample FILE` (version 1) and `--write-sample-v2 FILE`, from the
+ * code of their time; do not remake them for a change of the format.  (A
+ * new LZ4, zstd or zstd trainer whose output differs for the same pages
+ * would fail the byte comparison but not the restore.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../compress/dict.h"
 #include "../compress/page.h"
 #include "../store/backing.h"
 #include "../store/store.h"
@@ -26,6 +30,7 @@
 
 #define MiB (1ull << 20)
 #define SAMPLE SRCDIR "/tests/data/snapshot-v1.bin"
+#define SAMPLE_V2 SRCDIR "/tests/data/snapshot-v2.bin"
 #define SAMPLE_DISK (32 * MiB) /* two slot-table leaves */
 #define BLOCK (1u << 20)
 
@@ -297,6 +302,400 @@ START_TEST(sample_refusals)
 }
 END_TEST
 
+/* --- trained dictionaries (format version 2) ------------------------ */
+
+/* A page of log lines, alike from page to page as a log's are: what a
+ * trained dictionary helps with.  seed picks the page's numbers. */
+static void log_page(uint8_t *p, unsigned seed)
+{
+	static const char *const what[] = { "moved to class", "written back at", "recompressed to",
+					    "marked idle after", "read from the backing store at" };
+	unsigned s = seed * 2654435761u + 1;
+	size_t n = 0;
+
+	while (n < UZ_PAGE_SIZE) {
+		unsigned r = uz_test_rnd(&s);
+
+		n += (size_t)snprintf((char *)p + n, UZ_PAGE_SIZE - n, "[%6u.%03u] uzramd: slot %u %s %u\n",
+				      r % 100000, r % 1000, uz_test_rnd(&s) % 8192, what[r % 5], uz_test_rnd(&s) % 4096);
+	}
+}
+
+static void put_logs(struct uz_store *st, uint64_t first, unsigned n)
+{
+	uint8_t page[UZ_PAGE_SIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		log_page(page, (unsigned)(first + i));
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (first + i) * UZ_PAGE_SIZE), 0);
+	}
+}
+
+/* A store whose recompression is zstd against its trained dictionaries. */
+static struct uz_store *dict_store(struct uz_backing *b)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 },
+				       .dictionary = true, .backing = b };
+	struct uz_store *st = uz_store_create(SAMPLE_DISK, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+static void train(struct uz_store *st, uint64_t sample, size_t size)
+{
+	char err[256] = "";
+
+	ck_assert_msg(uz_store_train_dict(st, sample, size, err, sizeof(err)) == 0, "train: %s", err);
+}
+
+/* Recompresses the pages of a type: n of them onto the current
+ * dictionary. */
+static void recompress(struct uz_store *st, enum uz_writeback_type type, uint64_t n)
+{
+	struct uz_recompress_result r;
+
+	ck_assert_int_eq(uz_store_recompress(st, type, 0, &r), 0);
+	ck_assert_uint_eq(r.dict_kept, n);
+}
+
+/* The slot of the current dictionary; -1 if none. */
+static int current_of(const struct uz_store_stats *s)
+{
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		if (s->dicts[k].current)
+			return k;
+	return -1;
+}
+
+enum { DN = 256 }; /* the two-dictionary store's log pages */
+
+/* The store of two dictionaries: DN log pages, the first half on the
+ * retired dictionary (id 1), the second on the current one (id 2) and
+ * written back (with backing b); a same-filled page and a plain LZ4
+ * page after them. */
+static struct uz_store *two_dict_store(struct uz_backing *b)
+{
+	struct uz_store *st = dict_store(b);
+	struct uz_writeback_result wr;
+	uint8_t page[UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+	int k1;
+
+	put_logs(st, 0, DN);
+	train(st, DN, 4096);
+	recompress(st, UZ_WB_ALL, DN);
+	uz_store_stats(st, &s);
+	k1 = current_of(&s);
+	train(st, DN, 4096);
+	/* the second half idle: only they move onto the second dictionary */
+	ck_assert_int_ge(uz_store_mark_idle(st, 0), DN);
+	for (unsigned i = 0; i < DN / 2; i++)
+		ck_assert_int_eq(uz_store_read(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	recompress(st, UZ_WB_IDLE, DN / 2);
+	if (b) {
+		ck_assert_int_eq(uz_store_writeback(st, UZ_WB_IDLE, 0, &wr), 0);
+		ck_assert_uint_eq(wr.pages, DN / 2);
+	}
+	memset(page, 0x5a, sizeof(page));
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)DN * UZ_PAGE_SIZE), 0);
+	put_logs(st, DN + 1, 1);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k1].id, 1);
+	ck_assert_uint_eq(s.dicts[k1].pages, DN / 2);
+	ck_assert_uint_eq(s.dicts[1 - k1].id, 2);
+	ck_assert_uint_eq(s.dicts[1 - k1].pages, DN / 2);
+	ck_assert(s.dicts[1 - k1].current);
+	uz_test_store_ok(st);
+	return st;
+}
+
+/* Every page of st as two_dict_store() (or dict_sample_store(), its
+ * first n log pages) wrote them. */
+static void check_logs(struct uz_store *st, unsigned n, bool extra)
+{
+	uint8_t want[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+
+	for (uint64_t i = 0; i < SAMPLE_DISK / UZ_PAGE_SIZE; i++) {
+		memset(want, 0, sizeof(want));
+		if (i < n || (extra && i == (uint64_t)n + 1))
+			log_page(want, (unsigned)i);
+		else if (extra && i == n)
+			memset(want, 0x5a, sizeof(want));
+		ck_assert_int_eq(uz_store_read(st, got, sizeof(got), i * UZ_PAGE_SIZE), 0);
+		if (memcmp(got, want, sizeof(got)))
+			ck_abort_msg("page %llu differs", (unsigned long long)i);
+	}
+}
+
+/* Two dictionaries live, the pages of one of them written back: the
+ * snapshot carries both, and the restore makes them again in the same
+ * slots with the same ids, every page on its own, the counts rebuilt;
+ * the next dictionary trained gets the next id. */
+START_TEST(two_dictionaries_restore)
+{
+	char path[256], err[512] = "";
+	struct uz_backing *b = uz_test_backing(path, sizeof(path), 16 * MiB);
+	struct uz_store *st = two_dict_store(b), *back;
+	struct uz_snapshot_info si, ri;
+	struct uz_store_stats s, rs;
+	char snap[300];
+
+	snprintf(snap, sizeof(snap), "%s.snap", path);
+	ck_assert_msg(uz_store_snapshot(st, snap, &si, err, sizeof(err)) == 0, "snapshot: %s", err);
+	ck_assert_uint_eq(si.pages, DN + 2);
+	ck_assert_uint_eq(si.written_back, DN / 2);
+	ck_assert_uint_eq(si.file_bytes, 5 * BLOCK); /* header, two dictionaries, data, trailer */
+	uz_store_stats(st, &s);
+	back = dict_store(NULL);
+	ck_assert_msg(uz_store_restore(back, snap, &ri, err, sizeof(err)) == 0, "restore: %s", err);
+	ck_assert_uint_eq(ri.pages, DN + 2);
+	uz_store_stats(back, &rs);
+	for (int k = 0; k < UZ_STORE_DICTS; k++) {
+		ck_assert_uint_eq(rs.dicts[k].id, s.dicts[k].id);
+		ck_assert_uint_eq(rs.dicts[k].pages, s.dicts[k].pages);
+		ck_assert_uint_eq(rs.dicts[k].size, s.dicts[k].size);
+		ck_assert_int_eq(rs.dicts[k].current, s.dicts[k].current);
+	}
+	ck_assert_uint_eq(rs.dict_pages, DN);
+	ck_assert_uint_eq(rs.dict_bytes, s.dict_bytes);
+	uz_test_store_ok(back);
+	check_logs(back, DN, true);
+	uz_test_store_ok(back);
+	/* the retired one's pages rewritten: it goes, and the next has id 3 */
+	put_logs(back, 0, DN / 2);
+	train(back, DN, 4096);
+	uz_store_stats(back, &rs);
+	ck_assert_uint_eq(rs.dicts[current_of(&rs)].id, 3);
+	uz_test_store_ok(back);
+	uz_store_destroy(back);
+	uz_store_destroy(st);
+	unlink(snap);
+	uz_test_tmp_gone(path);
+}
+END_TEST
+
+/* Restores path into a new dictionary store and expects it refused with
+ * -EINVAL and a message with want; the store is left empty. */
+static void refused(const char *path, const char *want)
+{
+	struct uz_store *st = dict_store(NULL);
+	struct uz_snapshot_info ri;
+	struct uz_store_stats s;
+	char err[512] = "";
+
+	ck_assert_int_eq(uz_store_restore(st, path, &ri, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, want) != NULL, "%s (want \"%s\")", err, want);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.orig_data_size, 0);
+	ck_assert_uint_eq(s.compr_data_size, 0);
+	ck_assert_uint_eq(s.dict_pages, 0);
+	ck_assert_uint_eq(s.dict_bytes, 0);
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		ck_assert_uint_eq(s.dicts[k].id, 0);
+	uz_test_store_ok(st);
+	uz_store_destroy(st);
+}
+
+/* Takes block b out of the snapshot in buf (len bytes), the blocks after
+ * it moved up, numbered and sealed again, the trailer's count to match. */
+static void drop_block(uint8_t *buf, size_t *len, unsigned b)
+{
+	size_t n = *len / BLOCK;
+
+	memmove(buf + (size_t)b * BLOCK, buf + (size_t)(b + 1) * BLOCK, (n - b - 1) * BLOCK);
+	*len -= BLOCK;
+	n--;
+	put_le(buf + (n - 1) * BLOCK + 32, n, 8); /* the trailer's blocks */
+	for (unsigned i = b; i < n; i++) {
+		put_le(buf + (size_t)i * BLOCK + 8, i, 8);
+		reseal(buf, i);
+	}
+}
+
+/* What a restore of dictionaries refuses, each with -EINVAL, its reason,
+ * and nothing restored: a corrupt dictionary block, one whose content
+ * zstd refuses, one cut short, one missing (by the header's count, or for
+ * the pages that name it), a page naming a slot the file does not have. */
+START_TEST(dictionary_refusals)
+{
+	struct uz_store *st = two_dict_store(NULL);
+	struct sample_files f;
+	struct uz_snapshot_info si;
+	char err[512] = "";
+	uint8_t *orig, *buf;
+	size_t olen, len;
+
+	files_make(&f);
+	ck_assert_msg(uz_store_snapshot(st, f.snap, &si, err, sizeof(err)) == 0, "snapshot: %s", err);
+	uz_store_destroy(st);
+	orig = read_file(f.snap, &olen);
+	ck_assert_uint_eq(olen, 5 * BLOCK);
+	ck_assert_uint_eq(orig[BLOCK + 16], 4); /* blocks 1 and 2: dictionaries */
+	ck_assert_uint_eq(orig[2 * BLOCK + 16], 4);
+	buf = malloc(olen);
+	ck_assert_ptr_nonnull(buf);
+
+	/* a dictionary byte flipped */
+	memcpy(buf, orig, olen);
+	buf[2 * BLOCK + 32 + 24 + 1000] ^= 1;
+	write_file(f.snap, buf, olen);
+	refused(f.snap, "block 2 of 5 is corrupt (checksum mismatch), a dictionary block");
+
+	/* a dictionary's tables corrupt, the block sealed again: zstd
+	 * refuses it */
+	memcpy(buf, orig, olen);
+	memset(buf + BLOCK + 32 + 24 + 8, 0xff, 512);
+	reseal(buf, 1);
+	write_file(f.snap, buf, olen);
+	refused(f.snap, "(slot 0, 4096 bytes) is refused: not a dictionary zstd takes");
+
+	/* a dictionary block cut short */
+	memcpy(buf, orig, olen);
+	put_le(buf + 2 * BLOCK + 20, 32 + 24 + 4000 - 32, 4); /* used: 4000 bytes of its content */
+	memset(buf + 2 * BLOCK + 32 + 24 + 4000, 0, 96);
+	reseal(buf, 2);
+	write_file(f.snap, buf, olen);
+	refused(f.snap, "the dictionary in slot 1 is truncated: 4000 of its 4096 bytes");
+
+	/* a dictionary block dropped, the header's count as it was */
+	memcpy(buf, orig, olen);
+	len = olen;
+	drop_block(buf, &len, 2);
+	write_file(f.snap, buf, len);
+	refused(f.snap, "block 2 is not a dictionary block; the header says 2 of them");
+
+	/* dropped, and the header's count with it: slot 1's pages name a
+	 * dictionary the file does not carry (restored pages taken out) */
+	put_le(buf + 32 + 24, 1, 4);
+	reseal(buf, 0);
+	write_file(f.snap, buf, len);
+	refused(f.snap, "names dictionary slot 1, which the snapshot does not carry");
+	free(buf);
+	free(orig);
+	files_gone(&f);
+}
+END_TEST
+
+/* The version 2 sample's store: DICT_SAMPLE_PAGES log pages, on one
+ * dictionary of 4 KiB trained from 64 of them (the least a training
+ * takes), the others discarded; a same-filled and a plain page after. */
+enum { DICT_SAMPLE_PAGES = 4 };
+
+static struct uz_store *dict_sample_store(void)
+{
+	struct uz_store *st = dict_store(NULL);
+	uint8_t page[UZ_PAGE_SIZE];
+
+	put_logs(st, 0, UZ_DICT_MIN_SAMPLES);
+	train(st, UZ_DICT_MIN_SAMPLES, 4096);
+	recompress(st, UZ_WB_ALL, UZ_DICT_MIN_SAMPLES);
+	ck_assert_int_eq(uz_store_discard(st, DICT_SAMPLE_PAGES * UZ_PAGE_SIZE,
+					  (UZ_DICT_MIN_SAMPLES - DICT_SAMPLE_PAGES) * UZ_PAGE_SIZE), 0);
+	memset(page, 0x5a, sizeof(page));
+	ck_assert_int_eq(uz_store_write(st, page, sizeof(page), DICT_SAMPLE_PAGES * UZ_PAGE_SIZE), 0);
+	put_logs(st, DICT_SAMPLE_PAGES + 1, 1);
+	uz_test_store_ok(st);
+	return st;
+}
+
+/* The version 2 sample, restored: its dictionary in slot 0 (id 1,
+ * current) and every page as written. */
+START_TEST(sample_v2_restores)
+{
+	struct uz_store *st = dict_store(NULL);
+	struct uz_snapshot_info ri;
+	struct uz_store_stats s;
+	char err[512] = "";
+
+	ck_assert_msg(uz_store_restore(st, SAMPLE_V2, &ri, err, sizeof(err)) == 0, "restore: %s", err);
+	ck_assert_uint_eq(ri.pages, DICT_SAMPLE_PAGES + 2);
+	ck_assert_uint_eq(ri.file_bytes, 4 * BLOCK);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[0].id, 1);
+	ck_assert(s.dicts[0].current);
+	ck_assert_uint_eq(s.dicts[0].size, 4096);
+	ck_assert_uint_eq(s.dicts[0].pages, DICT_SAMPLE_PAGES);
+	ck_assert_uint_eq(s.dicts[1].id, 0);
+	ck_assert_uint_eq(s.same_pages, 1);
+	check_logs(st, DICT_SAMPLE_PAGES, true);
+	uz_test_store_ok(st);
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* A snapshot of the version 2 sample's store is the sample, byte for
+ * byte, but for its clock fields and the checksums that cover them. */
+START_TEST(snapshot_writes_the_v2_sample)
+{
+	/* block 0 the header, 1 the dictionary, 2 data, 3 the trailer */
+	static const struct {
+		size_t at, len;
+	} clock_fields[] = {
+		{ 24, 8 }, { 32 + 16, 8 }, { 3 * BLOCK + 24, 8 }, { 3 * BLOCK + 32 + 32, 8 },
+	};
+	struct sample_files f;
+	struct uz_snapshot_info si;
+	uint8_t *want, *got;
+	size_t wlen, glen;
+	char err[512] = "";
+	struct uz_store *st;
+
+	files_make(&f);
+	st = dict_sample_store();
+	ck_assert_msg(uz_store_snapshot(st, f.snap, &si, err, sizeof(err)) == 0, "snapshot: %s", err);
+	uz_store_destroy(st);
+	want = read_file(SAMPLE_V2, &wlen);
+	got = read_file(f.snap, &glen);
+	ck_assert_uint_eq(glen, wlen);
+	for (unsigned i = 0; i < sizeof(clock_fields) / sizeof(clock_fields[0]); i++) {
+		memset(want + clock_fields[i].at, 0, clock_fields[i].len);
+		memset(got + clock_fields[i].at, 0, clock_fields[i].len);
+	}
+	for (size_t i = 0; i < wlen; i++)
+		if (got[i] != want[i])
+			ck_abort_msg("byte %zu (block %zu, offset %zu): %#x, the sample has %#x", i, i / BLOCK,
+				     i % BLOCK, got[i], want[i]);
+	free(want);
+	free(got);
+	files_gone(&f);
+}
+END_TEST
+
+/* What the version 2 sample must not hold: a page naming slot 1, which
+ * it does not carry; and the dictionary codec's bit in a version 1 file. */
+START_TEST(sample_v2_refusals)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN };
+	struct sample_files f;
+	struct uz_snapshot_info ri;
+	char err[512] = "";
+	struct uz_store *st;
+	uint8_t *buf;
+	size_t len;
+
+	files_make(&f);
+	buf = read_file(SAMPLE_V2, &len);
+	ck_assert_uint_eq(buf[2 * BLOCK + 32 + 11] & 0x07, 0x05); /* page 0: zstd against slot 0 (6: bits 24, 26) */
+	buf[2 * BLOCK + 32 + 11] |= 0x02; /* bit 25: slot 1 (7) */
+	reseal(buf, 2);
+	write_file(f.snap, buf, len);
+	refused(f.snap, "page 0 names dictionary slot 1, which the snapshot does not carry");
+	free(buf);
+
+	buf = read_file(SAMPLE, &len);
+	buf[BLOCK + 32 + 8 + 3] |= 0x01; /* bit 24 of the first record */
+	reseal(buf, 1);
+	write_file(f.snap, buf, len);
+	st = uz_store_create(SAMPLE_DISK, &cfg);
+	ck_assert_int_eq(uz_store_restore(st, f.snap, &ri, err, sizeof(err)), -EBADMSG);
+	ck_assert_msg(strstr(err, "block 1: a malformed page record") != NULL, "%s", err);
+	uz_store_destroy(st);
+	free(buf);
+	files_gone(&f);
+}
+END_TEST
+
 /* --write-sample FILE: makes the sample (see the top of this file). */
 static const char *sample_out;
 
@@ -315,6 +714,18 @@ START_TEST(write_sample)
 }
 END_TEST
 
+/* --write-sample-v2 FILE: makes the version 2 sample. */
+START_TEST(write_sample_v2)
+{
+	struct uz_snapshot_info si;
+	char err[512] = "";
+	struct uz_store *st = dict_sample_store();
+
+	ck_assert_msg(uz_store_snapshot(st, sample_out, &si, err, sizeof(err)) == 0, "%s", err);
+	uz_store_destroy(st);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("snapshot");
@@ -323,10 +734,18 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--write-sample")) {
 		sample_out = argv[2];
 		tcase_add_test(tc, write_sample);
+	} else if (argc == 3 && !strcmp(argv[1], "--write-sample-v2")) {
+		sample_out = argv[2];
+		tcase_add_test(tc, write_sample_v2);
 	} else {
 		tcase_add_test(tc, sample_restores);
 		tcase_add_test(tc, snapshot_writes_the_sample);
 		tcase_add_test(tc, sample_refusals);
+		tcase_add_test(tc, two_dictionaries_restore);
+		tcase_add_test(tc, dictionary_refusals);
+		tcase_add_test(tc, sample_v2_restores);
+		tcase_add_test(tc, snapshot_writes_the_v2_sample);
+		tcase_add_test(tc, sample_v2_refusals);
 	}
 	suite_add_tcase(s, tc);
 	return uz_run_suite(s);
