@@ -74,8 +74,8 @@
  *                 the page's first 8 bytes, repeated over the page),
  *                 2 COMP (the compressed object, as the codec made it),
  *                 3 RAW (the page itself, len 4096)
- * (Bits 25-31 are the bits uzram's slots used when version 1 was made;
- * the slots may change, the records do not.)
+ * (Version 1's bits are the ones uzram's slots used when it was made;
+ * bit 24 is version 2's own.  The slots may change, the records do not.)
  *
  * The trailer's payload, 40 bytes (used = 40):
  *     0  8  blocks in the file, the trailer included

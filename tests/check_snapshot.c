@@ -25,6 +25,7 @@
 #include "../compress/dict.h"
 #include "../compress/page.h"
 #include "../store/backing.h"
+#include "../store/internal.h"
 #include "../store/store.h"
 #include "check_util.h"
 
@@ -475,6 +476,48 @@ START_TEST(two_dictionaries_restore)
 }
 END_TEST
 
+/* A dictionary of the largest size (1 MiB: more than a block holds) is
+ * cut over two blocks and put together again.  (Made from raw content,
+ * as a restore makes one: training one that large takes long.) */
+START_TEST(large_dictionary_spans_blocks)
+{
+	struct uz_store *st = dict_store(NULL), *back;
+	struct uz_snapshot_info si, ri;
+	struct uz_store_stats s;
+	struct sample_files f;
+	char err[512] = "";
+	uint8_t *raw = malloc(UZ_DICT_MAX_SIZE), *file;
+	size_t len;
+
+	ck_assert_ptr_nonnull(raw);
+	for (unsigned i = 0; i < UZ_DICT_MAX_SIZE / UZ_PAGE_SIZE; i++)
+		log_page(raw + (size_t)i * UZ_PAGE_SIZE, 1000 + i);
+	ck_assert_int_eq(store_dict_restore(st, 1, 7, true, raw, UZ_DICT_MAX_SIZE), 0);
+	free(raw);
+	put_logs(st, 0, 16);
+	recompress(st, UZ_WB_ALL, 16);
+	files_make(&f);
+	ck_assert_msg(uz_store_snapshot(st, f.snap, &si, err, sizeof(err)) == 0, "snapshot: %s", err);
+	ck_assert_uint_eq(si.file_bytes, 5 * BLOCK); /* header, the dictionary in two, data, trailer */
+	file = read_file(f.snap, &len);
+	ck_assert_uint_eq(file[BLOCK + 16], 4);
+	ck_assert_uint_eq(file[2 * BLOCK + 16], 4);
+	free(file);
+	back = dict_store(NULL);
+	ck_assert_msg(uz_store_restore(back, f.snap, &ri, err, sizeof(err)) == 0, "restore: %s", err);
+	uz_store_stats(back, &s);
+	ck_assert_uint_eq(s.dicts[1].id, 7);
+	ck_assert_uint_eq(s.dicts[1].size, UZ_DICT_MAX_SIZE);
+	ck_assert_uint_eq(s.dicts[1].pages, 16);
+	ck_assert(s.dicts[1].current);
+	check_logs(back, 16, false);
+	uz_test_store_ok(back);
+	uz_store_destroy(back);
+	uz_store_destroy(st);
+	files_gone(&f);
+}
+END_TEST
+
 /* Restores path into a new dictionary store and expects it refused with
  * -EINVAL and a message with want; the store is left empty. */
 static void refused(const char *path, const char *want)
@@ -743,6 +786,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, sample_refusals);
 		tcase_add_test(tc, two_dictionaries_restore);
 		tcase_add_test(tc, dictionary_refusals);
+		tcase_add_test(tc, large_dictionary_spans_blocks);
 		tcase_add_test(tc, sample_v2_restores);
 		tcase_add_test(tc, snapshot_writes_the_v2_sample);
 		tcase_add_test(tc, sample_v2_refusals);
