@@ -816,6 +816,17 @@ static int print_recompress(const char *reply)
 	return 0;
 }
 
+static int print_train(const char *reply)
+{
+	const char *p = strstr(reply, "\nseconds "), *q = strstr(reply, "\nsaved_percent ");
+
+	printf("dictionary %llu trained: %llu bytes (%llu in memory), sample of %llu pages, %.2f s; it saves %.1f %% "
+	       "of zstd's size on a sample\n", reply_number(reply, "\nid "), reply_number(reply, "\nsize "),
+	       reply_number(reply, "\nmem "), reply_number(reply, "\nsample "), p ? strtod(p + 9, NULL) : 0,
+	       q ? strtod(q + 15, NULL) : 0);
+	return 0;
+}
+
 /* How a command's reply is shown; the others' replies as they are
  * (reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit
  * BYTES"). */
@@ -827,6 +838,7 @@ static const struct {
 	{ "idle", print_idle },
 	{ "writeback", print_writeback },
 	{ "recompress", print_recompress },
+	{ "train", print_train },
 };
 
 /* Sends inv's socket command to the daemon at path and prints the reply.
