@@ -9,7 +9,9 @@
 #  3. train and recompress, twice, while fio writes and verifies a file
 #     on the same file system: fio verify clean, the tree's checksums too;
 #  4. pages on a dictionary written back (backing-file) read back right;
-#  5. reload to dictionary = off: new recompressions use none; refusals.
+#  5. reload to dictionary = off: new recompressions use none; refusals;
+#  6. dictionary = auto retrains by itself once the data moved on (source
+#     text first, then as much again and more of executables).
 source "$(dirname "$0")/lib.sh"
 need_root
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -138,4 +140,28 @@ check "train size=2M: refused" refused $? "is not sample=PAGES .* or size=BYTES 
 out=$(uzctl "$SOCK" train frob 2>&1)
 check "train frob: refused" refused $? "'frob' is not sample=PAGES" "$out"
 check "the daemon still serves" tree_same "$MNT" "$T/sums"
+umount "$MNT"
+losetup -d "$LOOP"
+stop_daemon "$DPID"
+
+# 6. The data moves on: the automatic retraining.
+: >"$T/uzramd.log"
+conf "$T/m.conf" "size = 256M" "recomp-algorithm = zstd" "recompress-after = off" "dictionary = auto" \
+	"dictionary-sample = 1024" "dictionary-size = 32K"
+start_daemon "$T/m" --config "$T/m.conf" --socket "$T/m.sock" || { fail "uzramd for the retraining"; finish; }
+tar_idle "$T/m.sock" "$T/m" 16
+for _ in $(seq 40); do [ "$(trainings)" -ge 1 ] && break; sleep 0.5; done
+check "trained by itself on 16 MiB of the tree" test "$(trainings)" -ge 1
+uzctl "$T/m.sock" idle all >/dev/null
+quiet uzctl "$T/m.sock" recompress all
+find /usr/bin /usr/sbin /usr/lib -type f -size +64k 2>/dev/null | sort | head -n 400 | xargs cat 2>/dev/null |
+	head -c 48M >"$T/bin"
+dd if="$T/bin" of="$T/m" bs=1M seek=64 oflag=direct conv=notrunc status=none
+uzctl "$T/m.sock" idle all >/dev/null
+quiet uzctl "$T/m.sock" recompress all
+for _ in $(seq 60); do grep -q "dictionary 2 trained (the data moved on" "$T/uzramd.log" && break; sleep 0.5; done
+log "$(grep "trained" "$T/uzramd.log" | tail -n 1)"
+check "retrained by itself once the data moved on" grep -q "dictionary 2 trained (the data moved on" "$T/uzramd.log"
+both_same() { dev_same "$T/m" "$T/data" && cmp <(dd if="$T/m" bs=1M skip=64 count=48 iflag=direct status=none) "$T/bin"; }
+check "... and both still read right" both_same
 finish
