@@ -23,8 +23,11 @@
  * thousandths of the compressed size without one) than it did right after
  * its training, which is what a fresh one is taken to save again. */
 #define DICT_RETRAIN_LOSS_PERMILLE 30
-/* After a refusal, the next automatic try waits this many ticks: 1 min. */
+/* After a refusal, the next automatic try waits this many ticks (1 min),
+ * twice as long after each refusal in a row, up to an hour: data that
+ * holds too little in common is not trained on every minute. */
 #define DICT_RETRY_TICKS 12
+#define DICT_RETRY_MAX_TICKS 720
 
 /* The fraction of the compressed size the current dictionary saves in e
  * (0 without one). */
@@ -91,13 +94,16 @@ static void auto_train(struct daemon *d, uint64_t sample, uint64_t size, const c
 {
 	struct dict_trained t;
 	char err[256];
-	int r = dict_train(d, sample, size, why, &t, err, sizeof(err));
+	int r = dict_train(d, sample, size, why, &t, err, sizeof(err)), was;
 
-	int was;
-
-	if (!r)
+	if (!r) {
+		d->dict.retry_ticks = 0;
 		return;
-	d->dict.wait_ticks = DICT_RETRY_TICKS;
+	}
+	d->dict.retry_ticks = d->dict.retry_ticks ? d->dict.retry_ticks * 2 : DICT_RETRY_TICKS;
+	if (d->dict.retry_ticks > DICT_RETRY_MAX_TICKS)
+		d->dict.retry_ticks = DICT_RETRY_MAX_TICKS;
+	d->dict.wait_ticks = d->dict.retry_ticks;
 	pthread_mutex_lock(&d->dict.lock);
 	was = d->dict.last_error;
 	d->dict.last_error = r;
@@ -129,7 +135,8 @@ void dict_housekeeping(struct daemon *d)
 	if (!automatic || (d->dict.wait_ticks && d->dict.wait_ticks--))
 		return;
 	/* the compressed pages in memory, roughly */
-	in_memory = s.orig_data_size / UZ_PAGE_SIZE - s.same_pages - s.huge_pages;
+	in_memory = s.orig_data_size / UZ_PAGE_SIZE;
+	in_memory = in_memory > s.same_pages + s.huge_pages ? in_memory - s.same_pages - s.huge_pages : 0;
 	if (!current) {
 		if (in_memory >= sample)
 			auto_train(d, sample, size, "none yet");

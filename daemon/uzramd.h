@@ -41,7 +41,7 @@ struct dict_state {
 	double fresh_gain; /* what the current dictionary saved right after training */
 	struct uz_store_dict_estimate est; /* the last estimate; est.pages 0: none */
 	int last_error; /* the last automatic refusal (logged once); 0: none */
-	unsigned est_ticks, wait_ticks;
+	unsigned est_ticks, wait_ticks, retry_ticks;
 };
 
 struct daemon {
@@ -157,7 +157,9 @@ int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why
  * least dictionary-sample compressed pages are stored, and retrains once
  * recompression tried 4 x dictionary-sample pages since the last training
  * and the current dictionary has lost more than 3 % of what it saved;
- * refreshes the estimate every minute while a dictionary is held. */
+ * after a refusal (logged once) waits a minute, twice as long after each
+ * refusal in a row, up to an hour.  Refreshes the estimate every minute
+ * while a dictionary is held. */
 void dict_housekeeping(struct daemon *d);
 
 /* The last estimate (e->pages 0: none yet). */
