@@ -41,7 +41,7 @@ STORE := store/lock.c store/arena.c store/reserve.c store/afmalloc.c store/slot.
 COMPRESS := compress/page.c compress/codec.c compress/dict.c
 DAEMON_LIB := daemon/config.c daemon/log.c daemon/ctl.c daemon/ctl_commands.c daemon/stats.c
 FUSE := fuse/uzfuse.c fuse/uring.c
-UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
+UZRAMD := daemon/uzramd.c daemon/args.c daemon/setup.c daemon/commands.c daemon/dictpolicy.c $(FUSE) $(DAEMON_LIB) $(STORE) $(COMPRESS)
 UZRAMCTL := daemon/uzramctl.c daemon/ctl_commands.c daemon/stats.c store/arena.c compress/codec.c compress/page.c
 TESTS := check_afmalloc check_compress check_store check_config check_ctl check_fuse check_slot check_snapshot check_lock check_dict
 

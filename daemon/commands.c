@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../compress/dict.h"
 #include "../compress/page.h"
 #include "ctl_commands.h"
 #include "log.h"
@@ -22,11 +23,13 @@ void ctl_thread_start(void)
 
 static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
+	struct uz_store_dict_estimate est;
 	struct uz_fuse_transport t;
 	struct uz_store_stats s;
 
 	(void)arg;
 	uz_store_stats(d->st, &s);
+	dict_estimate_get(d, &est);
 	uz_fuse_get_transport(d->fuse, &t);
 	uz_stats_format(&s, &(struct uz_stats_info){ .name = d->name,
 						    .path = d->path,
@@ -48,6 +51,8 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .swap = uz_config_is_swap(&d->cfg),
 						    .swap_priority = d->cfg.swap_priority,
 						    .swap_discard = uz_config_swap_discard(&d->cfg),
+						    .dictionary = d->cfg.dictionary,
+						    .dict_estimate = &est,
 						    .restored = d->have_restored ? &d->restored : NULL },
 			out, outlen);
 }
@@ -198,6 +203,50 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 		 r.error ? strerror(-r.error) : "none");
 }
 
+/* train [sample=PAGES] [size=BYTES]: a dictionary, now. */
+static void cmd_train(struct daemon *d, const char *arg, char *out, size_t outlen)
+{
+	uint64_t sample, size;
+	struct dict_trained t;
+	char err[256];
+	const char *w = arg;
+	int r;
+
+	pthread_mutex_lock(&d->reload_lock);
+	sample = d->cfg.dict_sample;
+	size = d->cfg.dict_size;
+	pthread_mutex_unlock(&d->reload_lock);
+	while (w && *w) {
+		size_t len = strcspn(w, " ");
+		char word[80];
+		uint64_t v;
+
+		snprintf(word, sizeof(word), "%.*s", (int)(len < 64 ? len : 64), w);
+		if (strncmp(word, "sample=", 7) == 0 && uz_parse_size(word + 7, &v) == 0 &&
+		    v >= UZ_DICT_MIN_SAMPLES && v <= UZ_DICT_SAMPLE_MAX) {
+			sample = v;
+		} else if (strncmp(word, "size=", 5) == 0 && uz_parse_size(word + 5, &v) == 0 &&
+			   v >= UZ_DICT_MIN_SIZE && v <= UZ_DICT_MAX_SIZE) {
+			size = v;
+		} else {
+			snprintf(out, outlen, "error: train: '%s' is not sample=PAGES (%u to %u) or size=BYTES (1K to "
+				 "1M, such as size=110K)\n", word, UZ_DICT_MIN_SAMPLES, UZ_DICT_SAMPLE_MAX);
+			return;
+		}
+		w += len;
+		w += strspn(w, " ");
+	}
+	r = dict_train(d, sample, size, "asked for", &t, err, sizeof(err));
+	if (r) {
+		uz_log(LOG_INFO, "train: refused: %s", err);
+		snprintf(out, outlen, "error: train: %s\n", err);
+		return;
+	}
+	snprintf(out, outlen, "ok\nid %llu\nsize %llu\nmem %llu\nsample %llu\nseconds %.3f\nsaved_percent %.1f\n",
+		 (unsigned long long)t.id, (unsigned long long)t.size, (unsigned long long)t.mem,
+		 (unsigned long long)sample, t.seconds, t.gain * 100);
+}
+
 static void cmd_help(struct daemon *d, const char *arg, char *out, size_t outlen)
 {
 	size_t n, len = (size_t)snprintf(out, outlen, "ok\n");
@@ -224,6 +273,7 @@ static const struct {
 	{ "idle", cmd_idle },
 	{ "writeback", cmd_writeback },
 	{ "recompress", cmd_recompress },
+	{ "train", cmd_train },
 };
 
 void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **argv, char *out, size_t outlen)

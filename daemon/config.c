@@ -1,5 +1,6 @@
 /* daemon/config.c - sizes, keys and config files (parsed by inih). */
 #include "config.h"
+#include "../compress/dict.h"
 #include "../store/store.h"
 
 #include <ctype.h>
@@ -30,6 +31,9 @@ void uz_config_defaults(struct uz_config *cfg)
 	snprintf(cfg->algorithm, sizeof(cfg->algorithm), "lz4");
 	cfg->recomp = (struct uz_codec){ UZ_ALGO_ZSTD, 0 };
 	cfg->recompress_after = UZ_DEFAULT_RECOMPRESS_AFTER;
+	cfg->dictionary = UZ_DEFAULT_DICTIONARY;
+	cfg->dict_size = UZ_DEFAULT_DICT_SIZE;
+	cfg->dict_sample = UZ_DEFAULT_DICT_SAMPLE;
 	snprintf(cfg->fs_type, sizeof(cfg->fs_type), "ext4");
 	snprintf(cfg->options, sizeof(cfg->options), "discard");
 	cfg->swap_priority = UZ_DEFAULT_SWAP_PRIORITY;
@@ -471,6 +475,24 @@ static int parse_size(const struct uz_config_key *k, struct uz_config *cfg, void
 	return 0;
 }
 
+/* A size from k->lo to k->hi, both required. */
+static int parse_bounded_size(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			      char *err, size_t errlen)
+{
+	uint64_t v;
+
+	(void)cfg;
+	if (size_value(k, value, &v, err, errlen))
+		return -EINVAL;
+	if (v < (uint64_t)k->lo || v > (uint64_t)k->hi) {
+		snprintf(err, errlen, "'%s' is not a size from %lldK to %lldK", value, (long long)k->lo / 1024,
+			 (long long)k->hi / 1024);
+		return -EINVAL;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
 static int parse_disksize(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
 			  char *err, size_t errlen)
 {
@@ -667,6 +689,20 @@ static int parse_io_uring(const struct uz_config_key *k, struct uz_config *cfg, 
 	return 0;
 }
 
+/* dictionary: auto (1) or off (0). */
+static int parse_dictionary(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
+			    char *err, size_t errlen)
+{
+	(void)k;
+	(void)cfg;
+	if (strcmp(value, "auto") && strcmp(value, "off")) {
+		snprintf(err, errlen, "'%s' is not auto or off", value);
+		return -EINVAL;
+	}
+	*(int *)field = value[0] == 'a';
+	return 0;
+}
+
 /* persist-mismatch: refuse (0) or discard (1). */
 static int parse_mismatch(const struct uz_config_key *k, struct uz_config *cfg, void *field, const char *value,
 			  char *err, size_t errlen)
@@ -783,6 +819,14 @@ static const struct uz_config_key keys[] = {
 	  .help = "recompresses idle pages: zstd, zstd:LEVEL, lz4hc, lz4hc:LEVEL, or off" },
 	{ "recompress-after", parse_policy_age, FIELD(recompress_after), .reload = UZ_RELOAD_ALWAYS,
 	  .help = "recompress pages idle this long by itself (30s to 30h, or off)" },
+	{ "dictionary", parse_dictionary, FIELD(dictionary), .reload = UZ_RELOAD_ALWAYS,
+	  .help = "auto: train a dictionary that zstd recompression uses; or off" },
+	{ "dictionary-size", parse_bounded_size, FIELD(dict_size), .reload = UZ_RELOAD_ALWAYS,
+	  .lo = UZ_DICT_MIN_SIZE, .hi = UZ_DICT_MAX_SIZE, .hint = "use digits with K or M",
+	  .help = "bytes of a trained dictionary (1K to 1M)" },
+	{ "dictionary-sample", parse_int, FIELD(dict_sample), .reload = UZ_RELOAD_ALWAYS,
+	  .lo = UZ_DICT_MIN_SAMPLES, .hi = UZ_DICT_SAMPLE_MAX, .hint = "page count",
+	  .help = "stored pages a training samples (64 to 1048576)" },
 	{ "reserve", parse_reserve, FIELD(reserve), .reload = UZ_RELOAD_NONZERO, .hi = 64ll << 30,
 	  .help = "arena memory made ready ahead of writes (up to 64G; 0: none)" },
 	{ "compaction", parse_compaction, FIELD(compact_ppm), .reload = UZ_RELOAD_ALWAYS,

@@ -25,6 +25,14 @@
  * measures both), and a page rewritten within the hour was never worth
  * recompressing. */
 #define UZ_DEFAULT_RECOMPRESS_AFTER 3600
+/* Trained dictionaries for zstd recompression: 110 KiB, the size that
+ * saved the most on the kernel tree net of the dictionary's own memory
+ * (make bench-dict), trained on 8192 pages (32 MiB of data).  Off by
+ * default until snapshots carry dictionaries (persist). */
+#define UZ_DEFAULT_DICTIONARY 0
+#define UZ_DEFAULT_DICT_SIZE 112640
+#define UZ_DEFAULT_DICT_SAMPLE 8192
+#define UZ_DICT_SAMPLE_MAX (1u << 20)
 /* Arenas kept mapped and faulted in ahead of need (store/reserve.h):
  * 16 arenas.  At the highest swap-out rate measured here (make bench-swap,
  * about 400 MiB/s of pages, 0.7 of it stored) 32 MiB last some 100 ms,
@@ -70,6 +78,9 @@ struct uz_config {
 	uint64_t writeback_limit; /* bytes a day the daemon writes back by itself; 0: no limit */
 	struct uz_codec recomp; /* the secondary algorithm; UZ_ALGO_LZ4: off */
 	uint64_t recompress_after; /* seconds idle before the daemon recompresses a page; 0: off */
+	int dictionary; /* auto (1): the daemon trains dictionaries, zstd recompression uses them; off (0) */
+	uint64_t dict_size; /* bytes of a dictionary trained, UZ_DICT_MIN_SIZE .. UZ_DICT_MAX_SIZE */
+	unsigned dict_sample; /* pages a training samples, UZ_DICT_MIN_SAMPLES .. UZ_DICT_SAMPLE_MAX */
 	char persist[PATH_MAX]; /* snapshot file; "": off */
 	int persist_discard; /* persist-mismatch = discard: start empty on a size or version mismatch */
 	char path[PATH_MAX]; /* block file; "": given on the command line */

@@ -24,6 +24,9 @@ static const struct uz_ctl_command commands[] = {
 	  "recompress those LZ4 pages with recomp-algorithm", .min_args = 1, .max_args = 2, .option = "threshold",
 	  .needs = "a type: idle, huge, huge_idle or all (and optionally threshold=BYTES)", .what = "a type",
 	  .admin = true, .slow = true },
+	{ "train", "[sample=PAGES] [size=BYTES]",
+	  "train a dictionary for zstd recompression now (dictionary-sample, dictionary-size)", .max_args = 2,
+	  .what = "sample=PAGES or size=BYTES", .admin = true, .slow = true },
 };
 
 const struct uz_ctl_command *uz_ctl_commands(size_t *n)

@@ -38,6 +38,27 @@ static void put(struct out *o, const char *fmt, ...)
 	o->left -= (size_t)n;
 }
 
+/* dictionary_ID_KEY lines for one slot (none when it is free); its
+ * saved bytes extrapolated from the estimate's sample to its pages. */
+static void put_dictionary(struct out *o, const struct uz_store_dict_stats *ds,
+			   const struct uz_store_dict_estimate *e)
+{
+	unsigned long long id = (unsigned long long)ds->id;
+	long long saved = 0;
+
+	if (!ds->id)
+		return;
+	for (int k = 0; e && e->pages && k < UZ_STORE_DICTS; k++)
+		if (e->ids[k] == ds->id)
+			saved = (long long)(((double)e->plain_bytes - (double)e->dict_bytes[k]) / (double)e->pages *
+					    (double)ds->pages);
+	put(o, "dictionary_%llu_size %llu\n", id, (unsigned long long)ds->size);
+	put(o, "dictionary_%llu_mem %llu\n", id, (unsigned long long)ds->mem);
+	put(o, "dictionary_%llu_pages %llu\n", id, (unsigned long long)ds->pages);
+	put(o, "dictionary_%llu_current %d\n", id, ds->current ? 1 : 0);
+	put(o, "dictionary_%llu_saved_bytes %lld\n", id, saved);
+}
+
 void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info *info, char *out,
 		     size_t outlen)
 {
@@ -94,6 +115,12 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "recomp_pages %llu\n", (unsigned long long)s->recomp_pages);
 	put(&o, "recomp_saved_bytes %llu\n", (unsigned long long)s->recomp_saved_bytes);
 	put(&o, "recomp_tried %llu\n", (unsigned long long)s->recomp_tried);
+	put(&o, "dictionary %s\n", info->dictionary ? "auto" : "off");
+	put(&o, "dict_bytes %llu\n", (unsigned long long)s->dict_bytes);
+	put(&o, "dict_pages %llu\n", (unsigned long long)s->dict_pages);
+	put(&o, "recomp_dict_pages %llu\n", (unsigned long long)s->recomp_dict_pages);
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		put_dictionary(&o, &s->dicts[k], info->dict_estimate);
 	for (int a = 0; a < UZ_ALGO_COUNT; a++) {
 		put(&o, "%s_pages %llu\n", uz_algo_name((enum uz_algo)a), (unsigned long long)s->algo_pages[a]);
 		put(&o, "%s_bytes %llu\n", uz_algo_name((enum uz_algo)a), (unsigned long long)s->algo_bytes[a]);

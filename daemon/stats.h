@@ -30,6 +30,10 @@ struct uz_stats_info {
 	bool swap; /* fs-type = swap: */
 	int swap_priority;
 	const char *swap_discard; /* swapon's --discard policy, "" for none */
+	bool dictionary; /* dictionary = auto */
+	/* the last estimate of what the dictionaries save (NULL or
+	 * pages 0: none; daemon/dictpolicy.c makes it) */
+	const struct uz_store_dict_estimate *dict_estimate;
 };
 
 /* The keys of zram's bd_stat, in zram's order. */

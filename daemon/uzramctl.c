@@ -167,11 +167,41 @@ static void print_json_string(const char *s)
 	putchar('"');
 }
 
+/* dictionary_ID_FIELD (the stats of one trained dictionary): the id, and
+ * the field (size, mem, pages, current, saved_bytes) in *field. */
+static bool dict_key(const char *key, unsigned long long *id, const char **field)
+{
+	int at = 0;
+
+	if (sscanf(key, "dictionary_%llu_%n", id, &at) != 1 || !at)
+		return false;
+	*field = key + at;
+	return true;
+}
+
+/* A dictionary's value: a number, negative too (saved_bytes). */
+static void print_json_value(const char *v)
+{
+	if (is_number(v) || (v[0] == '-' && is_number(v + 1)))
+		printf("%s", v);
+	else
+		print_json_string(v);
+}
+
+/* Every key as a member, but the dictionaries' as the array
+ * "dictionaries" of one object each ({"id": ID, "size": ...}). */
 static void print_json(const struct kv *kv)
 {
+	unsigned long long id, last = 0;
+	const char *field;
+	bool any = false;
+	int m = 0;
+
 	printf("{");
 	for (int i = 0; i < kv->n; i++) {
-		printf("%s\n  ", i ? "," : "");
+		if (dict_key(kv->key[i], &id, &field))
+			continue;
+		printf("%s\n  ", m++ ? "," : "");
 		print_json_string(kv->key[i]);
 		printf(": ");
 		if (is_number(kv->val[i]))
@@ -179,7 +209,20 @@ static void print_json(const struct kv *kv)
 		else
 			print_json_string(kv->val[i]);
 	}
-	printf("\n}\n");
+	printf("%s\n  \"dictionaries\": [", m ? "," : "");
+	for (int i = 0; i < kv->n; i++) {
+		if (!dict_key(kv->key[i], &id, &field))
+			continue;
+		if (!any || id != last)
+			printf("%s\n    { \"id\": %llu", any ? " }," : "", id);
+		printf(", ");
+		print_json_string(field);
+		printf(": ");
+		print_json_value(kv->val[i]);
+		any = true;
+		last = id;
+	}
+	printf("%s]\n}\n", any ? " }\n  " : "");
 }
 
 /* The table's columns: zramctl's, then uzram's own. */
@@ -360,6 +403,9 @@ static const struct metric_rule {
 	{ "released_bytes", "released_bytes_total", true, "memory compaction and emptied arenas gave back" },
 	{ "recomp_saved_bytes", "recomp_saved_bytes_total", true, "compressed bytes recompression saved" },
 	{ "recomp_tried", "recomp_tried_total", true, "pages recompressed, kept or not" },
+	{ "recomp_dict_pages", "recomp_dict_pages_total", true, "pages recompression put on a dictionary" },
+	{ "dict_bytes", "dict_bytes", false, "memory the trained dictionaries hold (in mem_used_total)" },
+	{ "dict_pages", "dict_pages", false, "pages compressed against a trained dictionary now" },
 	{ "recompress_after", "recompress_after_seconds", false, "recompress-after (0: off)" },
 	{ "restored_bytes", "restored_bytes", false, "compressed bytes restored from the snapshot at start" },
 	{ "last_snapshot_time", "last_snapshot_timestamp_seconds", false, "when the snapshot restored was written" },
@@ -419,6 +465,37 @@ static bool chunk_key(const char *key, unsigned *size, const char **state)
 	return strcmp(*state, "used") == 0 || strcmp(*state, "free") == 0 || strcmp(*state, "pages") == 0;
 }
 
+/* dictionary_ID_FIELD: one family per field, the id as a label. */
+static void print_dict_metrics(struct kv **devs, int n)
+{
+	static const struct {
+		const char *field, *name, *help;
+	} fields[] = {
+		{ "size", "dictionary_size_bytes", "a trained dictionary's content, by id" },
+		{ "mem", "dictionary_mem_bytes", "memory a trained dictionary holds, tables included, by id" },
+		{ "pages", "dictionary_pages", "pages compressed against a trained dictionary, by id" },
+		{ "current", "dictionary_current", "1 for the dictionary recompression uses now, 0 for a retired one" },
+		{ "saved_bytes", "dictionary_saved_bytes",
+		  "bytes a dictionary saves against zstd without one, estimated from a sample" },
+	};
+
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		printf("# HELP uzram_%s dictionary_ID_%s: %s\n# TYPE uzram_%s gauge\n", fields[f].name, fields[f].field,
+		       fields[f].help, fields[f].name);
+		for (int d = 0; d < n; d++)
+			for (int k = 0; k < devs[d]->n; k++) {
+				unsigned long long id;
+				const char *field;
+
+				if (dict_key(devs[d]->key[k], &id, &field) && strcmp(field, fields[f].field) == 0) {
+					printf("uzram_%s{device=", fields[f].name);
+					print_label_value(get(devs[d], "name"));
+					printf(",id=\"%llu\"} %s\n", id, devs[d]->val[k]);
+				}
+			}
+	}
+}
+
 /* Every counter of every device, grouped by metric as the format asks. */
 static void print_metrics(struct kv **devs, int n)
 {
@@ -445,7 +522,9 @@ static void print_metrics(struct kv **devs, int n)
 			bool counter, seen = false;
 			unsigned size;
 
-			if (info_key(key, devs[d]->val[k]) || chunk_key(key, &size, &state))
+			unsigned long long id;
+
+			if (info_key(key, devs[d]->val[k]) || chunk_key(key, &size, &state) || dict_key(key, &id, &state))
 				continue;
 			for (int e = 0; e < d && !seen; e++)
 				seen = strcmp(get(devs[e], key), "-") != 0;
@@ -463,6 +542,7 @@ static void print_metrics(struct kv **devs, int n)
 				printf("} %s\n", v);
 			}
 		}
+	print_dict_metrics(devs, n);
 	for (int s = 0; s < 3; s++) {
 		printf("# HELP uzram_chunks_%s chunks_SIZE_%s: %s\n# TYPE uzram_chunks_%s gauge\n", states[s], states[s],
 		       state_help[s], states[s]);
@@ -736,6 +816,17 @@ static int print_recompress(const char *reply)
 	return 0;
 }
 
+static int print_train(const char *reply)
+{
+	const char *p = strstr(reply, "\nseconds "), *q = strstr(reply, "\nsaved_percent ");
+
+	printf("dictionary %llu trained: %llu bytes (%llu in memory), sample of %llu pages, %.2f s; it saves %.1f %% "
+	       "of zstd's size on a sample\n", reply_number(reply, "\nid "), reply_number(reply, "\nsize "),
+	       reply_number(reply, "\nmem "), reply_number(reply, "\nsample "), p ? strtod(p + 9, NULL) : 0,
+	       q ? strtod(q + 15, NULL) : 0);
+	return 0;
+}
+
 /* How a command's reply is shown; the others' replies as they are
  * (reload: "applied KEYS", "needs_restart KEYS"; mem-limit: "mem_limit
  * BYTES"). */
@@ -747,6 +838,7 @@ static const struct {
 	{ "idle", print_idle },
 	{ "writeback", print_writeback },
 	{ "recompress", print_recompress },
+	{ "train", print_train },
 };
 
 /* Sends inv's socket command to the daemon at path and prints the reply.

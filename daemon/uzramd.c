@@ -149,6 +149,23 @@ int reload(struct daemon *d, char *out, size_t outlen)
 		d->cfg.recompress_after = n.recompress_after;
 		strcat(applied, " recompression");
 	}
+	if (uz_config_compare(uz_config_key("dictionary"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
+		uz_store_set_dictionary(d->st, n.dictionary);
+		uz_log(LOG_INFO, "reload: dictionary %s -> %s%s", d->cfg.dictionary ? "auto" : "off",
+		       n.dictionary ? "auto" : "off",
+		       n.dictionary ? "" : " (pages on a dictionary keep it; new recompressions use none)");
+		d->cfg.dictionary = n.dictionary;
+		strcat(applied, " dictionary");
+	}
+	if (uz_config_compare(uz_config_key("dictionary-size"), &d->cfg, &n) == UZ_CONFIG_APPLY ||
+	    uz_config_compare(uz_config_key("dictionary-sample"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
+		uz_log(LOG_INFO, "reload: dictionary-size %llu -> %llu, dictionary-sample %u -> %u (from the next "
+		       "training)", (unsigned long long)d->cfg.dict_size, (unsigned long long)n.dict_size,
+		       d->cfg.dict_sample, n.dict_sample);
+		d->cfg.dict_size = n.dict_size;
+		d->cfg.dict_sample = n.dict_sample;
+		strcat(applied, " dictionary-training");
+	}
 	if (uz_config_compare(uz_config_key("reserve"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
 		uz_store_set_reserve(d->st, n.reserve);
 		uz_log(LOG_INFO, "reload: reserve %llu -> %llu", (unsigned long long)d->cfg.reserve,
@@ -217,8 +234,10 @@ static void *housekeeping(void *arg)
 			d->reload_asked = 0;
 			reload(d, out, sizeof(out));
 		}
-		if (d->ready)
+		if (d->ready) {
+			dict_housekeeping(d);
 			notify_status(d);
+		}
 	}
 	return NULL;
 }
@@ -327,6 +346,7 @@ static int open_store(struct daemon *d)
 					 .on_writeback_ctx = d,
 					 .recomp = d->cfg.recomp,
 					 .recompress_after_s = d->cfg.recomp.algo == UZ_ALGO_LZ4 ? 0 : d->cfg.recompress_after,
+					 .dictionary = d->cfg.dictionary,
 					 .on_recompress = on_recompress,
 					 .on_recompress_ctx = d,
 					 .progress = on_progress,
@@ -480,7 +500,8 @@ int main(int argc, char **argv)
 {
 	struct daemon d = { .ready_fd = -1,
 			    .reload_lock = PTHREAD_MUTEX_INITIALIZER,
-			    .progress.lock = PTHREAD_MUTEX_INITIALIZER };
+			    .progress.lock = PTHREAD_MUTEX_INITIALIZER,
+			    .dict.lock = PTHREAD_MUTEX_INITIALIZER };
 	int res = 1;
 
 	sem_init(&d.hk_wake, 0, 0);

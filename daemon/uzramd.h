@@ -32,6 +32,18 @@ struct progress_log {
 	struct timespec start[4], last[4];
 };
 
+/* Trained dictionaries (dictpolicy.c): lock guards what the train
+ * command shares with the housekeeping thread; the ticks are the
+ * housekeeping thread's own. */
+struct dict_state {
+	pthread_mutex_t lock;
+	uint64_t tried_at_train; /* recomp_tried at the last training (or look) */
+	double fresh_gain; /* what the current dictionary saved right after training */
+	struct uz_store_dict_estimate est; /* the last estimate; est.pages 0: none */
+	int last_error; /* the last automatic refusal (logged once); 0: none */
+	unsigned est_ticks, wait_ticks, retry_ticks;
+};
+
 struct daemon {
 	struct uz_config cfg;
 	char config_file[PATH_MAX]; /* "": none */
@@ -64,6 +76,7 @@ struct daemon {
 	_Atomic int io_flusher;
 	_Atomic int io_flusher_errno;
 	struct progress_log progress;
+	struct dict_state dict;
 };
 
 static inline double seconds_between(const struct timespec *a, const struct timespec *b)
@@ -122,6 +135,35 @@ void ctl_handler(void *ctx, const struct uz_ctl_peer *peer, int argc, char **arg
 
 /* The socket thread's start (uz_ctl_params.thread_start). */
 void ctl_thread_start(void);
+
+/* dictpolicy.c */
+
+/* What a training made. */
+struct dict_trained {
+	uint64_t id, size, mem;
+	double seconds;
+	double gain; /* of zstd's compressed size, the fraction it saves on a sample */
+};
+
+/* Trains a dictionary now (on the caller's thread: never a serving one)
+ * of at most size bytes on up to sample pages, logs it (why: what asked),
+ * and refreshes the estimate.  Returns 0 with *t filled, or the store's
+ * -EINVAL, -EBUSY, -ENOMEM with its reason in err. */
+int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why, struct dict_trained *t,
+	       char *err, size_t errlen);
+
+/* The housekeeping thread's turn, every tick: with dictionary = auto and
+ * zstd recompression, trains when there is no current dictionary and at
+ * least dictionary-sample compressed pages are stored, and retrains once
+ * recompression tried 4 x dictionary-sample pages since the last training
+ * and the current dictionary has lost more than 3 % of what it saved;
+ * after a refusal (logged once) waits a minute, twice as long after each
+ * refusal in a row, up to an hour.  Refreshes the estimate every minute
+ * while a dictionary is held. */
+void dict_housekeeping(struct daemon *d);
+
+/* The last estimate (e->pages 0: none yet). */
+void dict_estimate_get(struct daemon *d, struct uz_store_dict_estimate *e);
 
 /* uzramd.c */
 

@@ -359,3 +359,58 @@ void store_dict_unload(struct uz_store *st, int k)
 	store_dicts_reap(st); /* it is not current now, and no page uses it */
 	uz_mutex_unlock(&st->rc_lock);
 }
+
+/* --- the daemon's settings and estimates -------------------------------- */
+
+void uz_store_set_dictionary(struct uz_store *st, bool on)
+{
+	uz_mutex_lock(&st->rc_lock);
+	st->use_dict = on;
+	uz_mutex_unlock(&st->rc_lock);
+}
+
+int uz_store_dict_estimate(struct uz_store *st, uint64_t pages, struct uz_store_dict_estimate *e)
+{
+	struct uz_codec c = store_rc_settings(st, NULL);
+	uint8_t *buf, dst[UZ_PAGE_SIZE];
+	uint64_t n, got;
+
+	memset(e, 0, sizeof(*e));
+	if (c.algo != UZ_ALGO_ZSTD)
+		c = (struct uz_codec){ UZ_ALGO_ZSTD, 0 };
+	uz_mutex_lock(&st->rc_lock);
+	n = (uint64_t)(UZ_SHARD_SUM(st->cnt, pages_stored) - UZ_SHARD_SUM(st->cnt, same_pages));
+	if ((int64_t)n <= 0 || pages == 0) {
+		uz_mutex_unlock(&st->rc_lock);
+		return 0;
+	}
+	if (pages > n)
+		pages = n;
+	buf = malloc(pages * UZ_PAGE_SIZE);
+	if (!buf) {
+		uz_mutex_unlock(&st->rc_lock);
+		return -ENOMEM;
+	}
+	got = sample(st, buf, pages, n / pages);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		e->ids[k] = atomic_load(&st->dicts[k].d) ? st->dicts[k].id : 0;
+	for (uint64_t i = 0; i < got; i++) {
+		const uint8_t *page = buf + i * UZ_PAGE_SIZE;
+		int len = uz_codec_compress(&c, page, dst, sizeof(dst));
+
+		/* a page that does not fit counts as stored raw */
+		e->plain_bytes += len > 0 ? (uint64_t)len : UZ_PAGE_SIZE;
+		for (int k = 0; k < SLOT_DICTS; k++) {
+			const struct uz_dict *d = atomic_load(&st->dicts[k].d);
+
+			if (!d)
+				continue;
+			len = uz_dict_compress(d, &c, page, dst, sizeof(dst));
+			e->dict_bytes[k] += len > 0 ? (uint64_t)len : UZ_PAGE_SIZE;
+		}
+	}
+	e->pages = got;
+	uz_mutex_unlock(&st->rc_lock);
+	free(buf);
+	return 0;
+}

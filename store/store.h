@@ -349,6 +349,28 @@ void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint
  * retired dictionary still has pages; nothing was sampled), -ENOMEM. */
 int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen);
 
+/* Whether recompression with zstd compresses against the current
+ * dictionary (the config's dictionary, changed at a reload); pages
+ * already on a dictionary keep it.  Waits for a recompression in
+ * progress. */
+void uz_store_set_dictionary(struct uz_store *st, bool on);
+
+/* How well the dictionaries do on the data stored now: up to pages of the
+ * pages in memory (picked as uz_store_train_dict picks them), each
+ * compressed with zstd at the recompression level (zstd's default if
+ * recompression is not zstd) without a dictionary and against each
+ * dictionary held.  A page that does not fit counts 4096 bytes.  Costs
+ * about two zstd compressions a page per dictionary; waits for a
+ * recompression in progress and holds off others until done.  Returns 0
+ * (e->pages 0 when nothing is stored), or -ENOMEM. */
+struct uz_store_dict_estimate {
+	uint64_t pages; /* sampled */
+	uint64_t plain_bytes; /* their compressed size without a dictionary */
+	uint64_t ids[UZ_STORE_DICTS]; /* each slot's dictionary; 0: empty */
+	uint64_t dict_bytes[UZ_STORE_DICTS]; /* their compressed size against it */
+};
+int uz_store_dict_estimate(struct uz_store *st, uint64_t pages, struct uz_store_dict_estimate *e);
+
 /* What a snapshot holds or took (persist: store/snapshot.c). */
 struct uz_snapshot_info {
 	uint64_t pages; /* pages with data (same-filled ones included) */

@@ -167,6 +167,29 @@ START_TEST(keys)
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "257", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "8k", err, sizeof(err)), -EINVAL);
 	ck_assert_uint_eq(c.io_uring_depth, 16);
+	ck_assert_int_eq(c.dictionary, 0);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary", "auto", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.dictionary, 1);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary", "yes", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'yes' is not auto or off");
+	ck_assert_int_eq(uz_config_set(&c, "dictionary", "off", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.dictionary, 0);
+	ck_assert_uint_eq(c.dict_size, 110 << 10);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-size", "64K", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.dict_size, 64 << 10);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-size", "1023", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'1023' is not a size (at least 1K)");
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-size", "2M", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'2M' is not a size from 1K to 1024K");
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-size", "0", err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(c.dict_size, 64 << 10);
+	ck_assert_uint_eq(c.dict_sample, 8192);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-sample", "64", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.dict_sample, 64);
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-sample", "63", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "'63' is not a page count (64 to 1048576)");
+	ck_assert_int_eq(uz_config_set(&c, "dictionary-sample", "1048577", err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(c.dict_sample, 64);
 	ck_assert_int_eq(uz_config_set(&c, "socket", "/tmp/x.sock", err, sizeof(err)), 0);
 	ck_assert_str_eq(c.socket, "/tmp/x.sock");
 	ck_assert_int_eq(uz_config_set(&c, "zram-size", "16", err, sizeof(err)), 0);
@@ -537,6 +560,13 @@ START_TEST(reload_diff)
 	ck_assert_str_eq(names, " size threads");
 	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_APPLY, names, sizeof(names)), 2);
 	ck_assert_str_eq(names, " mem-limit compaction");
+	/* the dictionary's keys apply at once */
+	now.dictionary = 1;
+	now.dict_sample = 1024;
+	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_APPLY, names, sizeof(names)), 4);
+	ck_assert_str_eq(names, " mem-limit dictionary dictionary-sample compaction");
+	now.dictionary = was.dictionary;
+	now.dict_sample = was.dict_sample;
 	/* reserve: its size changes while running, not whether there is one */
 	now.reserve = was.reserve * 2;
 	ck_assert_int_eq(uz_config_compare(uz_config_key("reserve"), &was, &now), UZ_CONFIG_APPLY);

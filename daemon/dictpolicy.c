@@ -1,0 +1,171 @@
+/* daemon/dictpolicy.c - trained dictionaries for zstd recompression: the
+ * training the train command asks for, the one the housekeeping thread
+ * does by itself (dictionary = auto), and the estimate of what each
+ * dictionary saves that the stats report. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "uzramd.h"
+
+/* Pages the cached estimate samples: about 3 ms of zstd per dictionary
+ * held, on the housekeeping thread. */
+#define DICT_ESTIMATE_PAGES 256
+/* How often the housekeeping thread refreshes it while a dictionary is
+ * held, in ticks (5 s each): a minute. */
+#define DICT_ESTIMATE_TICKS 12
+/* Retrain once recompression has tried this many times dictionary-sample
+ * pages since the last training... */
+#define DICT_RETRAIN_FACTOR 4
+/* ...and the current dictionary saves at least this much less (in
+ * thousandths of the compressed size without one) than it did right after
+ * its training, which is what a fresh one is taken to save again. */
+#define DICT_RETRAIN_LOSS_PERMILLE 30
+/* After a refusal, the next automatic try waits this many ticks (1 min),
+ * twice as long after each refusal in a row, up to an hour: data that
+ * holds too little in common is not trained on every minute. */
+#define DICT_RETRY_TICKS 12
+#define DICT_RETRY_MAX_TICKS 720
+
+/* The fraction of the compressed size the current dictionary saves in e
+ * (0 without one). */
+static double current_gain(const struct uz_store_dict_estimate *e, const struct uz_store_stats *s)
+{
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		if (s->dicts[k].current && e->ids[k] == s->dicts[k].id && e->plain_bytes)
+			return 1.0 - (double)e->dict_bytes[k] / (double)e->plain_bytes;
+	return 0;
+}
+
+/* Refreshes the cached estimate.  Returns the store's 0 or -ENOMEM. */
+static int refresh_estimate(struct daemon *d)
+{
+	struct uz_store_dict_estimate e;
+	int r = uz_store_dict_estimate(d->st, DICT_ESTIMATE_PAGES, &e);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&d->dict.lock);
+	d->dict.est = e;
+	pthread_mutex_unlock(&d->dict.lock);
+	return 0;
+}
+
+int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why, struct dict_trained *t,
+	       char *err, size_t errlen)
+{
+	struct uz_store_stats s;
+	struct timespec t0, t1;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = uz_store_train_dict(d->st, sample, size, err, errlen);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r)
+		return r;
+	uz_store_stats(d->st, &s);
+	memset(t, 0, sizeof(*t));
+	t->seconds = seconds_between(&t0, &t1);
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		if (s.dicts[k].current) {
+			t->id = s.dicts[k].id;
+			t->size = s.dicts[k].size;
+			t->mem = s.dicts[k].mem;
+		}
+	refresh_estimate(d); /* (without memory, the next tick tries again) */
+	pthread_mutex_lock(&d->dict.lock);
+	d->dict.tried_at_train = s.recomp_tried;
+	d->dict.fresh_gain = current_gain(&d->dict.est, &s);
+	t->gain = d->dict.fresh_gain;
+	d->dict.last_error = 0;
+	pthread_mutex_unlock(&d->dict.lock);
+	uz_log(LOG_INFO, "dictionary %llu trained (%s): %llu bytes (%llu in memory), sample of %llu pages, %.2f s; "
+	       "it saves %.1f %% of zstd's size on a sample", (unsigned long long)t->id, why,
+	       (unsigned long long)t->size, (unsigned long long)t->mem, (unsigned long long)sample, t->seconds,
+	       t->gain * 100);
+	return 0;
+}
+
+/* One automatic training; a refusal is logged once (until a training
+ * succeeds or the reason changes), and the next try waits. */
+static void auto_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why)
+{
+	struct dict_trained t;
+	char err[256];
+	int r = dict_train(d, sample, size, why, &t, err, sizeof(err)), was;
+
+	if (!r) {
+		d->dict.retry_ticks = 0;
+		return;
+	}
+	d->dict.retry_ticks = d->dict.retry_ticks ? d->dict.retry_ticks * 2 : DICT_RETRY_TICKS;
+	if (d->dict.retry_ticks > DICT_RETRY_MAX_TICKS)
+		d->dict.retry_ticks = DICT_RETRY_MAX_TICKS;
+	d->dict.wait_ticks = d->dict.retry_ticks;
+	pthread_mutex_lock(&d->dict.lock);
+	was = d->dict.last_error;
+	d->dict.last_error = r;
+	pthread_mutex_unlock(&d->dict.lock);
+	if (r != was)
+		uz_log(r == -EBUSY || r == -EINVAL ? LOG_INFO : LOG_WARNING,
+		       "dictionary = auto: no training now (%s): %s; trying again later", why, err);
+}
+
+void dict_housekeeping(struct daemon *d)
+{
+	struct uz_store_stats s;
+	uint64_t sample, size, in_memory, since;
+	bool automatic, current = false;
+	double gain, fresh;
+
+	pthread_mutex_lock(&d->reload_lock);
+	automatic = d->cfg.dictionary && d->cfg.recomp.algo == UZ_ALGO_ZSTD;
+	sample = d->cfg.dict_sample;
+	size = d->cfg.dict_size;
+	pthread_mutex_unlock(&d->reload_lock);
+	uz_store_stats(d->st, &s);
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		current |= s.dicts[k].current;
+	if (s.dict_bytes && ++d->dict.est_ticks >= DICT_ESTIMATE_TICKS) {
+		d->dict.est_ticks = 0;
+		refresh_estimate(d);
+	}
+	if (!automatic || (d->dict.wait_ticks && d->dict.wait_ticks--))
+		return;
+	/* the compressed pages in memory, roughly */
+	in_memory = s.orig_data_size / UZ_PAGE_SIZE;
+	in_memory = in_memory > s.same_pages + s.huge_pages ? in_memory - s.same_pages - s.huge_pages : 0;
+	if (!current) {
+		if (in_memory >= sample)
+			auto_train(d, sample, size, "none yet");
+		return;
+	}
+	pthread_mutex_lock(&d->dict.lock);
+	since = s.recomp_tried - d->dict.tried_at_train;
+	pthread_mutex_unlock(&d->dict.lock);
+	if (since < DICT_RETRAIN_FACTOR * sample || in_memory < sample)
+		return;
+	if (refresh_estimate(d))
+		return;
+	pthread_mutex_lock(&d->dict.lock);
+	gain = current_gain(&d->dict.est, &s);
+	fresh = d->dict.fresh_gain;
+	d->dict.tried_at_train = s.recomp_tried; /* the next look after as many pages again */
+	pthread_mutex_unlock(&d->dict.lock);
+	if ((fresh - gain) * 1000 > DICT_RETRAIN_LOSS_PERMILLE) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the data moved on: it saves %.1f %%, %.1f %% when trained", gain * 100,
+			 fresh * 100);
+		auto_train(d, sample, size, why);
+	}
+}
+
+void dict_estimate_get(struct daemon *d, struct uz_store_dict_estimate *e)
+{
+	pthread_mutex_lock(&d->dict.lock);
+	*e = d->dict.est;
+	pthread_mutex_unlock(&d->dict.lock);
+}
