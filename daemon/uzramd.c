@@ -316,10 +316,16 @@ static int snapshot(struct daemon *d)
 {
 	char err[PATH_MAX + 256] = "";
 	struct uz_snapshot_info si;
+	int e, tries = 0;
 
 	sd_notifyf(0, "STATUS=writing a snapshot to %s", d->cfg.persist);
 	uz_log(LOG_INFO, "persist: writing a snapshot to %s", d->cfg.persist);
-	if (uz_store_snapshot(d->st, d->cfg.persist, &si, err, sizeof(err))) {
+	/* -EAGAIN: a dictionary was trained (uzramctl train) while the pages
+	 * were written; the housekeeping thread, which trains by itself, has
+	 * stopped already.  Again, a few times. */
+	while ((e = uz_store_snapshot(d->st, d->cfg.persist, &si, err, sizeof(err))) == -EAGAIN && ++tries < 5)
+		uz_log(LOG_INFO, "persist: %s: writing it again", err);
+	if (e) {
 		uz_log(LOG_ERR, "persist: the snapshot failed: %s (the previous snapshot, if any, is kept)", err);
 		return -1;
 	}
@@ -468,6 +474,7 @@ static void stop_housekeeping(struct daemon *d)
 		d->hk_stop = true;
 		sem_post(&d->hk_wake);
 		pthread_join(d->hk_thread, NULL);
+		d->hk_running = false;
 	}
 	signal(SIGHUP, SIG_IGN);
 }
@@ -492,7 +499,10 @@ static int serve(struct daemon *d)
 	}
 	if (res)
 		return 1;
-	/* The last request has been answered: nothing changes the data now. */
+	/* The last request has been answered: nothing changes the data now,
+	 * and with housekeeping stopped no policy (recompression, writeback,
+	 * a dictionary's training) runs while the snapshot is written. */
+	stop_housekeeping(d);
 	return d->cfg.persist[0] && snapshot(d) ? 1 : 0;
 }
 

@@ -167,7 +167,7 @@ START_TEST(keys)
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "257", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "8k", err, sizeof(err)), -EINVAL);
 	ck_assert_uint_eq(c.io_uring_depth, 16);
-	ck_assert_int_eq(c.dictionary, 0);
+	ck_assert_int_eq(c.dictionary, 1); /* auto by default */
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "auto", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.dictionary, 1);
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "yes", err, sizeof(err)), -EINVAL);
@@ -561,7 +561,7 @@ START_TEST(reload_diff)
 	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_APPLY, names, sizeof(names)), 2);
 	ck_assert_str_eq(names, " mem-limit compaction");
 	/* the dictionary's keys apply at once */
-	now.dictionary = 1;
+	now.dictionary = !was.dictionary;
 	now.dict_sample = 1024;
 	ck_assert_uint_eq(uz_config_diff(&was, &now, UZ_CONFIG_APPLY, names, sizeof(names)), 4);
 	ck_assert_str_eq(names, " mem-limit dictionary dictionary-sample compaction");

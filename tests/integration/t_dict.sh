@@ -11,7 +11,10 @@
 #  4. pages on a dictionary written back (backing-file) read back right;
 #  5. reload to dictionary = off: new recompressions use none; refusals;
 #  6. dictionary = auto retrains by itself once the data moved on (source
-#     text first, then as much again and more of executables).
+#     text first, then as much again and more of executables);
+#  7. persist: a clean stop writes the dictionary into the snapshot, the
+#     next start restores it with its pages; a snapshot whose dictionary
+#     block is corrupt is refused, naming it.
 source "$(dirname "$0")/lib.sh"
 need_root
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -164,4 +167,35 @@ log "$(grep "trained" "$T/uzramd.log" | tail -n 1)"
 check "retrained by itself once the data moved on" grep -q "dictionary 2 trained (the data moved on" "$T/uzramd.log"
 both_same() { dev_same "$T/m" "$T/data" && cmp <(dd if="$T/m" bs=1M skip=64 count=48 iflag=direct status=none) "$T/bin"; }
 check "... and both still read right" both_same
+
+# 7. A snapshot carries the dictionary; a corrupt dictionary block is refused.
+stop_daemon "$DPID"
+: >"$T/uzramd.log"
+conf "$T/p.conf" "size = 256M" "recomp-algorithm = zstd" "recompress-after = off" "dictionary = auto" \
+	"dictionary-sample = 1024" "dictionary-size = 32K" "persist = $T/p.snap"
+start_daemon "$T/p" --config "$T/p.conf" --socket "$T/p.sock" || { fail "uzramd with persist"; finish; }
+tar_idle "$T/p.sock" "$T/p" 16
+quiet uzctl "$T/p.sock" train
+quiet uzctl "$T/p.sock" recompress idle
+dpages=$(stat_of "$T/p.sock" dict_pages) dbytes=$(stat_of "$T/p.sock" dict_bytes)
+check "pages on a dictionary before the stop" test "$dpages" -gt 0
+check "SIGTERM writes the snapshot" stop_daemon "$DPID"
+log "$(grep "persist: snapshot of" "$T/uzramd.log" | tail -n1)"
+start_daemon "$T/p" --config "$T/p.conf" --socket "$T/p.sock" || { fail "uzramd restoring"; finish; }
+check "restored" grep -q "persist: restored .* from $T/p.snap" "$T/uzramd.log"
+check "... the dictionary with its pages (dict_pages $dpages, dict_bytes $dbytes)" \
+	test "$(stat_of "$T/p.sock" dict_pages)" = "$dpages" -a "$(stat_of "$T/p.sock" dict_bytes)" = "$dbytes"
+check "... and every page reads back" dev_same "$T/p" "$T/data"
+stop_daemon "$DPID"
+# Block 1, the dictionary's (1 MiB blocks): one byte of its content flipped.
+cp "$T/p.snap" "$T/bad.snap"
+at=$((1048576 + 100))
+byte=$(dd if="$T/bad.snap" bs=1 skip="$at" count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %o $((byte ^ 1)))" | dd of="$T/bad.snap" bs=1 seek="$at" conv=notrunc status=none
+conf "$T/bad.conf" "size = 256M" "persist = $T/bad.snap"
+out=$(timeout 60 "$UZRAMD" --foreground --config "$T/bad.conf" --socket "$T/bad.sock" "$T/bad" 2>&1)
+rc=$?
+log "$(grep persist <<<"$out" | tail -n1)"
+check "a corrupt dictionary block: refused (exit $rc)" test "$rc" -ne 0
+check "... naming the dictionary block" grep -q "persist: .*corrupt.*a dictionary block" <<<"$out"
 finish
