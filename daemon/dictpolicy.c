@@ -3,6 +3,7 @@
  * does by itself (dictionary = auto), and the estimate of what each
  * dictionary saves that the stats report. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -62,6 +63,10 @@ int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = uz_store_train_dict(d->st, sample, size, err, errlen);
+	/* The trainer's scratch memory (the sample and zstd's suffix arrays,
+	 * several times the sample) is freed by now: give back what malloc
+	 * kept of it, so that a training does not leave the daemon bigger. */
+	malloc_trim(0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r)
 		return r;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,11 @@ int main(int argc, char **argv)
 			    .dict.lock = PTHREAD_MUTEX_INITIALIZER };
 	int res = 1;
 
+	/* Large blocks (a dictionary training's scratch memory, tens of MiB)
+	 * straight from mmap and back to the system when freed: a fixed
+	 * threshold stops glibc from raising it after the first such free,
+	 * which would leave later ones in the heap, resident for good. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	sem_init(&d.hk_wake, 0, 0);
 	if (parse_args(&d, argc, argv)) {
 		remove_created(&d);

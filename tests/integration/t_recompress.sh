@@ -7,6 +7,8 @@
 #  2. a reload switches to LZ4HC for what is still LZ4; both decode;
 #  3. recompressed pages written back keep their algorithm and read back;
 #  4. bad requests and settings: clear errors, the daemon serves on.
+# dictionary = off throughout: the exact accounting of plain recompression
+# (t_dict.sh tests recompression against trained dictionaries).
 source "$(dirname "$0")/lib.sh"
 need_root
 TAR=$(linux_tar) || { fail "linux-source-6.1 tar"; finish; }
@@ -14,7 +16,7 @@ SOCK=$T/r.sock
 MNT=$T/mnt
 
 # 1. The tree, recompressed.
-conf "$T/r.conf" "size = 4G" "recomp-algorithm = zstd"
+conf "$T/r.conf" "size = 4G" "recomp-algorithm = zstd" "dictionary = off"
 start_daemon "$T/r" --config "$T/r.conf" --socket "$SOCK" || { fail "uzramd with recomp-algorithm = zstd"; finish; }
 ext4_on "$T/r" "$MNT" || { fail "losetup, mkfs and mount"; finish; }
 check "the whole tree extracted" tar -xf "$TAR" -C "$MNT"
@@ -65,7 +67,7 @@ check "... and zstd ones were freed (zstd_pages fell)" test "$(stat_of "$SOCK" z
 
 # 2. Reload to LZ4HC: what is LZ4 now takes its form; zstd pages stay.
 z0=$(stat_of "$SOCK" zstd_pages)
-conf "$T/r.conf" "size = 4G" "recomp-algorithm = lz4hc:9"
+conf "$T/r.conf" "size = 4G" "recomp-algorithm = lz4hc:9" "dictionary = off"
 out=$(uzctl "$SOCK" reload)
 check "reload applies recomp-algorithm" grep -q "applied.* recompression" <<<"$out"
 uzctl "$SOCK" idle all >/dev/null
