@@ -70,6 +70,7 @@ struct uz_config {
 	uint64_t writeback_limit; /* bytes a day the daemon writes back by itself; 0: no limit */
 	struct uz_codec recomp; /* the secondary algorithm; UZ_ALGO_LZ4: off */
 	uint64_t recompress_after; /* seconds idle before the daemon recompresses a page; 0: off */
+	int dictionary_lz4; /* new writes: LZ4 against the current trained dictionary */
 	char persist[PATH_MAX]; /* snapshot file; "": off */
 	int persist_discard; /* persist-mismatch = discard: start empty on a size or version mismatch */
 	char path[PATH_MAX]; /* block file; "": given on the command line */
