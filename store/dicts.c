@@ -1,5 +1,6 @@
 /* store/dicts.c - the store's trained dictionaries: two slots, one
- * current (recompression compresses against it), the other free or
+ * current (recompression, and writes with dictionary_lz4, compress
+ * against it), the other free or
  * retiring (its pages are still decoded with it, and recompressed onto
  * the current one; freed once none is left).  A COMP page's codec names
  * its slot (slot.h).  How a dictionary is kept alive while pages or

@@ -42,8 +42,9 @@
  *   reserve lock  the reserve's list of arenas and its counters (reserve.c)
  *   backing lock  the blocks' live counts, the cursor, the run's place
  *   rc_cfg_lock   st->recomp and the recompression policy's after_s
- *   dict_lock     the dictionary slots' records (id, sizes, current) and
- *                 their dictionary pointers' changes (dicts.c); a
+ *   dict_lock     the dictionary slots' records (id, sizes, current),
+ *                 lz4_dict and dict_wr's changes, and the dictionary
+ *                 pointers' changes (dicts.c); a
  *                 dictionary is installed and freed only under rc_lock too
  *   stop_lock     st->stopping (the housekeeping thread's wait)
  *
@@ -67,13 +68,12 @@
  * the writer sees the slot retired; a count taken on a slot that was
  * free or retired meanwhile is undone at once, so a free slot's count is
  * 0 but for such passing counts (a new dictionary starts from it, not
- * from 0).  A page's count is taken off
- * only after its slot no longer names the dictionary (a writeback adds
- * the new form before it takes off the old), and pages against a
- * dictionary are decoded under their slot's lock (never with the lock
- * dropped, as plain LZ4 pages are): whoever changed the slot waited for
- * that lock, so when the count reads 0 no reader can still be decoding
- * with the dictionary.  Recompression decodes and compresses with
+ * from 0).  A page's count is taken off only after its slot no longer
+ * names the dictionary (a writeback adds the new form before it takes
+ * off the old), and pages against a dictionary are decoded under their
+ * slot's lock (never with the lock dropped, as plain LZ4 pages are):
+ * whoever changed the slot waited for that lock, so when the count reads
+ * 0 no reader can still be decoding with the dictionary.  Recompression decodes and compresses with
  * dictionaries holding rc_lock, which keeps them alive. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H

@@ -351,8 +351,8 @@ void uz_store_set_dictionary_lz4(struct uz_store *st, bool on);
  * not same-filled or written back), picked evenly across the device, for
  * zstd at the recompression level (zstd's default if recompression is
  * not zstd), and makes it the current dictionary: recompression with
- * zstd (when the store's config has dictionary set) compresses against
- * it from then on.  The dictionary current before retires: its pages
+ * zstd (when the store's config has dictionary set), and writes with
+ * dictionary_lz4, compress against it from then on.  The dictionary current before retires: its pages
  * stay readable and are recompressed onto the new one (whatever their
  * size: it is freed when no page uses it).  Each page is copied under its
  * slot's lock, one at a time, like a read (no access time changes);
