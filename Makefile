@@ -82,10 +82,11 @@ $(B)/tests/swapfill: $(call obj,tests/swapfill.c)
 $(B)/tests/uzsock: $(call obj,tests/uzsock.c)
 $(B)/tests/fuseram: $(call obj,tests/bench/fuseram.c $(FUSE))
 $(B)/tests/dictbench: $(call obj,tests/bench/dictbench.c $(COMPRESS))
+$(B)/tests/lz4dictbench: $(call obj,tests/bench/lz4dictbench.c $(STORE) $(COMPRESS))
 $(addprefix $(B)/tests/,$(TESTS)):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
-$(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram $(B)/tests/dictbench:
+$(B)/tests/io_verify $(B)/tests/swapfill $(B)/tests/uzsock $(B)/tests/fuseram $(B)/tests/dictbench $(B)/tests/lz4dictbench:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets (clang), with ASan and UBSan, in build-fuzz/.

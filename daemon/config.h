@@ -81,6 +81,7 @@ struct uz_config {
 	int dictionary; /* auto (1): the daemon trains dictionaries, zstd recompression uses them; off (0) */
 	uint64_t dict_size; /* bytes of a dictionary trained, UZ_DICT_MIN_SIZE .. UZ_DICT_MAX_SIZE */
 	unsigned dict_sample; /* pages a training samples, UZ_DICT_MIN_SAMPLES .. UZ_DICT_SAMPLE_MAX */
+	int dictionary_lz4; /* new writes: LZ4 against the current trained dictionary */
 	char persist[PATH_MAX]; /* snapshot file; "": off */
 	int persist_discard; /* persist-mismatch = discard: start empty on a size or version mismatch */
 	char path[PATH_MAX]; /* block file; "": given on the command line */

@@ -180,6 +180,13 @@ int reload(struct daemon *d, char *out, size_t outlen)
 		d->cfg.compact_ppm = n.compact_ppm;
 		strcat(applied, " compaction");
 	}
+	if (uz_config_compare(uz_config_key("dictionary-lz4"), &d->cfg, &n) == UZ_CONFIG_APPLY) {
+		uz_store_set_dictionary_lz4(d->st, n.dictionary_lz4);
+		uz_log(LOG_INFO, "reload: dictionary-lz4 %s -> %s", d->cfg.dictionary_lz4 ? "yes" : "no",
+		       n.dictionary_lz4 ? "yes" : "no");
+		d->cfg.dictionary_lz4 = n.dictionary_lz4;
+		strcat(applied, " dictionary-lz4");
+	}
 	/* what changed but only a restart applies */
 	uz_config_diff(&d->cfg, &n, UZ_CONFIG_RESTART, pending, sizeof(pending));
 	if (pending[0])
@@ -356,6 +363,7 @@ static int open_store(struct daemon *d)
 					 .dictionary = d->cfg.dictionary,
 					 .on_recompress = on_recompress,
 					 .on_recompress_ctx = d,
+					 .dictionary_lz4 = d->cfg.dictionary_lz4,
 					 .progress = on_progress,
 					 .progress_ctx = d,
 					 .reserve = d->cfg.reserve,

@@ -1,5 +1,6 @@
 /* store/dicts.c - the store's trained dictionaries: two slots, one
- * current (recompression compresses against it), the other free or
+ * current (recompression, and writes with dictionary_lz4, compress
+ * against it), the other free or
  * retiring (its pages are still decoded with it, and recompressed onto
  * the current one; freed once none is left).  A COMP page's codec names
  * its slot (slot.h).  How a dictionary is kept alive while pages or
@@ -15,6 +16,43 @@ void store_dicts_init(struct uz_store *st, const struct uz_store_config *cfg)
 	uz_mutex_init(&st->dict_lock, UZ_LOCK_DICT);
 	st->dict_cur = -1;
 	st->use_dict = cfg->dictionary;
+	st->lz4_dict = cfg->dictionary_lz4;
+	atomic_init(&st->dict_wr, -1);
+}
+
+/* Sets dict_wr from dict_cur and lz4_dict.  Caller holds dict_lock. */
+static void dict_wr_update(struct uz_store *st)
+{
+	uz_assert_held(&st->dict_lock);
+	atomic_store(&st->dict_wr, st->lz4_dict ? st->dict_cur : -1);
+}
+
+void uz_store_set_dictionary_lz4(struct uz_store *st, bool on)
+{
+	uz_mutex_lock(&st->dict_lock);
+	st->lz4_dict = on;
+	dict_wr_update(st);
+	uz_mutex_unlock(&st->dict_lock);
+}
+
+const struct uz_dict *store_dict_get(struct uz_store *st, int *k)
+{
+	int j = atomic_load_explicit(&st->dict_wr, memory_order_relaxed);
+
+	*k = -1;
+	if (j < 0)
+		return NULL;
+	/* The count first, then the check (internal.h, "Locking"): once
+	 * dict_wr is seen naming j after the count was taken, j's
+	 * dictionary is not freed until the count is taken back. */
+	atomic_fetch_add(&st->dicts[j].pages, 1);
+	if (atomic_load(&st->dict_wr) != j) {
+		store_dict_put(st, j);
+		UZ_SHARD_ADD(st->cnt, dict_lz4_missed, 1);
+		return NULL;
+	}
+	*k = j;
+	return atomic_load_explicit(&st->dicts[j].d, memory_order_acquire);
 }
 
 void store_dicts_destroy(struct uz_store *st)
@@ -111,6 +149,8 @@ void store_dicts_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->dict_bytes = atomic_load(&st->dict_bytes);
 	uz_mutex_unlock(&st->dict_lock);
 	s->recomp_dict_pages = atomic_load(&st->rc_dict_pages);
+	s->dict_lz4_writes = (uint64_t)UZ_SHARD_SUM(st->cnt, dict_lz4_writes);
+	s->dict_lz4_missed = (uint64_t)UZ_SHARD_SUM(st->cnt, dict_lz4_missed);
 }
 
 int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], char *err, size_t errlen)
@@ -207,9 +247,10 @@ static void install(struct uz_store *st, int k, struct uz_dict *d)
 	sd->size = len;
 	sd->mem = uz_dict_mem(d);
 	sd->current = true;
-	atomic_store_explicit(&sd->pages, 0, memory_order_relaxed);
+	/* (its count is 0, but for writers passing: store_dict_get) */
 	atomic_store_explicit(&sd->d, d, memory_order_release);
 	st->dict_cur = k;
+	dict_wr_update(st);
 	atomic_fetch_add(&st->dict_bytes, sd->mem);
 	uz_mutex_unlock(&st->dict_lock);
 }

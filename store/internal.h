@@ -42,8 +42,9 @@
  *   reserve lock  the reserve's list of arenas and its counters (reserve.c)
  *   backing lock  the blocks' live counts, the cursor, the run's place
  *   rc_cfg_lock   st->recomp and the recompression policy's after_s
- *   dict_lock     the dictionary slots' records (id, sizes, current) and
- *                 their dictionary pointers' changes (dicts.c); a
+ *   dict_lock     the dictionary slots' records (id, sizes, current),
+ *                 lz4_dict and dict_wr's changes, and the dictionary
+ *                 pointers' changes (dicts.c); a
  *                 dictionary is installed and freed only under rc_lock too
  *   stop_lock     st->stopping (the housekeeping thread's wait)
  *
@@ -55,16 +56,24 @@
  * in that thread; a recompression by hand holds rc_lock in the thread
  * that started it while its shares run in threads of their own.
  *
- * Dictionaries (dicts.c): a page is put onto a dictionary only by a
- * recompression (under rc_lock, onto the current one), and a dictionary
- * is freed only under rc_lock, once it is not current and its count of
- * pages (in memory and written back) is 0.  A page's count is taken off
- * only after its slot no longer names the dictionary (a writeback adds
- * the new form before it takes off the old), and pages against a
- * dictionary are decoded under their slot's lock (never with the lock
- * dropped, as plain LZ4 pages are): whoever changed the slot waited for
- * that lock, so when the count reads 0 no reader can still be decoding
- * with the dictionary.  Recompression decodes and compresses with
+ * Dictionaries (dicts.c): a page is put onto a dictionary by a
+ * recompression (under rc_lock, onto the current one), or by a write
+ * with LZ4 (dictionary_lz4: holding no store lock, onto dict_wr), and a
+ * dictionary is freed only under rc_lock, once it is not current and its
+ * count of pages (in memory and written back) is 0.  A writer takes its
+ * count first, then checks that dict_wr still names that slot (undoing
+ * the count and compressing plainly if not: store_dict_get()); both are
+ * sequentially consistent, as are the retirement's store of dict_wr and
+ * the reaper's load of the count, so either the reaper sees the count or
+ * the writer sees the slot retired; a count taken on a slot that was
+ * free or retired meanwhile is undone at once, so a free slot's count is
+ * 0 but for such passing counts (a new dictionary starts from it, not
+ * from 0).  A page's count is taken off only after its slot no longer
+ * names the dictionary (a writeback adds the new form before it takes
+ * off the old), and pages against a dictionary are decoded under their
+ * slot's lock (never with the lock dropped, as plain LZ4 pages are):
+ * whoever changed the slot waited for that lock, so when the count reads
+ * 0 no reader can still be decoding with the dictionary.  Recompression decodes and compresses with
  * dictionaries holding rc_lock, which keeps them alive. */
 #ifndef UZ_STORE_INTERNAL_H
 #define UZ_STORE_INTERNAL_H
@@ -98,6 +107,7 @@ struct store_counters {
 	/* COMP pages (in memory or written back) by algorithm */
 	_Atomic int64_t algo_pages[UZ_ALGO_COUNT];
 	_Atomic int64_t algo_bytes[UZ_ALGO_COUNT];
+	_Atomic int64_t dict_lz4_writes, dict_lz4_missed; /* see uz_store_stats */
 } __attribute__((aligned(64)));
 
 /* A dictionary slot (dicts.c). */
@@ -172,6 +182,11 @@ struct uz_store {
 	_Atomic uint64_t dict_bytes;
 	_Atomic uint64_t rc_dict_pages; /* pages recompression put on a dictionary, in total */
 	bool use_dict;
+	/* LZ4 against a dictionary for writes: whether (under dict_lock),
+	 * and the slot writes use, -1: none (dict_cur if lz4_dict is set;
+	 * changed under dict_lock, read by writers holding nothing). */
+	bool lz4_dict;
+	_Atomic int dict_wr;
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };
@@ -377,7 +392,19 @@ static inline void store_dict_account(struct uz_store *st, uint32_t meta, int si
 		atomic_fetch_add(&st->dicts[k].pages, sign);
 }
 
-/* dicts.c: sets up the slots (none in use; cfg's dictionary option). */
+/* dicts.c: the dictionary a write compresses with LZ4 against (NULL
+ * when none is current or dictionary_lz4 is off), its slot into *k,
+ * with a page counted on it already: the write's slot must name it, or
+ * store_dict_put() undo the count.  Holds nothing; lock-free. */
+const struct uz_dict *store_dict_get(struct uz_store *st, int *k);
+
+/* dicts.c: takes back a count store_dict_get() took on slot k. */
+static inline void store_dict_put(struct uz_store *st, int k)
+{
+	atomic_fetch_sub(&st->dicts[k].pages, 1);
+}
+
+/* dicts.c: sets up the slots (none in use; cfg's dictionary options). */
 void store_dicts_init(struct uz_store *st, const struct uz_store_config *cfg);
 
 /* dicts.c: frees every dictionary.  The store is being destroyed. */

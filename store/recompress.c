@@ -10,7 +10,9 @@
  * With a current trained dictionary (dicts.c) and zstd as the algorithm,
  * pages are compressed against it; pages on a retired dictionary are
  * recompressed too, onto the current one (or plainly), whatever their
- * new size, so that the retired dictionary can be freed. */
+ * new size, so that the retired dictionary can be freed.  Pages written
+ * with LZ4 against the current dictionary (dictionary_lz4) are
+ * candidates as plain LZ4 ones are, kept only if smaller. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/sysinfo.h>
@@ -57,10 +59,10 @@ static bool rc_wanted(const struct rc_filter *f, uint32_t meta)
 	uint32_t size = slot_size(meta);
 	int k = slot_dict(meta);
 
-	/* In memory, and LZ4 now, not found incompressible before, or on a
-	 * retired dictionary. */
+	/* In memory, and LZ4 now (plain, not found incompressible before,
+	 * or against a dictionary), or on a retired dictionary. */
 	if (!store_page_of_type(f->type, meta, f->min_age, f->now) ||
-	    (slot_codec(meta) != SLOT_LZ4 && (k < 0 || !f->retiring[k])))
+	    (slot_codec(meta) != SLOT_LZ4 && (k < 0 || (algo_of(meta) != UZ_ALGO_LZ4 && !f->retiring[k]))))
 		return false;
 	return size >= f->threshold;
 }
@@ -110,7 +112,7 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 	atomic_fetch_add_explicit(&st->rc_tried, 1, memory_order_relaxed);
 	/* Kept only if it takes less memory after afmalloc's rounding; a
 	 * page leaving a retired dictionary moves if it fits at all. */
-	moving = slot_dict(v.meta) >= 0;
+	moving = slot_dict(v.meta) >= 0 && f->retiring[slot_dict(v.meta)];
 	keep = clen > 0 && afm_footprint((uint32_t)clen) < (moving ? UZ_PAGE_SIZE : old_fp);
 	if (keep) {
 		/* It frees more than it takes: the limit's reserve may serve. */
@@ -129,8 +131,10 @@ static int recompress_one(struct uz_store *st, const struct uz_codec *c, const s
 		return 0;
 	}
 	if (!keep) {
-		/* (a page on a retired dictionary is tried again next time) */
-		uz_slot_unlock(s, moving ? cur.meta : slot_with_codec(cur.meta, SLOT_LZ4_TRIED));
+		/* (a page on a retired dictionary is tried again next time;
+		 * so is one with LZ4 against the current one: its codec has
+		 * no "tried" form) */
+		uz_slot_unlock(s, slot_dict(cur.meta) >= 0 ? cur.meta : slot_with_codec(cur.meta, SLOT_LZ4_TRIED));
 		return 0;
 	}
 	/* The idle mark and the access time stay: the page was not used. */

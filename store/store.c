@@ -91,13 +91,35 @@ void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v)
 	}
 }
 
+/* Compresses a page into tls_cbuf: with LZ4 against the dictionary
+ * writes use, if there is one (*k its slot, with the page counted on it:
+ * store_dict_get), else plainly (*k -1).  Returns the length, or 0 when
+ * it does not fit. */
+static int compress_page(struct uz_store *st, const void *page, int *k)
+{
+	static const struct uz_codec lz4 = { UZ_ALGO_LZ4, 0 };
+	const struct uz_dict *d = store_dict_get(st, k);
+	int clen;
+
+	if (d) {
+		clen = uz_dict_compress(d, &lz4, page, tls_cbuf, (int)sizeof(tls_cbuf));
+		if (clen > 0)
+			return clen;
+		store_dict_put(st, *k); /* (no memory for this thread's window) */
+		*k = -1;
+	}
+	return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+}
+
 /* Turns a page into a slot value, allocating and filling its chunks.
- * Uses tls_cbuf.  Returns 0 or the engine's negative errno. */
-static int encode(struct afm *e, const void *page, struct slot_val *v, bool over)
+ * Uses tls_cbuf.  A page against a dictionary is counted on it already
+ * (store_account must not count it again: encoded_account).  Returns 0
+ * or the engine's negative errno. */
+static int encode(struct uz_store *st, struct afm *e, const void *page, struct slot_val *v, bool over)
 {
 	struct afm_handle h;
 	uint64_t word;
-	int clen, err;
+	int clen, err, k;
 
 	memset(v, 0, sizeof(*v));
 	if (uz_page_same_filled(page, &word)) {
@@ -105,24 +127,43 @@ static int encode(struct afm *e, const void *page, struct slot_val *v, bool over
 		memcpy(v->w, &word, sizeof(word));
 		return 0;
 	}
-	clen = uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	clen = compress_page(st, page, &k);
 	/* afm_footprint() is 0 for sizes beyond a page: test the size first. */
 	if (clen > 0 && clen < (int)UZ_PAGE_SIZE && afm_footprint((uint32_t)clen) < UZ_PAGE_SIZE) {
 		err = over ? afm_alloc_over(e, (uint32_t)clen, &h) : afm_alloc(e, (uint32_t)clen, &h);
 		if (err)
-			return err;
+			goto out;
 		afm_store(e, (uint32_t)clen, &h, tls_cbuf);
 		v->meta = slot_meta(SLOT_COMP, (uint32_t)clen);
+		if (k >= 0) {
+			v->meta = slot_with_codec(v->meta, slot_dict_codec(0, k));
+			UZ_SHARD_ADD(st->cnt, dict_lz4_writes, 1);
+			k = -1; /* the count is the page's */
+		}
 	} else {
 		/* Compressed, it would cost as much as the page itself. */
 		err = over ? afm_alloc_over(e, UZ_PAGE_SIZE, &h) : afm_alloc(e, UZ_PAGE_SIZE, &h);
 		if (err)
-			return err;
+			goto out;
 		afm_store(e, UZ_PAGE_SIZE, &h, page);
 		v->meta = slot_meta(SLOT_RAW, UZ_PAGE_SIZE);
 	}
 	memcpy(v->w, h.ref, sizeof(h.ref));
-	return 0;
+out:
+	if (k >= 0)
+		store_dict_put(st, k);
+	return err;
+}
+
+/* store_account(+1) for what encode() made: its dictionary count, if
+ * any, was taken by encode. */
+static void encoded_account(struct uz_store *st, const struct slot_val *v)
+{
+	struct slot_val plain = *v;
+
+	if (slot_dict(v->meta) >= 0)
+		plain.meta = slot_with_codec(v->meta, SLOT_LZ4); /* the same algorithm for the counters */
+	store_account(st, &plain, +1);
 }
 
 /* Copies a page's object into dst: see internal.h. */
@@ -270,7 +311,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		 * holds data is replaced, not added: it may use the memory
 		 * limit's reserve (a racing discard only makes that wrong
 		 * for one page). */
-		err = encode(e, src, &new, holds_data(atomic_load_explicit(&s->meta, memory_order_relaxed)));
+		err = encode(st, e, src, &new, holds_data(atomic_load_explicit(&s->meta, memory_order_relaxed)));
 		if (err)
 			return err;
 		slot_read(s, uz_slot_lock(s), &old);
@@ -279,7 +320,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 		err = store_decode(st, e, &old, tls_page);
 		if (!err) {
 			memcpy(tls_page + off, src, len);
-			err = encode(e, tls_page, &new, holds_data(old.meta));
+			err = encode(st, e, tls_page, &new, holds_data(old.meta));
 		}
 		if (err) {
 			uz_slot_unlock(s, old.meta);
@@ -290,7 +331,7 @@ static int write_page(struct uz_store *st, uint64_t idx, const void *src, uint32
 	slot_write(s, &new);
 	uz_slot_unlock(s, new.meta);
 	store_account(st, &old, -1);
-	store_account(st, &new, +1);
+	encoded_account(st, &new);
 	store_release(st, e, &old);
 	return 0;
 }

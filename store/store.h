@@ -78,6 +78,11 @@ struct uz_store_config {
 	 * dictionary, if there is one (uz_store_train_dict() makes them);
 	 * false: never (pages go on as if none were trained). */
 	bool dictionary;
+	/* New writes compress with LZ4 against the current trained
+	 * dictionary, if there is one (whatever dictionary says); such pages
+	 * are recompressed like plain LZ4 ones.  uz_store_set_dictionary_lz4()
+	 * changes it. */
+	bool dictionary_lz4;
 	/* Progress of writeback, recompression by hand, snapshot and
 	 * restore (NULL: none); may be called from several threads at once. */
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
@@ -193,6 +198,11 @@ struct uz_store_stats {
 	uint64_t dict_bytes;
 	uint64_t dict_pages;
 	uint64_t recomp_dict_pages;
+	/* writes that compressed with LZ4 against the current dictionary
+	 * (dictionary_lz4), in total; and those that found it retired
+	 * meanwhile and compressed plainly */
+	uint64_t dict_lz4_writes;
+	uint64_t dict_lz4_missed;
 	struct uz_store_dict_stats {
 		uint64_t id; /* 1, 2, ... in the order they were trained */
 		uint64_t size; /* its content, bytes */
@@ -330,14 +340,19 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
  * age (0: off).  Pages already recompressed keep their algorithm. */
 void uz_store_set_recompress(struct uz_store *st, const struct uz_codec *c, uint64_t after_s);
 
+/* Turns LZ4 against the current dictionary for new writes on or off
+ * (uz_store_config's dictionary_lz4).  Pages already written keep their
+ * form.  Takes the dictionaries' lock; any thread. */
+void uz_store_set_dictionary_lz4(struct uz_store *st, bool on);
+
 /* Trains a dictionary of at most dict_size bytes (UZ_DICT_MIN_SIZE ..
  * UZ_DICT_MAX_SIZE, compress/dict.h) on up to sample_pages (at least
  * UZ_DICT_MIN_SAMPLES) of the pages stored in memory (compressed or raw;
  * not same-filled or written back), picked evenly across the device, for
  * zstd at the recompression level (zstd's default if recompression is
  * not zstd), and makes it the current dictionary: recompression with
- * zstd (when the store's config has dictionary set) compresses against
- * it from then on.  The dictionary current before retires: its pages
+ * zstd (when the store's config has dictionary set), and writes with
+ * dictionary_lz4, compress against it from then on.  The dictionary current before retires: its pages
  * stay readable and are recompressed onto the new one (whatever their
  * size: it is freed when no page uses it).  Each page is copied under its
  * slot's lock, one at a time, like a read (no access time changes);

@@ -530,6 +530,324 @@ START_TEST(policy_uses_the_dictionary)
 }
 END_TEST
 
+/* --- LZ4 against the current dictionary for writes (dictionary_lz4) ---- */
+
+static struct uz_store *lz4_dict_store(bool on, struct uz_backing *b)
+{
+	struct uz_store_config cfg = { .arena = UZ_ARENA_PLAIN, .recomp = { UZ_ALGO_ZSTD, 0 },
+				       .dictionary = true, .dictionary_lz4 = on, .backing = b };
+	struct uz_store *st = uz_store_create(64 * MiB, &cfg);
+
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+/* With dictionary_lz4, writes after a training are LZ4 against the
+ * dictionary, smaller in total than plain LZ4 on the same data, read back
+ * exactly, and are counted on it; overwrites, discards and same-filled
+ * pages take the count off; turned off, writes are plain again; the
+ * pages are recompressed onto the dictionary with zstd. */
+START_TEST(lz4_dict_writes_are_smaller)
+{
+	struct uz_store *st = lz4_dict_store(true, NULL), *plain = lz4_dict_store(false, NULL);
+	static const uint8_t zero[UZ_PAGE_SIZE];
+	struct uz_store_stats s, sp;
+	struct uz_recompress_result r;
+	int k;
+
+	put_range(st, 0, N, 0);
+	put_range(plain, 0, N, 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dict_lz4_writes, 0); /* no dictionary yet */
+	train_ok(st);
+	train_ok(plain);
+	put_range(st, 0, N, 9);
+	put_range(plain, 0, N, 9);
+	uz_store_stats(st, &s);
+	uz_store_stats(plain, &sp);
+	k = current_slot(&s);
+	ck_assert_int_ge(k, 0);
+	ck_assert_uint_eq(s.dict_lz4_writes, N);
+	ck_assert_uint_eq(s.dict_lz4_missed, 0);
+	ck_assert_uint_eq(s.dicts[k].pages, N);
+	ck_assert_uint_eq(s.dict_pages, N);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_LZ4], N);
+	ck_assert_uint_eq(sp.dict_pages, 0);
+	ck_assert_uint_eq(sp.dict_lz4_writes, 0);
+	ck_assert_msg(s.compr_data_size < sp.compr_data_size, "LZ4 against the dictionary: %llu bytes, plain %llu",
+		      (unsigned long long)s.compr_data_size, (unsigned long long)sp.compr_data_size);
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 9);
+	/* a partial write decodes and encodes against it again */
+	ck_assert_int_eq(uz_store_write(st, zero, 100, 5 * UZ_PAGE_SIZE + 17), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k].pages, N);
+	/* overwritten with same-filled pages, discarded, zeroed: off it */
+	for (unsigned i = 0; i < 100; i++)
+		ck_assert_int_eq(uz_store_write(st, zero, sizeof(zero), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_discard(st, 100 * UZ_PAGE_SIZE, 100 * UZ_PAGE_SIZE), 0);
+	ck_assert_int_eq(uz_store_zero(st, 200 * UZ_PAGE_SIZE, 100 * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k].pages, N - 300);
+	uz_test_store_ok(st);
+	check_range(st, 300, N - 300, 9);
+	/* turned off: plain LZ4 again */
+	uz_store_set_dictionary_lz4(st, false);
+	put_range(st, 300, 100, 4);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k].pages, N - 400);
+	ck_assert_uint_eq(s.dict_lz4_writes, N + 1); /* (and the partial write) */
+	uz_store_set_dictionary_lz4(st, true);
+	put_range(st, 0, 300, 4);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k].pages, N - 100);
+	/* recompressed: zstd against the dictionary, kept where smaller */
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	ck_assert_uint_eq(r.tried, N);
+	ck_assert_uint_gt(r.dict_kept, N / 2);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dicts[k].pages, N);
+	ck_assert_uint_eq(s.algo_pages[UZ_ALGO_ZSTD] + s.algo_pages[UZ_ALGO_LZ4], N);
+	uz_test_store_ok(st);
+	check_range(st, 0, 400, 4);
+	check_range(st, 400, N - 400, 9);
+	uz_store_destroy(st);
+	uz_store_destroy(plain);
+}
+END_TEST
+
+/* LZ4-dictionary pages written back keep their dictionary, read back one
+ * by one and in spans, and hold it while written back. */
+START_TEST(lz4_dict_pages_write_back)
+{
+	char path[256];
+	struct uz_store *st = lz4_dict_store(true, uz_test_backing(path, sizeof(path), 64 * MiB));
+	static uint8_t big[64 * UZ_PAGE_SIZE], want[UZ_PAGE_SIZE];
+	struct uz_writeback_result w;
+	struct uz_store_stats s;
+	int k;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	put_range(st, 0, N, 2);
+	ck_assert_int_eq(uz_store_writeback(st, UZ_WB_ALL, 0, &w), 0);
+	ck_assert_uint_eq(w.pages, N);
+	uz_store_stats(st, &s);
+	k = current_slot(&s);
+	ck_assert_uint_eq(s.wb_pages, N);
+	ck_assert_uint_eq(s.dicts[k].pages, N);
+	uz_test_store_ok(st);
+	ck_assert_int_eq(uz_store_read(st, big, sizeof(big), 0), 0); /* a span */
+	for (unsigned i = 0; i < 64; i++) {
+		prose(want, sizeof(want), i + 2);
+		ck_assert_msg(memcmp(want, big + (size_t)i * UZ_PAGE_SIZE, UZ_PAGE_SIZE) == 0, "page %u", i);
+	}
+	check_range(st, 0, N, 2);
+	uz_store_stats(st, &s);
+	ck_assert_uint_gt(s.wb_reads, 0);
+	/* discarded, they let it go */
+	ck_assert_int_eq(uz_store_discard(st, 0, (uint64_t)N * UZ_PAGE_SIZE), 0);
+	uz_store_stats(st, &s);
+	ck_assert_uint_eq(s.dict_pages, 0);
+	ck_assert_uint_eq(s.wb_pages, 0);
+	uz_test_store_ok(st);
+	uz_store_destroy(st);
+	uz_test_tmp_gone(path);
+}
+END_TEST
+
+/* Writers on 4 threads, each owning a quarter of the pages, rewrite,
+ * partly write and discard them while the main thread retrains (the
+ * current dictionary retires under the writers), recompresses (moving
+ * pages off the retired one, which is freed) and turns dictionary_lz4
+ * off and on: every page reads back as its writer last wrote it, the
+ * checker agrees with the counts, and the retired dictionaries are freed. */
+enum { WRITERS = 4, OWN = N / WRITERS };
+
+struct writer_arg {
+	struct uz_store *st;
+	unsigned t;
+	_Atomic bool *stop;
+	unsigned salt[OWN]; /* the page's last salt; ~0u: discarded */
+	unsigned writes;
+};
+
+static void *writer(void *p)
+{
+	struct writer_arg *a = p;
+	static __thread uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	unsigned s = a->t + 1;
+
+	uz_store_thread_warm();
+	while (!atomic_load(a->stop)) {
+		unsigned i = uz_test_rnd(&s) % OWN, op = uz_test_rnd(&s) % 16;
+		uint64_t idx = (uint64_t)a->t * OWN + i, off = idx * UZ_PAGE_SIZE;
+
+		if (op == 0) {
+			ck_assert_int_eq(uz_store_discard(a->st, off, UZ_PAGE_SIZE), 0);
+			a->salt[i] = ~0u;
+		} else if (op == 1 && a->salt[i] != ~0u) {
+			/* a partial write of the page's own bytes: it stays the same */
+			prose(page, sizeof(page), (unsigned)idx + a->salt[i]);
+			ck_assert_int_eq(uz_store_write(a->st, page + 1000, 700, off + 1000), 0);
+		} else {
+			a->salt[i] = uz_test_rnd(&s) % 64;
+			prose(page, sizeof(page), (unsigned)idx + a->salt[i]);
+			ck_assert_int_eq(uz_store_write(a->st, page, sizeof(page), off), 0);
+		}
+		ck_assert_int_eq(uz_store_read(a->st, got, sizeof(got), off), 0);
+		if (a->salt[i] == ~0u)
+			memset(page, 0, sizeof(page));
+		ck_assert_msg(memcmp(page, got, sizeof(got)) == 0, "page %llu", (unsigned long long)idx);
+		a->writes++;
+	}
+	return NULL;
+}
+
+START_TEST(lz4_dict_writes_race_retraining)
+{
+	struct uz_store *st = lz4_dict_store(true, NULL);
+	static struct writer_arg a[WRITERS];
+	static uint8_t want[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	struct uz_recompress_result r;
+	_Atomic bool stop = false;
+	struct uz_store_stats s;
+	pthread_t th[WRITERS];
+	char err[256];
+	int trained = 0, k;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	for (unsigned t = 0; t < WRITERS; t++) {
+		a[t] = (struct writer_arg){ .st = st, .t = t, .stop = &stop };
+		ck_assert_int_eq(pthread_create(&th[t], NULL, writer, &a[t]), 0);
+	}
+	for (int tries = 0; trained < uz_test_rounds(12) && tries < 1000; tries++) {
+		/* (-EBUSY: the retired dictionary still has a page that
+		 * recompression found rewritten meanwhile, or a writer's
+		 * passing count: try again after the next recompression) */
+		int e = uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err));
+
+		ck_assert_msg(e == 0 || e == -EBUSY, "train: %s", err);
+		trained += e == 0;
+		ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+		if (e)
+			usleep(1000);
+		else if (trained % 4 == 3)
+			uz_store_set_dictionary_lz4(st, false);
+		else if (trained % 4 == 0)
+			uz_store_set_dictionary_lz4(st, true);
+	}
+	atomic_store(&stop, true);
+	for (unsigned t = 0; t < WRITERS; t++) {
+		pthread_join(th[t], NULL);
+		ck_assert_uint_gt(a[t].writes, 0);
+	}
+	ck_assert_int_eq(trained, uz_test_rounds(12));
+	/* quiet now: the counts are exact, and one more recompression moves
+	 * the last pages off the retired dictionary and frees it */
+	uz_test_store_ok(st);
+	ck_assert_int_eq(uz_store_recompress(st, UZ_WB_ALL, 0, &r), 0);
+	uz_store_stats(st, &s);
+	k = current_slot(&s);
+	ck_assert_int_ge(k, 0);
+	ck_assert_uint_eq(s.dicts[1 - k].id, 0);
+	ck_assert_uint_eq(s.dict_pages, s.dicts[k].pages);
+	ck_assert_uint_gt(s.dict_lz4_writes, 0);
+	uz_test_store_ok(st);
+	for (unsigned t = 0; t < WRITERS; t++)
+		for (unsigned i = 0; i < OWN; i++) {
+			uint64_t idx = (uint64_t)t * OWN + i;
+
+			if (a[t].salt[i] == ~0u)
+				memset(want, 0, sizeof(want));
+			else
+				prose(want, sizeof(want), (unsigned)idx + a[t].salt[i]);
+			ck_assert_int_eq(uz_store_read(st, got, sizeof(got), idx * UZ_PAGE_SIZE), 0);
+			ck_assert_msg(memcmp(want, got, sizeof(got)) == 0, "page %llu", (unsigned long long)idx);
+		}
+	uz_store_destroy(st);
+}
+END_TEST
+
+/* The tightest race: writers whose pages leave the dictionary at once
+ * (each written with prose, then overwritten with noise, which LZ4
+ * cannot shrink: a count taken and given back), so that the current
+ * dictionary's count is 0 but for writers passing, and each training
+ * frees the one it retires right after installing the new one: a writer
+ * that read the current slot just before must not compress with it once
+ * freed (AddressSanitizer would see it), nor leave its count behind. */
+struct churn_arg {
+	struct uz_store *st;
+	unsigned t;
+	_Atomic bool *stop;
+	unsigned writes;
+};
+
+static void *churner(void *p)
+{
+	struct churn_arg *a = p;
+	static __thread uint8_t page[UZ_PAGE_SIZE], got[UZ_PAGE_SIZE];
+	uint64_t off = ((uint64_t)N + a->t) * UZ_PAGE_SIZE;
+	unsigned s = a->t + 1;
+
+	uz_store_thread_warm();
+	while (!atomic_load(a->stop)) {
+		unsigned seed = uz_test_rnd(&s);
+
+		prose(page, sizeof(page), seed);
+		ck_assert_int_eq(uz_store_write(a->st, page, sizeof(page), off), 0);
+		ck_assert_int_eq(uz_store_read(a->st, got, sizeof(got), off), 0);
+		ck_assert(memcmp(page, got, sizeof(got)) == 0);
+		uz_test_noise(page, sizeof(page), seed);
+		ck_assert_int_eq(uz_store_write(a->st, page, sizeof(page), off), 0);
+		ck_assert_int_eq(uz_store_read(a->st, got, sizeof(got), off), 0);
+		ck_assert(memcmp(page, got, sizeof(got)) == 0);
+		a->writes++;
+	}
+	return NULL;
+}
+
+START_TEST(lz4_dict_writes_race_freeing)
+{
+	struct uz_store *st = lz4_dict_store(true, NULL);
+	static struct churn_arg a[WRITERS];
+	_Atomic bool stop = false;
+	struct uz_store_stats s;
+	pthread_t th[WRITERS];
+	char err[256];
+	int trained = 0;
+
+	put_range(st, 0, N, 0); /* plain LZ4, before any dictionary: to sample */
+	for (unsigned t = 0; t < WRITERS; t++) {
+		a[t] = (struct churn_arg){ .st = st, .t = t, .stop = &stop };
+		ck_assert_int_eq(pthread_create(&th[t], NULL, churner, &a[t]), 0);
+	}
+	for (int tries = 0; trained < uz_test_rounds(40) && tries < 4000; tries++) {
+		int e = uz_store_train_dict(st, SAMPLE, DICT, err, sizeof(err));
+
+		/* (-EBUSY: the retired one still has a page a writer is
+		 * about to overwrite, or a writer's passing count) */
+		ck_assert_msg(e == 0 || e == -EBUSY, "train: %s", err);
+		trained += e == 0;
+		if (e)
+			usleep(1000);
+	}
+	atomic_store(&stop, true);
+	for (unsigned t = 0; t < WRITERS; t++) {
+		pthread_join(th[t], NULL);
+		ck_assert_uint_gt(a[t].writes, 0);
+	}
+	ck_assert_int_eq(trained, uz_test_rounds(40));
+	uz_store_stats(st, &s);
+	ck_assert_uint_gt(s.dict_lz4_writes, 0);
+	ck_assert_uint_eq(s.dict_pages, 0); /* every writer's page ends as noise */
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 0);
+	uz_store_destroy(st);
+}
+END_TEST
+
 static Suite *dict_suite(void)
 {
 	Suite *s = suite_create("dict");
@@ -537,7 +855,8 @@ static Suite *dict_suite(void)
 	uz_tcase(s, "dictionaries", 240,
 		 UZ_TESTS(dictionary_pages_are_smaller, retrain_retires_and_frees, dictionary_pages_write_back,
 			  empty_dictionary_slot_reads_eio, snapshot_carries_dictionary_pages, training_errors,
-			  reads_race_retraining, policy_uses_the_dictionary));
+			  reads_race_retraining, policy_uses_the_dictionary, lz4_dict_writes_are_smaller,
+			  lz4_dict_pages_write_back, lz4_dict_writes_race_retraining, lz4_dict_writes_race_freeing));
 	return s;
 }
 
