@@ -167,7 +167,7 @@ START_TEST(keys)
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "257", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "8k", err, sizeof(err)), -EINVAL);
 	ck_assert_uint_eq(c.io_uring_depth, 16);
-	ck_assert_int_eq(c.dictionary, 1); /* auto by default */
+	ck_assert_int_eq(c.dictionary, 0); /* off by default */
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "auto", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.dictionary, 1);
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "yes", err, sizeof(err)), -EINVAL);
