@@ -738,6 +738,15 @@ START_TEST(lz4_dict_writes_race_retraining)
 		else if (trained % 4 == 0)
 			uz_store_set_dictionary_lz4(st, true);
 	}
+	/* On again, and the writers go on until some write has used a
+	 * dictionary (at most 30 s): the check below must not depend on how
+	 * threads were scheduled (under valgrind, one at a time). */
+	uz_store_set_dictionary_lz4(st, true);
+	uz_store_stats(st, &s);
+	for (int i = 0; i < 30000 && !s.dict_lz4_writes; i++) {
+		usleep(1000);
+		uz_store_stats(st, &s);
+	}
 	atomic_store(&stop, true);
 	for (unsigned t = 0; t < WRITERS; t++) {
 		pthread_join(th[t], NULL);
@@ -832,6 +841,15 @@ START_TEST(lz4_dict_writes_race_freeing)
 		trained += e == 0;
 		if (e)
 			usleep(1000);
+	}
+	/* The last dictionary stays current: the writers go on until some
+	 * write has used one (at most 30 s), so that the check below does
+	 * not depend on how threads were scheduled during the trainings
+	 * (under valgrind, one thread at a time). */
+	uz_store_stats(st, &s);
+	for (int i = 0; i < 30000 && !s.dict_lz4_writes; i++) {
+		usleep(1000);
+		uz_store_stats(st, &s);
 	}
 	atomic_store(&stop, true);
 	for (unsigned t = 0; t < WRITERS; t++) {
