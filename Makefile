@@ -229,6 +229,11 @@ bench-dict: bench-deps
 	$(MAKE) $(B)/tests/dictbench
 	tests/bench/dict.sh $(DICT_ARGS)
 
+# 4K read latency while dictionaries are trained, against none.
+bench-train: bench-deps
+	$(MAKE) all
+	tests/bench/train.sh $(TRAIN_ARGS)
+
 # The daemon's CPU time per GiB over each transport, alternating.
 bench-cpu: bench-deps
 	$(MAKE) all
@@ -237,4 +242,4 @@ bench-cpu: bench-deps
 clean:
 	rm -rf build build-* uzramd uzramctl
 
-.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-cpu install uninstall fuzz valgrind
+.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-train bench-cpu install uninstall fuzz valgrind

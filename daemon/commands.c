@@ -52,6 +52,7 @@ static void cmd_stats(struct daemon *d, const char *arg, char *out, size_t outle
 						    .swap_priority = d->cfg.swap_priority,
 						    .swap_discard = uz_config_swap_discard(&d->cfg),
 						    .dictionary = d->cfg.dictionary,
+						    .dict_training = atomic_load(&d->dict.training) > 0,
 						    .dict_estimate = &est,
 						    .restored = d->have_restored ? &d->restored : NULL },
 			out, outlen);
@@ -236,7 +237,7 @@ static void cmd_train(struct daemon *d, const char *arg, char *out, size_t outle
 		w += len;
 		w += strspn(w, " ");
 	}
-	r = dict_train(d, sample, size, "asked for", &t, err, sizeof(err));
+	r = dict_train(d, sample, size, false, "asked for", &t, err, sizeof(err));
 	if (r) {
 		uz_log(LOG_INFO, "train: refused: %s", err);
 		snprintf(out, outlen, "error: train: %s\n", err);

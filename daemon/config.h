@@ -29,7 +29,7 @@
  * saved the most on the kernel tree net of the dictionary's own memory
  * (make bench-dict), trained on 8192 pages (32 MiB of data).  Off by
  * default until snapshots carry dictionaries (persist). */
-#define UZ_DEFAULT_DICTIONARY 0
+#define UZ_DEFAULT_DICTIONARY 1
 #define UZ_DEFAULT_DICT_SIZE 112640
 #define UZ_DEFAULT_DICT_SAMPLE 8192
 #define UZ_DICT_SAMPLE_MAX (1u << 20)

@@ -4,9 +4,12 @@
  * dictionary saves that the stats report. */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "uzramd.h"
@@ -54,19 +57,64 @@ static int refresh_estimate(struct daemon *d)
 	return 0;
 }
 
-int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why, struct dict_trained *t,
-	       char *err, size_t errlen)
+/* A training runs in a thread of its own at the lowest priority (nice
+ * 19): seconds of CPU that must not take a core from the threads that
+ * serve I/O (make bench-train measures the reads beside it).  Its own
+ * thread, because a thread may lower its priority but, without
+ * CAP_SYS_NICE, not raise it again. */
+struct train_job {
+	struct uz_store *st;
+	uint64_t sample, size;
+	bool must_pay;
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+static void *train_thread(void *arg)
+{
+	struct train_job *j = arg;
+
+	/* (if refused, it trains at the caller's priority) */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+	j->ret = j->must_pay ? uz_store_train_dict_paying(j->st, j->sample, j->size, j->err, j->errlen) :
+			       uz_store_train_dict(j->st, j->sample, j->size, j->err, j->errlen);
+	return NULL;
+}
+
+/* Trains in train_thread and waits for it; its result, or -ENOMEM (err
+ * set) when no thread can be made. */
+static int train_niced(struct uz_store *st, uint64_t sample, uint64_t size, bool must_pay, char *err,
+		       size_t errlen)
+{
+	struct train_job j = { .st = st, .sample = sample, .size = size, .must_pay = must_pay, .err = err,
+			       .errlen = errlen };
+	pthread_t t;
+	int e = pthread_create(&t, NULL, train_thread, &j);
+
+	if (e) {
+		snprintf(err, errlen, "no thread to train in: %s", strerror(e));
+		return -ENOMEM;
+	}
+	pthread_join(t, NULL);
+	return j.ret;
+}
+
+int dict_train(struct daemon *d, uint64_t sample, uint64_t size, bool must_pay, const char *why,
+	       struct dict_trained *t, char *err, size_t errlen)
 {
 	struct uz_store_stats s;
 	struct timespec t0, t1;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = uz_store_train_dict(d->st, sample, size, err, errlen);
+	atomic_fetch_add(&d->dict.training, 1);
+	r = train_niced(d->st, sample, size, must_pay, err, errlen);
 	/* The trainer's scratch memory (the sample and zstd's suffix arrays,
 	 * several times the sample) is freed by now: give back what malloc
 	 * kept of it, so that a training does not leave the daemon bigger. */
 	malloc_trim(0);
+	atomic_fetch_sub(&d->dict.training, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r)
 		return r;
@@ -99,7 +147,7 @@ static void auto_train(struct daemon *d, uint64_t sample, uint64_t size, const c
 {
 	struct dict_trained t;
 	char err[256];
-	int r = dict_train(d, sample, size, why, &t, err, sizeof(err)), was;
+	int r = dict_train(d, sample, size, true, why, &t, err, sizeof(err)), was;
 
 	if (!r) {
 		d->dict.retry_ticks = 0;

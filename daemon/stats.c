@@ -116,6 +116,7 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "recomp_saved_bytes %llu\n", (unsigned long long)s->recomp_saved_bytes);
 	put(&o, "recomp_tried %llu\n", (unsigned long long)s->recomp_tried);
 	put(&o, "dictionary %s\n", info->dictionary ? "auto" : "off");
+	put(&o, "dict_training %d\n", info->dict_training ? 1 : 0);
 	put(&o, "dict_bytes %llu\n", (unsigned long long)s->dict_bytes);
 	put(&o, "dict_pages %llu\n", (unsigned long long)s->dict_pages);
 	put(&o, "recomp_dict_pages %llu\n", (unsigned long long)s->recomp_dict_pages);

@@ -31,6 +31,7 @@ struct uz_stats_info {
 	int swap_priority;
 	const char *swap_discard; /* swapon's --discard policy, "" for none */
 	bool dictionary; /* dictionary = auto */
+	bool dict_training; /* a training runs now */
 	/* the last estimate of what the dictionaries save (NULL or
 	 * pages 0: none; daemon/dictpolicy.c makes it) */
 	const struct uz_store_dict_estimate *dict_estimate;

@@ -41,6 +41,7 @@ struct dict_state {
 	double fresh_gain; /* what the current dictionary saved right after training */
 	struct uz_store_dict_estimate est; /* the last estimate; est.pages 0: none */
 	int last_error; /* the last automatic refusal (logged once); 0: none */
+	_Atomic int training; /* a training runs now (its scratch memory is held) */
 	unsigned est_ticks, wait_ticks, retry_ticks;
 };
 
@@ -145,12 +146,14 @@ struct dict_trained {
 	double gain; /* of zstd's compressed size, the fraction it saves on a sample */
 };
 
-/* Trains a dictionary now (on the caller's thread: never a serving one)
- * of at most size bytes on up to sample pages, logs it (why: what asked),
- * and refreshes the estimate.  Returns 0 with *t filled, or the store's
+/* Trains a dictionary now of at most size bytes on up to sample pages
+ * (in a thread of its own at nice 19; the caller, never a serving thread,
+ * waits), logs it (why: what asked), and refreshes the estimate.  With
+ * must_pay, keeps it only if it pays for itself
+ * (uz_store_train_dict_paying).  Returns 0 with *t filled, or the store's
  * -EINVAL, -EBUSY, -ENOMEM with its reason in err. */
-int dict_train(struct daemon *d, uint64_t sample, uint64_t size, const char *why, struct dict_trained *t,
-	       char *err, size_t errlen);
+int dict_train(struct daemon *d, uint64_t sample, uint64_t size, bool must_pay, const char *why,
+	       struct dict_trained *t, char *err, size_t errlen);
 
 /* The housekeeping thread's turn, every tick: with dictionary = auto and
  * zstd recompression, trains when there is no current dictionary and at

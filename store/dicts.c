@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -255,13 +256,80 @@ static void install(struct uz_store *st, int k, struct uz_dict *d)
 	uz_mutex_unlock(&st->dict_lock);
 }
 
-/* Trains and installs; caller holds rc_lock.  See uz_store_train_dict. */
-static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_size, int level, char *err,
-			size_t errlen)
+/* Held-out pages a training that must pay tests its dictionary on: one
+ * in DICT_HOLD_STRIDE of the sample, at most DICT_HOLD_MAX (about 10 ms
+ * of zstd, twice a page). */
+#define DICT_HOLD_STRIDE 8
+#define DICT_HOLD_MAX 256
+/* The least share of zstd's size a dictionary must save on them, in
+ * thousandths: below 1 %, not worth the CPU of compressing against it. */
+#define DICT_MIN_GAIN_PERMILLE 10
+
+/* Moves every DICT_HOLD_STRIDE-th of the n pages in buf (up to
+ * DICT_HOLD_MAX) into held, and the others together at buf's start.
+ * Returns the pages held out (0 when that would leave fewer than
+ * UZ_DICT_MIN_SAMPLES to train on). */
+static uint64_t hold_out(uint8_t *buf, uint64_t n, uint8_t *held)
 {
-	uint64_t n, cap, got;
+	uint64_t t = n / DICT_HOLD_STRIDE, stride, kept = 0;
+
+	if (t > DICT_HOLD_MAX)
+		t = DICT_HOLD_MAX;
+	if (!t || n - t < UZ_DICT_MIN_SAMPLES)
+		return 0;
+	stride = n / t;
+	for (uint64_t i = 0, j = 0; i < n; i++) {
+		uint8_t *p = buf + i * UZ_PAGE_SIZE;
+
+		if (j < t && i % stride == stride - 1)
+			memcpy(held + j++ * UZ_PAGE_SIZE, p, UZ_PAGE_SIZE);
+		else if (kept++ != i)
+			memmove(buf + (kept - 1) * UZ_PAGE_SIZE, p, UZ_PAGE_SIZE);
+	}
+	return t;
+}
+
+/* Whether d pays for itself: on the t held-out pages it saves at least
+ * DICT_MIN_GAIN_PERMILLE of zstd's size at level, and that saving,
+ * spread over the stored pages in memory, is more than the memory d
+ * holds.  Returns 0 (it pays), -EINVAL with the figures in err (it does
+ * not), -ENOMEM. */
+static int dict_pays(const struct uz_dict *d, int level, const uint8_t *held, uint64_t t,
+		     uint64_t stored, char *err, size_t errlen)
+{
+	const struct uz_codec c = { .algo = UZ_ALGO_ZSTD, .level = level };
+	uint8_t dst[UZ_COMPRESS_BOUND];
+	uint64_t plain = 0, with = 0, saved, mem = uz_dict_mem(d);
+
+	for (uint64_t j = 0; j < t; j++) {
+		const uint8_t *p = held + j * UZ_PAGE_SIZE;
+		int a = uz_codec_compress(&c, p, dst, (int)sizeof(dst));
+		int b = uz_dict_compress(d, &c, p, dst, (int)sizeof(dst));
+
+		if (a < 0 || b < 0)
+			return a < 0 ? a : b;
+		/* (0: did not fit, as good as stored raw) */
+		plain += a ? (uint64_t)a : UZ_PAGE_SIZE;
+		with += b ? (uint64_t)b : UZ_PAGE_SIZE;
+	}
+	saved = plain > with ? (plain - with) * stored / t : 0;
+	if (plain > with && (plain - with) * 1000 >= plain * DICT_MIN_GAIN_PERMILLE && saved > mem)
+		return 0;
+	snprintf(err, errlen, "the dictionary would save %.1f %% of zstd's size on %llu held-out pages, about %llu "
+		 "KiB over the %llu pages stored, against the %llu KiB it holds: not kept",
+		 plain ? ((double)plain - (double)with) * 100.0 / (double)plain : 0.0, (unsigned long long)t,
+		 (unsigned long long)(saved >> 10), (unsigned long long)stored, (unsigned long long)(mem >> 10));
+	return -EINVAL;
+}
+
+/* Trains and installs; caller holds rc_lock.  See uz_store_train_dict
+ * (must_pay: uz_store_train_dict_paying). */
+static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_size, int level, bool must_pay,
+			char *err, size_t errlen)
+{
+	uint64_t n, cap, got, held_n = 0;
 	struct uz_dict *d;
-	uint8_t *buf;
+	uint8_t *buf, *held = NULL;
 	int k, e;
 
 	store_dicts_reap(st);
@@ -294,24 +362,46 @@ static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_
 			 UZ_DICT_MIN_SAMPLES);
 		return -EINVAL;
 	}
-	d = uz_dict_train(buf, got, dict_size, level);
+	if (must_pay) {
+		held = malloc(DICT_HOLD_MAX * UZ_PAGE_SIZE);
+		if (!held) {
+			free(buf);
+			snprintf(err, errlen, "no memory for the held-out pages");
+			return -ENOMEM;
+		}
+		held_n = hold_out(buf, got, held);
+	}
+	d = uz_dict_train(buf, got - held_n, dict_size, level);
 	e = d ? 0 : -errno;
 	free(buf);
 	if (e == -ENOMEM) {
+		free(held);
 		snprintf(err, errlen, "no memory to train a dictionary of %zu bytes", dict_size);
 		return e;
 	}
 	if (e) {
+		free(held);
 		snprintf(err, errlen, "training on %llu pages failed: they hold too little in common",
-			 (unsigned long long)got);
+			 (unsigned long long)(got - held_n));
 		return -EINVAL;
+	}
+	if (held_n) {
+		e = dict_pays(d, level, held, held_n, n, err, errlen);
+		if (e == -ENOMEM)
+			snprintf(err, errlen, "no memory to test the dictionary");
+	}
+	free(held);
+	if (e) {
+		uz_dict_free(d);
+		return e;
 	}
 	install(st, k, d);
 	store_dicts_reap(st); /* the one it replaces, if no page uses it */
 	return 0;
 }
 
-int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen)
+static int train(struct uz_store *st, uint64_t sample_pages, size_t dict_size, bool must_pay, char *err,
+		 size_t errlen)
 {
 	int level = store_dict_level(st);
 	int ret;
@@ -327,9 +417,20 @@ int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_
 		return -EINVAL;
 	}
 	uz_mutex_lock(&st->rc_lock);
-	ret = train_locked(st, sample_pages, dict_size, level, err, errlen);
+	ret = train_locked(st, sample_pages, dict_size, level, must_pay, err, errlen);
 	uz_mutex_unlock(&st->rc_lock);
 	return ret;
+}
+
+int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen)
+{
+	return train(st, sample_pages, dict_size, false, err, errlen);
+}
+
+int uz_store_train_dict_paying(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err,
+			       size_t errlen)
+{
+	return train(st, sample_pages, dict_size, true, err, errlen);
 }
 
 /* --- snapshots ------------------------------------------------------------ */

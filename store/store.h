@@ -364,6 +364,17 @@ void uz_store_set_dictionary_lz4(struct uz_store *st, bool on);
  * retired dictionary still has pages; nothing was sampled), -ENOMEM. */
 int uz_store_train_dict(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err, size_t errlen);
 
+/* As uz_store_train_dict, but keeps the dictionary only if it pays for
+ * itself: one page in 8 of the sample (at most 256) is held out of the
+ * training and compressed with zstd with and without it; the dictionary
+ * must save at least 1 % of zstd's size there, and that saving, spread
+ * over the pages stored in memory, must pass the memory the dictionary
+ * holds (uz_dict_mem).  Otherwise it is freed and -EINVAL returned with
+ * the figures in err; nothing changes.  What dictionary = auto trains
+ * with: on data a dictionary does not help, none is kept. */
+int uz_store_train_dict_paying(struct uz_store *st, uint64_t sample_pages, size_t dict_size, char *err,
+			       size_t errlen);
+
 /* Whether recompression with zstd compresses against the current
  * dictionary (the config's dictionary, changed at a reload); pages
  * already on a dictionary keep it.  Waits for a recompression in

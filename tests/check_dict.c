@@ -433,6 +433,47 @@ START_TEST(training_errors)
 }
 END_TEST
 
+/* A training that must pay keeps no dictionary where it cannot: on noise
+ * (nothing in common), and on prose while too few pages are stored for
+ * its saving to pass its memory; it keeps one once they are many, and
+ * one that pays is refused nothing that the plain training would keep. */
+START_TEST(auto_training_must_pay)
+{
+	enum { FEW = 600, MANY = 12288 };
+	struct uz_store *st = dict_store(true, NULL);
+	static uint8_t page[UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+	char err[256] = "";
+
+	for (unsigned i = 0; i < FEW; i++) {
+		uz_test_noise(page, sizeof(page), i + 1);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)i * UZ_PAGE_SIZE), 0);
+	}
+	ck_assert_int_eq(uz_store_train_dict_paying(st, FEW, DICT, err, sizeof(err)), -EINVAL);
+	uz_store_stats(st, &s);
+	ck_assert_int_eq(current_slot(&s), -1);
+	ck_assert_uint_eq(s.dict_bytes, 0);
+	/* prose over the noise: the dictionary saves, but not its memory */
+	put_range(st, 0, FEW, 0);
+	err[0] = 0;
+	ck_assert_int_eq(uz_store_train_dict_paying(st, FEW, DICT, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "not kept") && strstr(err, "600 pages stored"), "%s", err);
+	uz_store_stats(st, &s);
+	ck_assert_int_eq(current_slot(&s), -1);
+	ck_assert_uint_eq(s.dict_bytes, 0);
+	uz_test_store_ok(st);
+	/* many pages of it: kept */
+	put_range(st, FEW, MANY - FEW, 0);
+	ck_assert_msg(uz_store_train_dict_paying(st, 2048, DICT, err, sizeof(err)) == 0, "train: %s", err);
+	uz_store_stats(st, &s);
+	ck_assert_int_ge(current_slot(&s), 0);
+	ck_assert_uint_eq(s.dict_bytes, s.dicts[current_slot(&s)].mem);
+	uz_test_store_ok(st);
+	check_range(st, 0, MANY, 0);
+	uz_store_destroy(st);
+}
+END_TEST
+
 /* Readers of dictionary pages while training and recompression move the
  * pages between dictionaries and free the retired ones: every read is
  * exact (and, under a sanitizer, no dictionary is used after its free). */
@@ -873,6 +914,7 @@ static Suite *dict_suite(void)
 	uz_tcase(s, "dictionaries", 240,
 		 UZ_TESTS(dictionary_pages_are_smaller, retrain_retires_and_frees, dictionary_pages_write_back,
 			  empty_dictionary_slot_reads_eio, snapshot_carries_dictionary_pages, training_errors,
+			  auto_training_must_pay,
 			  reads_race_retraining, policy_uses_the_dictionary, lz4_dict_writes_are_smaller,
 			  lz4_dict_pages_write_back, lz4_dict_writes_race_retraining, lz4_dict_writes_race_freeing));
 	return s;

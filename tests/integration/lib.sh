@@ -271,12 +271,13 @@ stat_of() {
 	uzctl "$1" --json | sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p"
 }
 
-# settle SOCKET: waits (at most 30 s) until mm_stat stops changing.
+# settle SOCKET: waits (at most 30 s) until mm_stat stops changing and no
+# dictionary training holds its scratch memory (RSS checks follow this).
 settle() {
 	local prev="" cur
 	for _ in $(seq 60); do
-		cur=$(uzctl "$1" mm_stat)
-		[ "$cur" = "$prev" ] && return 0
+		cur="$(uzctl "$1" mm_stat) $(stat_of "$1" dict_training)"
+		[ "$cur" = "$prev" ] && [ "${cur##* }" != 1 ] && return 0
 		prev=$cur
 		sleep 0.5
 	done
