@@ -404,6 +404,7 @@ static const struct metric_rule {
 	{ "recomp_saved_bytes", "recomp_saved_bytes_total", true, "compressed bytes recompression saved" },
 	{ "recomp_tried", "recomp_tried_total", true, "pages recompressed, kept or not" },
 	{ "recomp_dict_pages", "recomp_dict_pages_total", true, "pages recompression put on a dictionary" },
+	{ "dict_training", "dict_training", false, "1 while a dictionary training runs" },
 	{ "dict_bytes", "dict_bytes", false, "memory the trained dictionaries hold (in mem_used_total)" },
 	{ "dict_pages", "dict_pages", false, "pages compressed against a trained dictionary now" },
 	{ "recompress_after", "recompress_after_seconds", false, "recompress-after (0: off)" },
