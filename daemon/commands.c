@@ -187,6 +187,7 @@ static void cmd_recompress(struct daemon *d, const char *arg, char *out, size_t 
 	}
 	uz_codec_format(&d->cfg.recomp, algo, sizeof(algo));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dict_before_recompress(d);
 	uz_store_recompress(d->st, t, (uint32_t)threshold, &r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = seconds_between(&t0, &t1);

@@ -166,32 +166,70 @@ static void auto_train(struct daemon *d, uint64_t sample, uint64_t size, const c
 		       "dictionary = auto: no training now (%s): %s; trying again later", why, err);
 }
 
-void dict_housekeeping(struct daemon *d)
+/* The compressed pages in memory, roughly: what a training samples. */
+static uint64_t pages_in_memory(const struct uz_store_stats *s)
+{
+	uint64_t n = s->orig_data_size / UZ_PAGE_SIZE;
+
+	return n > s->same_pages + s->huge_pages ? n - s->same_pages - s->huge_pages : 0;
+}
+
+/* Whether s has a current dictionary. */
+static bool has_current(const struct uz_store_stats *s)
+{
+	for (int k = 0; k < UZ_STORE_DICTS; k++)
+		if (s->dicts[k].current)
+			return true;
+	return false;
+}
+
+void dict_before_recompress(struct daemon *d)
 {
 	struct uz_store_stats s;
-	uint64_t sample, size, in_memory, since;
-	bool automatic, current = false;
-	double gain, fresh;
+	struct dict_trained t;
+	uint64_t sample, size;
+	bool automatic;
+	char err[256];
 
 	pthread_mutex_lock(&d->reload_lock);
 	automatic = d->cfg.dictionary && d->cfg.recomp.algo == UZ_ALGO_ZSTD;
 	sample = d->cfg.dict_sample;
 	size = d->cfg.dict_size;
 	pthread_mutex_unlock(&d->reload_lock);
+	if (!automatic)
+		return;
 	uz_store_stats(d->st, &s);
-	for (int k = 0; k < UZ_STORE_DICTS; k++)
-		current |= s.dicts[k].current;
+	if (has_current(&s) || pages_in_memory(&s) < sample)
+		return;
+	if (dict_train(d, sample, size, true, "before a recompression", &t, err, sizeof(err)))
+		uz_log(LOG_INFO, "dictionary = auto: no training before the recompression: %s", err);
+}
+
+void dict_housekeeping(struct daemon *d)
+{
+	struct uz_store_stats s;
+	uint64_t sample, size, in_memory, since;
+	bool automatic, lz4;
+	double gain, fresh;
+
+	pthread_mutex_lock(&d->reload_lock);
+	automatic = d->cfg.dictionary && d->cfg.recomp.algo == UZ_ALGO_ZSTD;
+	sample = d->cfg.dict_sample;
+	size = d->cfg.dict_size;
+	lz4 = d->cfg.dictionary_lz4;
+	pthread_mutex_unlock(&d->reload_lock);
+	uz_store_stats(d->st, &s);
 	if (s.dict_bytes && ++d->dict.est_ticks >= DICT_ESTIMATE_TICKS) {
 		d->dict.est_ticks = 0;
 		refresh_estimate(d);
 	}
 	if (!automatic || (d->dict.wait_ticks && d->dict.wait_ticks--))
 		return;
-	/* the compressed pages in memory, roughly */
-	in_memory = s.orig_data_size / UZ_PAGE_SIZE;
-	in_memory = in_memory > s.same_pages + s.huge_pages ? in_memory - s.same_pages - s.huge_pages : 0;
-	if (!current) {
-		if (in_memory >= sample)
+	in_memory = pages_in_memory(&s);
+	if (!has_current(&s)) {
+		/* Only once something would use it: recompression has begun
+		 * (its first batch goes without), or new writes would. */
+		if (in_memory >= sample && (s.recomp_tried || lz4))
 			auto_train(d, sample, size, "none yet");
 		return;
 	}

@@ -156,14 +156,21 @@ int dict_train(struct daemon *d, uint64_t sample, uint64_t size, bool must_pay, 
 	       struct dict_trained *t, char *err, size_t errlen);
 
 /* The housekeeping thread's turn, every tick: with dictionary = auto and
- * zstd recompression, trains when there is no current dictionary and at
- * least dictionary-sample compressed pages are stored, and retrains once
+ * zstd recompression, trains when there is no current dictionary, at
+ * least dictionary-sample compressed pages are stored and something would
+ * use it (recompression has begun, or dictionary-lz4), and retrains once
  * recompression tried 4 x dictionary-sample pages since the last training
  * and the current dictionary has lost more than 3 % of what it saved;
  * after a refusal (logged once) waits a minute, twice as long after each
  * refusal in a row, up to an hour.  Refreshes the estimate every minute
  * while a dictionary is held. */
 void dict_housekeeping(struct daemon *d);
+
+/* Before a recompression by hand: with dictionary = auto and zstd
+ * recompression, trains one (that must pay) if there is no current
+ * dictionary and at least dictionary-sample compressed pages are stored;
+ * a refusal is logged.  On the socket thread. */
+void dict_before_recompress(struct daemon *d);
 
 /* The last estimate (e->pages 0: none yet). */
 void dict_estimate_get(struct daemon *d, struct uz_store_dict_estimate *e);

@@ -1,6 +1,7 @@
 # Trained dictionaries for zstd recompression, through the daemon:
-#  1. dictionary = auto trains one by itself once enough of part of the
-#     Linux tree is stored; idle all + recompress idle puts pages on it,
+#  1. dictionary = auto trains none while nothing would use it, then one
+#     by itself before the first recompression, once enough of part of
+#     the Linux tree is stored; idle all + recompress idle puts pages on it,
 #     memory falls, --json and metrics show it; checksums after
 #     drop_caches and a remount, e2fsck clean;
 #  2. train by hand: a new id; train again while the retired one has
@@ -10,8 +11,9 @@
 #     on the same file system: fio verify clean, the tree's checksums too;
 #  4. pages on a dictionary written back (backing-file) read back right;
 #  5. reload to dictionary = off: new recompressions use none; refusals;
-#  6. dictionary = auto retrains by itself once the data moved on (source
-#     text first, then as much again and more of executables);
+#  6. dictionary = auto trains by itself under the recompression policy,
+#     then retrains once the data moved on (source text first, then as much
+#     again and more of executables); on noise it keeps none;
 #  7. persist: a clean stop writes the dictionary into the snapshot, the
 #     next start restores it with its pages; a snapshot whose dictionary
 #     block is corrupt is refused, naming it.
@@ -39,10 +41,8 @@ check "part of the tree extracted (fs, kernel, include)" \
 tree_sum "$MNT" "$T/sums"
 sync
 check "dictionary auto in --json" test "$(stat_of "$SOCK" dictionary)" = auto
-for _ in $(seq 40); do [ "$(stat_of "$SOCK" dict_bytes)" -gt 0 ] && break; sleep 0.5; done
-check "dictionary = auto trained one by itself (dict_bytes > 0)" test "$(stat_of "$SOCK" dict_bytes)" -gt 0
-check "... and logged it: id, size, sample, time" \
-	grep -Eq "dictionary 1 trained \(none yet\): [0-9]+ bytes .* sample of 4096 pages, [0-9.]+ s" "$T/uzramd.log"
+sleep 6 # a housekeeping tick (5 s) with the pages there
+check "no dictionary while nothing would use it (dict_bytes 0)" test "$(stat_of "$SOCK" dict_bytes)" = 0
 umount "$MNT"
 settle "$SOCK"
 used0=$(stat_of "$SOCK" mem_used_total)
@@ -50,6 +50,11 @@ uzctl "$SOCK" idle all >/dev/null
 out=$(uzctl "$SOCK" recompress idle)
 log "recompress idle: $out"
 settle "$SOCK"
+check "dictionary = auto trained one before the recompression (dict_bytes > 0)" \
+	test "$(stat_of "$SOCK" dict_bytes)" -gt 0
+check "... and logged it: id, size, sample, time" \
+	grep -Eq "dictionary 1 trained \(before a recompression\): [0-9]+ bytes .* sample of 4096 pages, [0-9.]+ s" \
+	"$T/uzramd.log"
 used1=$(stat_of "$SOCK" mem_used_total)
 log "mem_used_total $used0 -> $used1, dict_bytes $(stat_of "$SOCK" dict_bytes)"
 check "pages on the dictionary (dict_pages > 0)" test "$(stat_of "$SOCK" dict_pages)" -gt 0
@@ -149,14 +154,31 @@ stop_daemon "$DPID"
 
 # 6. The data moves on: the automatic retraining.
 : >"$T/uzramd.log"
+# Noise first (pages of 1 KiB of random bytes, 4 times: LZ4 halves them
+# but they have nothing in common): no dictionary kept.
 conf "$T/m.conf" "size = 256M" "recomp-algorithm = zstd" "recompress-after = off" "dictionary = auto" \
 	"dictionary-sample = 1024" "dictionary-size = 32K"
 start_daemon "$T/m" --config "$T/m.conf" --socket "$T/m.sock" || { fail "uzramd for the retraining"; finish; }
-tar_idle "$T/m.sock" "$T/m" 16
-for _ in $(seq 40); do [ "$(trainings)" -ge 1 ] && break; sleep 0.5; done
-check "trained by itself on 16 MiB of the tree" test "$(trainings)" -ge 1
+/usr/bin/python3 -c 'import os, sys
+for _ in range(6144): sys.stdout.buffer.write(os.urandom(1024) * 4)' >"$T/noise"
+dev_put "$T/noise" "$T/m"
 uzctl "$T/m.sock" idle all >/dev/null
 quiet uzctl "$T/m.sock" recompress all
+log "$(grep "no training before" "$T/uzramd.log" | tail -n 1)"
+check "on noise dictionary = auto keeps no dictionary" test "$(stat_of "$T/m.sock" dict_bytes)" = 0
+check "... and logs why" grep -q "no training before the recompression: " "$T/uzramd.log"
+stop_daemon "$DPID"
+# The tree recompressed without a dictionary, then dictionary = auto: the
+# housekeeping thread trains one (recompression has begun).
+: >"$T/uzramd.log"
+sed -i 's/^dictionary = .*/dictionary = off/' "$T/m.conf"
+start_daemon "$T/m" --config "$T/m.conf" --socket "$T/m.sock" || { fail "uzramd for the retraining"; finish; }
+tar_idle "$T/m.sock" "$T/m" 16
+quiet uzctl "$T/m.sock" recompress all
+sed -i 's/^dictionary = .*/dictionary = auto/' "$T/m.conf"
+quiet uzctl "$T/m.sock" reload
+for _ in $(seq 40); do [ "$(trainings)" -ge 1 ] && break; sleep 0.5; done
+check "trained by itself once recompression had begun" grep -q "dictionary 1 trained (none yet)" "$T/uzramd.log"
 find /usr/bin /usr/sbin /usr/lib -type f -size +64k 2>/dev/null | sort | head -n 400 | xargs cat 2>/dev/null |
 	head -c 48M >"$T/bin"
 dd if="$T/bin" of="$T/m" bs=1M seek=64 oflag=direct conv=notrunc status=none
