@@ -16,7 +16,9 @@
 #   4. recompression: the tar written onto a uzram file, fio 4K randread
 #      (iodepth 16 and 1) and 1M read over its LZ4 pages, `uzramctl idle
 #      all; uzramctl recompress idle` timed (MB/s of pages processed), the
-#      same reads over the zstd pages;
+#      same reads over the zstd pages; then the same on a fresh device with
+#      dictionary = auto (the recompression trains one first): the reads
+#      over zstd pages against the dictionary;
 #   5. persistence: the whole tree on ext4 over uzram with persist; umount,
 #      detach, SIGTERM timed (the snapshot, to the temp folder's disk),
 #      then a new uzramd timed until it serves (the restore);
@@ -25,20 +27,23 @@
 #      randread and 1M read over the written-back data.
 # Prints tables of figures and ratios; writes bench-out/io/io.csv and a
 # chart, io.png (every figure relative to kernel zram; higher is better).
-# Usage: tests/bench/io.sh [--quick | --report-only]
+# Usage: tests/bench/io.sh [--quick | --report-only | --recompress-only]
 #   --quick: one extract round, 4 s fio runs
 #   --report-only: tables and chart again from the last run's CSV
+#   --recompress-only: section 4 alone (8 s fio runs), into
+#      bench-out/io/rc.csv
 set -uo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 OUT=$TOP/bench-out/io
 mkdir -p "$OUT"
 CSV=$OUT/io.csv
-ROUNDS=3 RUNTIME=8 MODE=run
+ROUNDS=3 RUNTIME=8 MODE=run ONLY=""
 case ${1:-} in
 --quick) ROUNDS=1 RUNTIME=4 ;;
 --report-only) MODE=report ;;
+--recompress-only) ONLY=recompress CSV=$OUT/rc.csv ;;
 "") ;;
-*) echo "usage: $0 [--quick | --report-only]" >&2; exit 2 ;;
+*) echo "usage: $0 [--quick | --report-only | --recompress-only]" >&2; exit 2 ;;
 esac
 # The last value recorded for uzram's TEST in this run.
 val_now() { awk -F, -v t="$1" '$1 == "uzram" && $2 == t {v = $3} END {print v}' "$CSV"; }
@@ -141,6 +146,7 @@ measure() {
 		done
 	}
 
+	[ -n "$ONLY" ] && SYSTEMS=()
 	for sys in "${SYSTEMS[@]}"; do
 		progress "$sys ..."
 		"up_$sys" || { progress "$sys unavailable (zram0 absent or in use?): skipped"; continue; }
@@ -149,7 +155,15 @@ measure() {
 		"down_$sys"
 	done
 
-	# Growth: cost follows the data, not the disk size.
+	[ -z "$ONLY" ] && growth
+	recompression
+	[ -n "$ONLY" ] && return
+	persistence
+	writeback
+}
+
+# Growth: cost follows the data, not the disk size.
+growth() {
 	progress "growth on a 16 GiB uzram device ..."
 	start_daemon "$T/big" --config "$TOP/conf/uzram.conf" --size 16G --socket "$T/big.sock" || exit 1
 	done_gib=0
@@ -175,11 +189,14 @@ measure() {
 	rec uzram tib_rss "$(( $(rss_kb "$TPID") * 1024 ))" B
 	rec uzram tib_table_bytes "$(stat_of "$T/tib.sock" table_bytes)" B
 	kill -TERM "$TPID"
+}
 
-	# Recompression: reads over LZ4 pages, the recompression, the same
-	# reads over zstd pages.
+# Recompression: reads over LZ4 pages, the recompression, the same reads
+# over zstd pages; then over zstd pages against a trained dictionary.
+recompression() {
 	progress "recompression ..."
-	start_daemon "$T/rc" --config "$TOP/conf/uzram.conf" --size 2G --socket "$T/rc.sock" || exit 1
+	{ grep -v '^dictionary *=' "$TOP/conf/uzram.conf"; echo "dictionary = off"; } >"$T/rc.conf"
+	start_daemon "$T/rc" --config "$T/rc.conf" --size 2G --socket "$T/rc.sock" || exit 1
 	dd if="$TAR" of="$T/rc" bs=1M oflag=direct conv=notrunc status=none
 	rcsize=$(( $(stat -c %s "$TAR") >> 20 ))M
 	rc_reads() { # PREFIX
@@ -204,8 +221,21 @@ measure() {
 	progress "recompress idle: $(cat "$T/rc.out")"
 	rc_reads zstd
 	stop_daemon "$DPID"
+	{ grep -v '^dictionary *=' "$TOP/conf/uzram.conf"; echo "dictionary = auto"; } >"$T/rc.conf"
+	start_daemon "$T/rc" --config "$T/rc.conf" --size 2G --socket "$T/rc.sock" || exit 1
+	dd if="$TAR" of="$T/rc" bs=1M oflag=direct conv=notrunc status=none
+	uzctl "$T/rc.sock" idle all >/dev/null
+	uzctl "$T/rc.sock" recompress idle >"$T/rc.out"
+	settle "$T/rc.sock"
+	rec uzram rc_zdict_mem_used_total "$(stat_of "$T/rc.sock" mem_used_total)" B
+	rec uzram rc_zdict_pages "$(stat_of "$T/rc.sock" dict_pages)" pages
+	progress "with a dictionary: recompress idle: $(cat "$T/rc.out"), $(stat_of "$T/rc.sock" dict_pages) pages on it"
+	rc_reads zdict
+	stop_daemon "$DPID"
+}
 
-	# Persistence: snapshot at stop, restore at start, the whole tree.
+# Persistence: snapshot at stop, restore at start, the whole tree.
+persistence() {
 	progress "persist: snapshot and restore of the whole tree ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "persist = $T/ps.snap"; } >"$T/ps.conf"
 	start_daemon "$T/ps" --config "$T/ps.conf" --size 4G --socket "$T/ps.sock" || exit 1
@@ -240,8 +270,10 @@ measure() {
 	progress "persist: snapshot $(val_now snapshot_s) s, restore $(val_now restore_s) s, ready after $(val_now restore_ready_s) s; the disk: $(val_now disk_write_MBps) MB/s written, $(val_now disk_read_MBps) MB/s read"
 	kill -TERM "$PSPID"
 	while kill -0 "$PSPID" 2>/dev/null; do sleep 0.1; done
+}
 
-	# Writeback to a backing file on disk, and reading it back.
+# Writeback to a backing file on disk, and reading it back.
+writeback() {
 	progress "writeback to a backing file on $(df --output=source "$T" | tail -n1) ..."
 	{ cat "$TOP/conf/uzram.conf"; echo "backing-file = $T/backing"; } >"$T/wb.conf"
 	start_daemon "$T/wb" --config "$T/wb.conf" --socket "$T/wb.sock" || exit 1
@@ -276,6 +308,11 @@ report() {
 	val() { awk -F, -v s="$1" -v t="$2" '$1 == s && $2 == t {n++; v += $3} END {if (n) printf "%.2f", v / n}' "$CSV"; }
 	ratio() { local a b; a=$(val "$1" "$3"); b=$(val "$2" "$3"); [ -n "$a" ] && [ -n "$b" ] && echo "scale=2; $a / $b" | bc; }
 	echo
+	if [ -n "$ONLY" ]; then
+		rc_report
+		echo "CSV: $CSV"
+		return
+	fi
 	local cols=(uzram uzram-dev zram nbdkit fuseram fuseram-dev) sys
 	printf '| %-20s |' test; for sys in "${cols[@]}"; do printf ' %11s |' "$sys"; done; echo
 	printf '|%s' "----------------------"; for sys in "${cols[@]}"; do printf '|%s' "-------------"; done; echo '|'
@@ -312,15 +349,7 @@ report() {
 		echo "  ${gib} GiB written: $(val uzram growth_${gib}G_MBps) MB/s, mem_used_total $(( $(val uzram growth_${gib}G_mem_used_total | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram growth_${gib}G_table_bytes | cut -d. -f1) >> 20 )) MiB, RSS $(( $(val uzram growth_${gib}G_rss | cut -d. -f1) >> 20 )) MiB"
 	done
 	echo "1 TiB device: ready in $(val uzram tib_start_s) s, RSS $(( $(val uzram tib_rss | cut -d. -f1) >> 20 )) MiB, table $(( $(val uzram tib_table_bytes | cut -d. -f1) >> 10 )) KiB"
-	if [ -n "$(val uzram recompress_MBps)" ]; then
-		echo "Recompression of the tar's pages (LZ4 -> zstd): $(val uzram recompress_MBps) MB/s of pages," \
-			"mem_used_total $(( $(val uzram rc_lz4_mem_used_total | cut -d. -f1) >> 20 )) -> $(( $(val uzram rc_zstd_mem_used_total | cut -d. -f1) >> 20 )) MiB"
-		echo "Reads over zstd pages / over LZ4 pages (same file, same run):"
-		for t in randread_4k_IOPS randread_4k_qd1_IOPS read_1m_MBps; do
-			printf '  %-22s %10s / %10s = %s\n' "$t" "$(val uzram "zstd_$t")" "$(val uzram "lz4_$t")" \
-				"$(echo "scale=2; $(val uzram "zstd_$t") / $(val uzram "lz4_$t")" | bc)"
-		done
-	fi
+	rc_report
 	if [ -n "$(val uzram snapshot_MBps)" ]; then
 		echo "Persistence, the whole tree ($(( $(val uzram persist_compr_bytes | cut -d. -f1) >> 20 )) MiB compressed; snapshot file $(( $(val uzram snapshot_file_bytes | cut -d. -f1) >> 20 )) MiB):" \
 			"snapshot $(val uzram snapshot_s) s ($(val uzram snapshot_MBps) MB/s; SIGTERM to exit $(val uzram snapshot_stop_s) s)," \
@@ -334,6 +363,28 @@ report() {
 			"1M read $(val uzram wb_read_1m_MBps) MB/s ($(echo "scale=2; $(val uzram wb_read_1m_MBps) / $(val uzram read_1m_MBps)" | bc)x in memory)"
 	fi
 	echo "CSV: $CSV"
+}
+
+# The recompression section's lines (report's val and ratio).
+rc_report() {
+	if [ -n "$(val uzram recompress_MBps)" ]; then
+		echo "Recompression of the tar's pages (LZ4 -> zstd): $(val uzram recompress_MBps) MB/s of pages," \
+			"mem_used_total $(( $(val uzram rc_lz4_mem_used_total | cut -d. -f1) >> 20 )) -> $(( $(val uzram rc_zstd_mem_used_total | cut -d. -f1) >> 20 )) MiB"
+		echo "Reads over zstd pages / over LZ4 pages (same file, same run):"
+		for t in randread_4k_IOPS randread_4k_qd1_IOPS read_1m_MBps; do
+			printf '  %-22s %10s / %10s = %s\n' "$t" "$(val uzram "zstd_$t")" "$(val uzram "lz4_$t")" \
+				"$(echo "scale=2; $(val uzram "zstd_$t") / $(val uzram "lz4_$t")" | bc)"
+		done
+		if [ -n "$(val uzram zdict_read_1m_MBps)" ]; then
+			echo "With a dictionary (a fresh device, dictionary = auto): mem_used_total" \
+				"$(( $(val uzram rc_zdict_mem_used_total | cut -d. -f1) >> 20 )) MiB," \
+				"$(val uzram rc_zdict_pages | cut -d. -f1) pages on it; reads over them / over LZ4 pages:"
+			for t in randread_4k_IOPS randread_4k_qd1_IOPS read_1m_MBps; do
+				printf '  %-22s %10s / %10s = %s\n' "$t" "$(val uzram "zdict_$t")" "$(val uzram "lz4_$t")" \
+					"$(echo "scale=2; $(val uzram "zdict_$t") / $(val uzram "lz4_$t")" | bc)"
+			done
+		fi
+	fi
 }
 
 chart() {
@@ -377,6 +428,6 @@ if [ "$MODE" = run ]; then
 	measure
 fi
 report
-chart
+[ -z "$ONLY" ] && chart
 [ "$MODE" = run ] && bench_end
 exit 0
