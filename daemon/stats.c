@@ -120,6 +120,9 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 	put(&o, "dict_bytes %llu\n", (unsigned long long)s->dict_bytes);
 	put(&o, "dict_pages %llu\n", (unsigned long long)s->dict_pages);
 	put(&o, "recomp_dict_pages %llu\n", (unsigned long long)s->recomp_dict_pages);
+	put(&o, "dict_lz4_writes %llu\n", (unsigned long long)s->dict_lz4_writes);
+	put(&o, "dict_lz4_probes %llu\n", (unsigned long long)s->dict_lz4_probes);
+	put(&o, "dict_lz4_paying %d\n", s->dict_lz4_paying ? 1 : 0);
 	for (int k = 0; k < UZ_STORE_DICTS; k++)
 		put_dictionary(&o, &s->dicts[k], info->dict_estimate);
 	for (int a = 0; a < UZ_ALGO_COUNT; a++) {

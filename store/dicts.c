@@ -152,6 +152,8 @@ void store_dicts_stats(struct uz_store *st, struct uz_store_stats *s)
 	s->recomp_dict_pages = atomic_load(&st->rc_dict_pages);
 	s->dict_lz4_writes = (uint64_t)UZ_SHARD_SUM(st->cnt, dict_lz4_writes);
 	s->dict_lz4_missed = (uint64_t)UZ_SHARD_SUM(st->cnt, dict_lz4_missed);
+	s->dict_lz4_probes = (uint64_t)UZ_SHARD_SUM(st->cnt, dict_lz4_probes);
+	s->dict_lz4_paying = atomic_load(&st->dict_wr) >= 0 && atomic_load(&st->lz4_pays);
 }
 
 int store_dicts_check(struct uz_store *st, const uint64_t pages[SLOT_DICTS], char *err, size_t errlen)
@@ -251,6 +253,11 @@ static void install(struct uz_store *st, int k, struct uz_dict *d)
 	/* (its count is 0, but for writers passing: store_dict_get) */
 	atomic_store_explicit(&sd->d, d, memory_order_release);
 	st->dict_cur = k;
+	/* a new dictionary is taken to pay until its probes say otherwise */
+	atomic_store(&st->lz4_probe_n, 0);
+	atomic_store(&st->lz4_probe_plain, 0);
+	atomic_store(&st->lz4_probe_dict, 0);
+	atomic_store(&st->lz4_pays, true);
 	dict_wr_update(st);
 	atomic_fetch_add(&st->dict_bytes, sd->mem);
 	uz_mutex_unlock(&st->dict_lock);

@@ -107,7 +107,7 @@ struct store_counters {
 	/* COMP pages (in memory or written back) by algorithm */
 	_Atomic int64_t algo_pages[UZ_ALGO_COUNT];
 	_Atomic int64_t algo_bytes[UZ_ALGO_COUNT];
-	_Atomic int64_t dict_lz4_writes, dict_lz4_missed; /* see uz_store_stats */
+	_Atomic int64_t dict_lz4_writes, dict_lz4_missed, dict_lz4_probes; /* see uz_store_stats */
 } __attribute__((aligned(64)));
 
 /* A dictionary slot (dicts.c). */
@@ -187,6 +187,13 @@ struct uz_store {
 	 * changed under dict_lock, read by writers holding nothing). */
 	bool lz4_dict;
 	_Atomic int dict_wr;
+	/* Whether LZ4 against dict_wr's dictionary pays, from probes
+	 * (store.c, compress_page): the compressed bytes of the window's
+	 * probe pages each way, and how many.  Set true at each install
+	 * (dicts.c); racy updates only blur a window. */
+	_Atomic bool lz4_pays;
+	_Atomic uint64_t lz4_probe_plain, lz4_probe_dict;
+	_Atomic uint32_t lz4_probe_n;
 	void (*progress)(void *ctx, enum uz_progress_what what, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };

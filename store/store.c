@@ -91,24 +91,70 @@ void store_release(struct uz_store *st, struct afm *e, const struct slot_val *v)
 	}
 }
 
+/* LZ4 against the dictionary costs writes time (0.95x plain LZ4's
+ * throughput where it matches the data, 0.75x where it does not:
+ * tests/bench/lz4dictbench.c), so writes use it only while it pays: one
+ * page in LZ4_PROBE_EVERY that a thread writes is compressed both ways,
+ * and over each LZ4_PROBE_WINDOW such probes (8 MiB of writes) the
+ * dictionary must save LZ4_MIN_GAIN_PERMILLE of plain LZ4's bytes. */
+#define LZ4_PROBE_EVERY 32
+#define LZ4_PROBE_WINDOW 64
+#define LZ4_MIN_GAIN_PERMILLE 30
+
+/* Counts a probe's two sizes; the probe that ends a window decides. */
+static void lz4_probe_note(struct uz_store *st, int plain, int dict)
+{
+	uint64_t p = atomic_fetch_add(&st->lz4_probe_plain, (uint64_t)plain) + (uint64_t)plain;
+	uint64_t d = atomic_fetch_add(&st->lz4_probe_dict, (uint64_t)dict) + (uint64_t)dict;
+
+	UZ_SHARD_ADD(st->cnt, dict_lz4_probes, 1);
+	if (atomic_fetch_add(&st->lz4_probe_n, 1) + 1 < LZ4_PROBE_WINDOW)
+		return;
+	atomic_store(&st->lz4_pays, d * 1000 <= p * (1000 - LZ4_MIN_GAIN_PERMILLE));
+	atomic_store(&st->lz4_probe_n, 0);
+	atomic_store(&st->lz4_probe_plain, 0);
+	atomic_store(&st->lz4_probe_dict, 0);
+}
+
 /* Compresses a page into tls_cbuf: with LZ4 against the dictionary
- * writes use, if there is one (*k its slot, with the page counted on it:
- * store_dict_get), else plainly (*k -1).  Returns the length, or 0 when
- * it does not fit. */
+ * writes use, if there is one and it pays or this page probes it (*k its
+ * slot, with the page counted on it: store_dict_get), else plainly (*k
+ * -1).  Returns the length, or 0 when it does not fit. */
 static int compress_page(struct uz_store *st, const void *page, int *k)
 {
 	static const struct uz_codec lz4 = { UZ_ALGO_LZ4, 0 };
-	const struct uz_dict *d = store_dict_get(st, k);
-	int clen;
+	static __thread unsigned probe_seq;
+	uint8_t plain[UZ_COMPRESS_BOUND];
+	const struct uz_dict *d;
+	bool probe;
+	int clen, plen;
 
-	if (d) {
-		clen = uz_dict_compress(d, &lz4, page, tls_cbuf, (int)sizeof(tls_cbuf));
-		if (clen > 0)
-			return clen;
-		store_dict_put(st, *k); /* (no memory for this thread's window) */
+	*k = -1;
+	if (atomic_load_explicit(&st->dict_wr, memory_order_relaxed) < 0)
+		return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	probe = ++probe_seq % LZ4_PROBE_EVERY == 0;
+	if (!probe && !atomic_load_explicit(&st->lz4_pays, memory_order_relaxed))
+		return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	d = store_dict_get(st, k);
+	if (!d)
+		return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	clen = uz_dict_compress(d, &lz4, page, tls_cbuf, (int)sizeof(tls_cbuf));
+	if (clen <= 0) {
+		store_dict_put(st, *k); /* (no memory for this thread's window, or no fit) */
 		*k = -1;
+		return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
 	}
-	return uz_page_compress(page, tls_cbuf, (int)sizeof(tls_cbuf));
+	if (!probe)
+		return clen;
+	plen = uz_page_compress(page, plain, (int)sizeof(plain));
+	lz4_probe_note(st, plen > 0 ? plen : (int)UZ_PAGE_SIZE, clen);
+	if (plen <= 0 || plen > clen)
+		return clen;
+	/* the page itself keeps the smaller form */
+	store_dict_put(st, *k);
+	*k = -1;
+	memcpy(tls_cbuf, plain, (size_t)plen);
+	return plen;
 }
 
 /* Turns a page into a slot value, allocating and filling its chunks.

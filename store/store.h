@@ -203,6 +203,11 @@ struct uz_store_stats {
 	 * meanwhile and compressed plainly */
 	uint64_t dict_lz4_writes;
 	uint64_t dict_lz4_missed;
+	/* pages compressed both ways to see whether LZ4 against the
+	 * dictionary pays (one in 32 writes while there is one), in total;
+	 * and whether it does now (writes use it only then) */
+	uint64_t dict_lz4_probes;
+	bool dict_lz4_paying;
 	struct uz_store_dict_stats {
 		uint64_t id; /* 1, 2, ... in the order they were trained */
 		uint64_t size; /* its content, bytes */

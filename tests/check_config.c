@@ -167,11 +167,13 @@ START_TEST(keys)
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "257", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(uz_config_set(&c, "io-uring-depth", "8k", err, sizeof(err)), -EINVAL);
 	ck_assert_uint_eq(c.io_uring_depth, 16);
-	ck_assert_int_eq(c.dictionary, 0); /* off by default */
-	ck_assert_int_eq(uz_config_set(&c, "dictionary", "auto", err, sizeof(err)), 0);
-	ck_assert_int_eq(c.dictionary, 1);
+	ck_assert_int_eq(c.dictionary, 1); /* auto by default */
+	ck_assert_int_eq(uz_config_set(&c, "dictionary", "off", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.dictionary, 0);
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "yes", err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "'yes' is not auto or off");
+	ck_assert_int_eq(uz_config_set(&c, "dictionary", "auto", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.dictionary, 1);
 	ck_assert_int_eq(uz_config_set(&c, "dictionary", "off", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.dictionary, 0);
 	ck_assert_uint_eq(c.dict_size, 110 << 10);

@@ -657,6 +657,57 @@ START_TEST(lz4_dict_writes_are_smaller)
 }
 END_TEST
 
+/* Writes probe whether LZ4 against the dictionary pays: on data it does
+ * not help (1 KiB of noise, four times a page) they stop using it after
+ * a window of probes, and only probes try it; on prose again it pays and
+ * they use it again.  Every page reads back. */
+START_TEST(lz4_dict_writes_follow_the_probes)
+{
+	enum { WINDOW = 32 * 64 }; /* pages a window of probes takes (store.c) */
+	struct uz_store *st = lz4_dict_store(true, NULL);
+	static uint8_t page[UZ_PAGE_SIZE];
+	struct uz_store_stats s;
+	uint64_t writes, probes;
+
+	put_range(st, 0, N, 0);
+	train_ok(st);
+	uz_store_stats(st, &s);
+	ck_assert(s.dict_lz4_paying); /* a new dictionary is taken to pay */
+	/* noise: after at most two windows the dictionary is off */
+	for (unsigned i = 0; i < 2 * WINDOW; i++) {
+		for (unsigned j = 0; j < 4; j++)
+			uz_test_noise(page + j * 1024, 1024, i + 1);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)(N + i) * UZ_PAGE_SIZE), 0);
+	}
+	uz_store_stats(st, &s);
+	ck_assert(!s.dict_lz4_paying);
+	ck_assert_uint_ge(s.dict_lz4_probes, 2 * WINDOW / 32 - 1);
+	writes = s.dict_lz4_writes;
+	probes = s.dict_lz4_probes;
+	/* off: only probes compress against it (and keep the smaller form) */
+	for (unsigned i = 0; i < WINDOW / 2; i++) {
+		for (unsigned j = 0; j < 4; j++)
+			uz_test_noise(page + j * 1024, 1024, i + 7777);
+		ck_assert_int_eq(uz_store_write(st, page, sizeof(page), (uint64_t)(N + i) * UZ_PAGE_SIZE), 0);
+	}
+	uz_store_stats(st, &s);
+	ck_assert_uint_le(s.dict_lz4_writes - writes, s.dict_lz4_probes - probes);
+	ck_assert_uint_ge(s.dict_lz4_probes - probes, WINDOW / 2 / 32 - 1);
+	/* prose again: within two windows it pays, and writes use it */
+	put_range(st, 0, 2 * WINDOW, 3);
+	uz_store_stats(st, &s);
+	ck_assert(s.dict_lz4_paying);
+	writes = s.dict_lz4_writes;
+	put_range(st, 0, N, 5);
+	uz_store_stats(st, &s);
+	ck_assert_uint_gt(s.dict_lz4_writes - writes, N * 9 / 10);
+	uz_test_store_ok(st);
+	check_range(st, 0, N, 5);
+	check_range(st, N, 2 * WINDOW - N, 3);
+	uz_store_destroy(st);
+}
+END_TEST
+
 /* LZ4-dictionary pages written back keep their dictionary, read back one
  * by one and in spans, and hold it while written back. */
 START_TEST(lz4_dict_pages_write_back)
@@ -916,7 +967,7 @@ static Suite *dict_suite(void)
 			  empty_dictionary_slot_reads_eio, snapshot_carries_dictionary_pages, training_errors,
 			  auto_training_must_pay,
 			  reads_race_retraining, policy_uses_the_dictionary, lz4_dict_writes_are_smaller,
-			  lz4_dict_pages_write_back, lz4_dict_writes_race_retraining, lz4_dict_writes_race_freeing));
+			  lz4_dict_writes_follow_the_probes, lz4_dict_pages_write_back, lz4_dict_writes_race_retraining, lz4_dict_writes_race_freeing));
 	return s;
 }
 
