@@ -274,7 +274,7 @@ deb:
 # debian/uzram.lintian-overrides justify those kept, one reason a line).
 lintian:
 	$(call apt_install,lintian)
-	lintian --fail-on error,warning --display-info $(DEB_BUILD)/uzram_*.dsc $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
+	lintian --fail-on error,warning --display-info --display-experimental --pedantic $(DEB_BUILD)/uzram_*.dsc $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
 
 clean:
 	rm -rf build build-* uzramd uzramctl uzram_*.deb uzram-dbgsym_*.deb
