@@ -249,6 +249,7 @@ bench-cpu: bench-deps
 # default: apt-get install ./uzram_*.deb), the rest (.dsc, the source
 # tarball, .changes, .buildinfo) in DEB_BUILD.  Missing build
 # dependencies are installed first (apt-get build-dep on debian/control).
+# This make's own flags stay out of the package's build (SANITIZE=...).
 DEB_BUILD ?= build-deb
 DEB_OUT ?= .
 DEB_SRC = $(DEB_BUILD)/uzram-$(VERSION)
@@ -264,9 +265,9 @@ deb:
 		tar --exclude=./build --exclude='./build-*' --exclude=./$(DEB_BUILD) --exclude=./uzramd \
 			--exclude=./uzramctl --exclude='./*.deb' -cf - . ; \
 	fi | tar -xf - -C $(DEB_SRC)
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc
 	mkdir -p $(DEB_OUT)
-	mv $(DEB_BUILD)/*.deb $(DEB_OUT)/
+	$(if $(filter $(abspath $(DEB_BUILD)),$(abspath $(DEB_OUT))),,mv $(DEB_BUILD)/*.deb $(DEB_OUT)/)
 	@ls -1 $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
 
 # Lintian on what make deb built (the source package and the .deb files):
