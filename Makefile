@@ -1,5 +1,6 @@
 # uzram - a userspace zram.  Plain make: `make`, `make check`, `make deps`,
-# `make install DESTDIR= PREFIX=`, `make SANITIZE=address,undefined`.
+# `make install DESTDIR= PREFIX=`, `make SANITIZE=address,undefined`,
+# `make deb` (the Debian package) and `make lintian`.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
