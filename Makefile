@@ -1,15 +1,22 @@
 # uzram - a userspace zram.  Plain make: `make`, `make check`, `make deps`,
-# `make install DESTDIR= PREFIX=`, `make SANITIZE=address,undefined`.
+# `make install DESTDIR= PREFIX=`, `make SANITIZE=address,undefined`,
+# `make deb` (the Debian package) and `make lintian`.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+# The version: debian/changelog's first line, without epoch or Debian
+# revision (the one place it is written; read without dpkg-dev).
+VERSION := $(shell sed -n '1{s/^[^(]*(\([^)]*\)).*/\1/;s/^[0-9]*://;s/-[^-]*$$//;p;}' debian/changelog 2>/dev/null)
+ifeq ($(VERSION),)
+$(error no version: debian/changelog is missing or its first line has no (VERSION))
+endif
 CC ?= cc
 PKGS := fuse3 liblz4 inih libsystemd liburing libzstd libxxhash
 # What uzramctl links: the codecs (compress/), nothing of FUSE or systemd.
 CTL_PKGS := liblz4 libzstd
 DEPS_DEB := build-essential pkg-config libfuse3-dev fuse3 liblz4-dev liburing-dev libzstd-dev libxxhash-dev check \
 	libinih-dev libsystemd-dev systemd-container e2fsprogs util-linux linux-source-6.1 xz-utils bc perl \
-	clang libclang-rt-14-dev valgrind fio python3-prometheus-client
+	clang libclang-rt-14-dev valgrind fio python3-prometheus-client debhelper dpkg-dev lintian
 
 # $(call pkg,FLAG,PACKAGES): pkg-config FLAG for those packages; stops,
 # naming the packages pkg-config does not find, if any.  Only expanded
@@ -27,7 +34,7 @@ WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes -W
 # Each object's header dependencies, written by the compiler beside it.
 DEPFLAGS := -MMD -MP
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" $(WARN) $(PKG_CFLAGS)
+CFLAGS += -std=gnu11 -pthread -D_GNU_SOURCE -DSRCDIR=\"$(CURDIR)\" -DUZ_VERSION=\"$(VERSION)\" $(WARN) $(PKG_CFLAGS)
 
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DUZ_LOCK_DEBUG
@@ -53,7 +60,9 @@ all: $(BIN)uzramd $(BIN)uzramctl
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+# What prints the version is built again when it changes.
+$(call obj,daemon/args.c daemon/stats.c daemon/uzramctl.c): debian/changelog
 
 $(BIN)uzramd: $(call obj,$(UZRAMD))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -72,7 +81,7 @@ $(B)/tests/check_dict: $(call obj,tests/check_dict.c $(STORE) $(COMPRESS))
 lobj = $(patsubst %.c,$(B)/lockdep/%.o,$(1))
 $(B)/lockdep/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DUZ_LOCK_DEBUG $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DUZ_LOCK_DEBUG $(DEPFLAGS) -c -o $@ $<
 $(B)/tests/check_lock: $(call lobj,tests/check_lock.c $(STORE) $(COMPRESS))
 $(B)/tests/check_config: $(call obj,tests/check_config.c daemon/config.c store/arena.c $(COMPRESS))
 $(B)/tests/check_fuse: $(call obj,tests/check_fuse.c $(FUSE))
@@ -239,7 +248,42 @@ bench-cpu: bench-deps
 	$(MAKE) all
 	tests/bench/cpu.sh $(CPU_ARGS)
 
-clean:
-	rm -rf build build-* uzramd uzramctl
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of
+# the working tree under DEB_BUILD: the files git tracks and the new ones
+# it does not ignore, uncommitted changes included (without git: the tree
+# less its build output).  The .deb files land in DEB_OUT (the top by
+# default: apt-get install ./uzram_*.deb), the rest (.dsc, the source
+# tarball, .changes, .buildinfo) in DEB_BUILD.  Missing build
+# dependencies are installed first (apt-get build-dep on debian/control).
+# This make's own flags stay out of the package's build (SANITIZE=...).
+DEB_BUILD ?= build-deb
+DEB_OUT ?= .
+DEB_SRC = $(DEB_BUILD)/uzram-$(VERSION)
+deb:
+	$(call apt_install,dpkg-dev)
+	@dpkg-checkbuilddeps 2>/dev/null || { echo "installing the build dependencies of debian/control"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq ./; }
+	rm -rf $(DEB_BUILD) $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
+	mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | tar --null -T - --ignore-failed-read -cf - ; \
+	else \
+		tar --exclude=./build --exclude='./build-*' --exclude=./$(DEB_BUILD) --exclude=./uzramd \
+			--exclude=./uzramctl --exclude='./*.deb' -cf - . ; \
+	fi | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc
+	mkdir -p $(DEB_OUT)
+	$(if $(filter $(abspath $(DEB_BUILD)),$(abspath $(DEB_OUT))),,mv $(DEB_BUILD)/*.deb $(DEB_OUT)/)
+	@ls -1 $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
 
-.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-train bench-cpu install uninstall fuzz valgrind
+# Lintian on what make deb built (the source package and the .deb files):
+# fails on any error or warning (debian/source/lintian-overrides and
+# debian/uzram.lintian-overrides justify those kept, one reason a line).
+lintian:
+	$(call apt_install,lintian)
+	lintian --fail-on error,warning --display-info --display-experimental --pedantic $(DEB_BUILD)/uzram_*.dsc $(DEB_OUT)/uzram_*.deb $(DEB_OUT)/uzram-dbgsym_*.deb
+
+clean:
+	rm -rf build build-* uzramd uzramctl uzram_*.deb uzram-dbgsym_*.deb
+
+.PHONY: FORCE all deps bench-deps unit check clean run stop bench bench-seed bench-io bench-swap bench-dict bench-train bench-cpu install uninstall fuzz valgrind deb lintian

@@ -32,6 +32,7 @@ static void usage(FILE *out)
 		"  -C, --compaction PCT   compact when stranded space passes PCT%% of the data, or off\n"
 		"  -L, --lock-memory Y/N  lock the daemon's memory in RAM as it is touched (default yes)\n"
 		"  -f, --foreground       stay in the foreground and log to stderr\n"
+		"  -V, --version          print the version and exit\n"
 		"  -h, --help             show this help\n\n"
 		"Without --foreground, uzramd returns once PATH is ready to use.\n"
 		"SIGTERM or SIGINT unmounts PATH and stops the daemon; SIGHUP re-reads the config\n"
@@ -81,6 +82,7 @@ int parse_args(struct daemon *d, int argc, char **argv)
 		{ "io-uring", required_argument, NULL, 'U' },
 		{ "io-uring-depth", required_argument, NULL, 'D' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -89,7 +91,7 @@ int parse_args(struct daemon *d, int argc, char **argv)
 	struct stat st;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:L:U:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:c:i:m:a:t:C:L:U:fVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'S':
@@ -118,6 +120,9 @@ int parse_args(struct daemon *d, int argc, char **argv)
 		case 'f':
 			d->foreground = true;
 			break;
+		case 'V':
+			printf("uzramd %s\n", UZ_VERSION);
+			exit(0);
 		case 'h':
 			usage(stdout);
 			exit(0);

@@ -72,6 +72,7 @@ void uz_stats_format(const struct uz_store_stats *s, const struct uz_stats_info 
 
 	put(&o, "ok\n");
 	put(&o, "name %s\n", info->name);
+	put(&o, "version %s\n", UZ_VERSION); /* the running daemon's: uzramctl's may be newer */
 	put(&o, "path %s\n", info->path);
 	put(&o, "pid %d\n", (int)info->pid);
 	put(&o, "algorithm %s\n", info->algorithm);

@@ -204,7 +204,7 @@ static void print_json(const struct kv *kv)
 		printf("%s\n  ", m++ ? "," : "");
 		print_json_string(kv->key[i]);
 		printf(": ");
-		if (is_number(kv->val[i]))
+		if (is_number(kv->val[i]) && strcmp(kv->key[i], "version") != 0)
 			printf("%s", kv->val[i]);
 		else
 			print_json_string(kv->val[i]);
@@ -424,7 +424,7 @@ static const struct metric_rule {
 /* Labels of uzram_info, not metrics. */
 static bool info_key(const char *key, const char *val)
 {
-	return strcmp(key, "pid") == 0 || !*val || strspn(val, "0123456789.-") != strlen(val);
+	return strcmp(key, "pid") == 0 || strcmp(key, "version") == 0 || !*val || strspn(val, "0123456789.-") != strlen(val);
 }
 
 /* The metric for key: name (with the prefix) and type; help in *help. */
@@ -630,6 +630,7 @@ static void usage(FILE *out)
 		"  -n, --noheadings   no heading line\n"
 		"  -r, --raw          raw output: one space between columns, no alignment\n"
 		"  -j, --json         every counter as one JSON object\n"
+		"  -V, --version      print the version and exit\n"
 		"  -h, --help         show this help\n",
 		UZ_RUN_DIR);
 	fprintf(out, "\nColumns:\n");
@@ -647,7 +648,7 @@ struct invocation {
 	char request[UZ_CTL_MAX_REQUEST]; /* its request line */
 };
 
-/* Reads the options into inv.  Returns 0, 1 to exit 0 (--help), or -1
+/* Reads the options into inv.  Returns 0, 1 to exit 0 (--help, --version), or -1
  * after saying what is wrong. */
 static int parse_options(int argc, char **argv, struct invocation *inv)
 {
@@ -659,6 +660,7 @@ static int parse_options(int argc, char **argv, struct invocation *inv)
 		{ "output-all", no_argument, NULL, 'A' },
 		{ "noheadings", no_argument, NULL, 'n' },
 		{ "raw", no_argument, NULL, 'r' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -667,7 +669,7 @@ static int parse_options(int argc, char **argv, struct invocation *inv)
 	inv->headings = true;
 	inv->nsel = (int)(sizeof(default_columns) / sizeof(default_columns[0]));
 	memcpy(inv->sel, default_columns, sizeof(default_columns));
-	while ((c = getopt_long(argc, argv, "S:bjo:nrh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "S:bjo:nrVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			inv->nsel = parse_columns(optarg, inv->sel, (int)(sizeof(inv->sel) / sizeof(inv->sel[0])));
@@ -693,6 +695,9 @@ static int parse_options(int argc, char **argv, struct invocation *inv)
 		case 'j':
 			inv->json = true;
 			break;
+		case 'V':
+			printf("uzramctl %s\n", UZ_VERSION);
+			return 1;
 		case 'h':
 			usage(stdout);
 			return 1;

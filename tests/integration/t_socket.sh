@@ -24,12 +24,19 @@ check "io_stat has 4 numbers" bash -c "[[ \"\$(uzctl '$SOCK' io_stat)\" =~ ^[0-9
 json=$(uzctl "$SOCK" --json)
 for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max same_pages pages_compacted \
 	huge_pages huge_pages_since failed_reads failed_writes invalid_io notify_free disksize algorithm \
-	arena_kind arenas table_bytes metadata_bytes pid; do
+	arena_kind arenas table_bytes metadata_bytes pid version; do
 	grep -q "\"$k\": " <<<"$json" || fail "--json lacks $k"
 done
 pass "--json has every counter"
 check "--json is one valid object" bash -c "uzctl '$SOCK' --json | perl -MJSON::PP -e 'local \$/; decode_json(<STDIN>)'"
 check "--json pid is the daemon's" test "$(stat_of "$SOCK" pid)" = "$DPID"
+# One version (debian/changelog's) in both programs and the daemon's stats.
+v=$("$UZRAMCTL" --version)
+check "--version: '$v', the same in uzramd and in --json (a string)" bash -c \
+	"[[ '$v' =~ ^uzramctl\ [0-9][^\ ]*\$ ]] && test \"\$('$UZRAMD' --version)\" = 'uzramd ${v#uzramctl }' &&
+	 uzctl '$SOCK' --json | grep -qx '  \"version\": \"${v#uzramctl }\",'"
+check "metrics: the version a label of uzram_info, not a sample" bash -c \
+	"uzctl '$SOCK' metrics | grep -q '^uzram_info{.*,version=\"${v#uzramctl }\"' && ! uzctl '$SOCK' metrics | grep -q '^uzram_version'"
 # zramctl's options: -o, --output-all, -n, --raw, -b.
 settle "$SOCK" # (a compaction would change mem_used_total between the readings)
 o=$(stat_of "$SOCK" orig_data_size) tot=$(stat_of "$SOCK" mem_used_total) cmp_=$(stat_of "$SOCK" compr_data_size)
