@@ -96,7 +96,9 @@ record() { # CYCLE STAGE EXTRACT_S
 	if [ "$SYS" != zram ]; then
 		real=$(( $(stat_of "$SOCK" metadata_bytes) + $(stat_of "$SOCK" rounding_bytes) ))
 		rss=$(( $(rss_kb "$DPID") * 1024 ))
-		bound=$(( used + $(stat_of "$SOCK" table_bytes) + (32 << 20) ))
+		# what the daemon makes ahead (slot table, arena reserve, request
+		# buffers), as the tests' RSS bound has it (lib.sh, made_ahead)
+		bound=$(( used + $(made_ahead "$SOCK") + (32 << 20) ))
 		rratio=$(echo "scale=4; 100 * $real / $compr" | bc)
 		ah=$(stat_of "$SOCK" arenas_hugetlb) at=$(stat_of "$SOCK" arenas_thp) ap=$(stat_of "$SOCK" arenas_plain)
 	fi
