@@ -62,7 +62,7 @@ uzram_run() {
 		results+=("$(row "uzram, dict LZ4" "$t" "$(mib "$orig")" "$(mib "$compr")" "$(mib "$used")" \
 			"$(echo "scale=2; 100 * ($used - $compr) / $compr" | bc)" "$(mib "$rss")")")
 		extract_lz4=$t compr_lz4=$compr
-		lz4_writes="$(stat_of "$T/disk.sock" dict_lz4_writes) of the writes used LZ4 against the dictionary" \
+		lz4_writes="$(stat_of "$T/disk.sock" dict_lz4_writes) of the writes used LZ4 against the dictionary"
 		lz4_writes+=" ($(stat_of "$T/disk.sock" dict_lz4_probes) probes; paying at the end: $(stat_of "$T/disk.sock" dict_lz4_paying))"
 	fi
 	if [ "$dict" = auto ] && [ "$lz4" = no ]; then
