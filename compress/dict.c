@@ -1,4 +1,8 @@
 /* compress/dict.c - dictionaries for zstd and LZ4 pages; see dict.h. */
+/* ZSTD_createCDict_advanced2, ZSTD_createDDict_byReference and
+ * ZSTD_c_literalCompressionMode: libzstd's experimental API, which its
+ * shared library exports (Debian's 1.5.4 does): no static linking. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include "dict.h"
 #include "internal.h"
 
@@ -40,16 +44,62 @@ struct lz4_prefix {
 
 static _Atomic uint64_t serials;
 
+/* zstd pages against a dictionary are the cold pages, decoded on each
+ * read: their frames are made cheaper to decode at no cost in size.
+ * Decoding such a frame is its sequences (~240 a page on the Linux tree,
+ * ~120 instructions each) and its Huffman-coded literals; the entropy
+ * tables are the dictionary's own (98 % of frames at zstd:3), so table
+ * building costs nothing.  Huffman literals are a quarter of the time
+ * though they are a tenth of the instructions: under 1 KiB, with the
+ * dictionary's table, zstd writes them as one stream, decoded one symbol
+ * after another.  So:
+ *   - literals stay raw (copied when decoded), which alone makes pages
+ *     10 % larger;
+ *   - that is paid back with a lazy parse (level 6's parameters at
+ *     least) with matches of 5 bytes at least (fewer, longer sequences).
+ * On the Linux tree at zstd:3: 0.222 of the size instead of 0.227, decode
+ * 0.75-0.8x the time, compression ~2.7x the time; the CDict's tables
+ * grow by 390 KB (tests/bench/dictbench.c; docs/benchmarks.md,
+ * "Dictionaries, in the codec alone"). */
+#define DICT_ZSTD_MIN_LEVEL 6
+#define DICT_ZSTD_MIN_MATCH 5
+
+static int dict_zstd_level(int level)
+{
+	return level < DICT_ZSTD_MIN_LEVEL ? DICT_ZSTD_MIN_LEVEL : level;
+}
+
 /* Frames carry nothing the store already knows: no checksum (slots are
  * not checked either), no content size (always one page), no dictionary
- * id (the slot records the dictionary). */
+ * id (the slot records the dictionary).  Literals and matches as above
+ * (a CDict brings its own match parameters; these serve the pages whose
+ * level is not the CDict's). */
 static int zstd_frame_params(ZSTD_CCtx *zc)
 {
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 0)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_contentSizeFlag, 0)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_dictIDFlag, 0)))
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_dictIDFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_literalCompressionMode, ZSTD_ps_disable)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_minMatch, DICT_ZSTD_MIN_MATCH)))
 		return -ENOMEM;
 	return 0;
+}
+
+/* The CDict for level, referring to raw: its tables made for the
+ * parameters above. */
+static ZSTD_CDict *make_cdict(const void *raw, size_t len, int level)
+{
+	ZSTD_CCtx_params *p = ZSTD_createCCtxParams();
+	ZSTD_CDict *cd = NULL;
+
+	if (!p)
+		return NULL;
+	if (!ZSTD_isError(ZSTD_CCtxParams_init(p, dict_zstd_level(level))) &&
+	    !ZSTD_isError(ZSTD_CCtxParams_setParameter(p, ZSTD_c_minMatch, DICT_ZSTD_MIN_MATCH)) &&
+	    !ZSTD_isError(ZSTD_CCtxParams_setParameter(p, ZSTD_c_literalCompressionMode, ZSTD_ps_disable)))
+		cd = ZSTD_createCDict_advanced2(raw, len, ZSTD_dlm_byRef, ZSTD_dct_auto, p, ZSTD_defaultCMem);
+	ZSTD_freeCCtxParams(p);
+	return cd;
 }
 
 struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level)
@@ -67,10 +117,9 @@ struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level)
 	d->serial = ++serials;
 	d->len = len;
 	d->level = zstd_level;
-	/* zstd keeps copies of its own (its by-reference makers are not in
-	 * the stable API); their size is in uz_dict_mem. */
-	d->cdict = ZSTD_createCDict(d->raw, len, zstd_level);
-	d->ddict = ZSTD_createDDict(d->raw, len);
+	/* Both refer to raw (freed after them) instead of keeping copies. */
+	d->cdict = make_cdict(d->raw, len, zstd_level);
+	d->ddict = ZSTD_createDDict_byReference(d->raw, len);
 	if (!d->cdict || !d->ddict) {
 		/* zstd takes any content as a raw dictionary, except content
 		 * with a zstd dictionary's magic whose tables are corrupt. */
@@ -166,7 +215,7 @@ static int zstd_compress(const struct uz_dict *d, int level, const void *page, v
 	if (level == d->level) {
 		n = ZSTD_CCtx_refCDict(c->zc_dict, d->cdict);
 	} else {
-		n = ZSTD_CCtx_setParameter(c->zc_dict, ZSTD_c_compressionLevel, level);
+		n = ZSTD_CCtx_setParameter(c->zc_dict, ZSTD_c_compressionLevel, dict_zstd_level(level));
 		if (!ZSTD_isError(n))
 			n = ZSTD_CCtx_loadDictionary(c->zc_dict, d->raw, d->len);
 	}

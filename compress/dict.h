@@ -4,8 +4,11 @@
  * dictionary trained on a sample of the device's own pages gives it that
  * history.  One struct uz_dict serves both algorithms that take one:
  *   - zstd: the trained dictionary with prebuilt tables (ZSTD_CDict at one
- *     level, ZSTD_DDict), frames without checksum, content size or
- *     dictionary id (the caller records which dictionary it used);
+ *     level, ZSTD_DDict, both referring to the one copy of the content),
+ *     frames without checksum, content size or dictionary id (the caller
+ *     records which dictionary it used), made quick to decode: literals
+ *     raw, a lazy parse with matches of 5 bytes at least (dict.c says
+ *     why; any zstd decoder reads them);
  *   - LZ4: the dictionary's last 64 KiB as the window that precedes the
  *     page: each thread copies the window once, right before room for a
  *     page, and hashes it once; each page is copied after it and the
@@ -64,7 +67,8 @@ size_t uz_dict_mem(const struct uz_dict *d);
 
 /* Compresses one page with algorithm c->algo against d.  zstd uses the
  * dictionary's prebuilt tables when c's level is the one d was made for,
- * and loads the dictionary at c's level otherwise (slower).  Returns the
+ * and loads the dictionary at c's level otherwise (slower); levels below 6
+ * search as level 6 does (dict.c).  Returns the
  * compressed length (> 0), 0 when the output does not fit in cap, -EINVAL
  * for LZ4HC (its 256 KiB state is too large to prepare per page: LZ4HC
  * pages take no dictionary), or -ENOMEM when this thread's contexts cannot
