@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,12 @@ struct uz_dict {
 	uint64_t serial; /* tells dictionaries apart in threads' caches */
 	void *raw;
 	size_t len;
-	int level; /* the level cdict was made for */
-	ZSTD_CDict *cdict;
+	int level; /* the level cdict is made for */
+	/* zstd's compression tables (~0.7 MB for 110 KiB at level 6): made
+	 * on the first zstd compression against the dictionary, freed by
+	 * uz_dict_drop_tables(), so that between recompressions the
+	 * dictionary holds only its content and decoding tables. */
+	ZSTD_CDict *_Atomic cdict;
 	ZSTD_DDict *ddict;
 	/* LZ4: the window, the tail of raw (each thread keeps a copy of it
 	 * with its table: struct lz4_prefix). */
@@ -117,10 +122,11 @@ struct uz_dict *uz_dict_load(const void *raw, size_t len, int zstd_level)
 	d->serial = ++serials;
 	d->len = len;
 	d->level = zstd_level;
-	/* Both refer to raw (freed after them) instead of keeping copies. */
-	d->cdict = make_cdict(d->raw, len, zstd_level);
+	/* It refers to raw (freed after it) instead of keeping a copy; its
+	 * making reads the entropy tables of a zstd dictionary's content,
+	 * and refuses corrupt ones. */
 	d->ddict = ZSTD_createDDict_byReference(d->raw, len);
-	if (!d->cdict || !d->ddict) {
+	if (!d->ddict) {
 		/* zstd takes any content as a raw dictionary, except content
 		 * with a zstd dictionary's magic whose tables are corrupt. */
 		uint32_t magic = 0;
@@ -175,7 +181,7 @@ void uz_dict_free(struct uz_dict *d)
 {
 	if (!d)
 		return;
-	ZSTD_freeCDict(d->cdict);
+	ZSTD_freeCDict(atomic_load(&d->cdict));
 	ZSTD_freeDDict(d->ddict);
 	free(d->raw);
 	free(d);
@@ -189,7 +195,35 @@ const void *uz_dict_raw(const struct uz_dict *d, size_t *len)
 
 size_t uz_dict_mem(const struct uz_dict *d)
 {
-	return sizeof(*d) + d->len + ZSTD_sizeof_CDict(d->cdict) + ZSTD_sizeof_DDict(d->ddict);
+	return sizeof(*d) + d->len + ZSTD_sizeof_DDict(d->ddict);
+}
+
+size_t uz_dict_tables_mem(const struct uz_dict *d)
+{
+	return ZSTD_sizeof_CDict(atomic_load(&((struct uz_dict *)d)->cdict));
+}
+
+void uz_dict_drop_tables(struct uz_dict *d)
+{
+	if (d)
+		ZSTD_freeCDict(atomic_exchange(&d->cdict, NULL));
+}
+
+/* d's CDict, made now if it has none (threads racing keep the first);
+ * NULL without memory.  d is const to its users: the CDict is a cache. */
+static ZSTD_CDict *get_cdict(const struct uz_dict *cd)
+{
+	struct uz_dict *d = (struct uz_dict *)cd;
+	ZSTD_CDict *c = atomic_load(&d->cdict), *none = NULL;
+
+	if (c)
+		return c;
+	c = make_cdict(d->raw, d->len, d->level);
+	if (c && !atomic_compare_exchange_strong(&d->cdict, &none, c)) {
+		ZSTD_freeCDict(c);
+		c = none;
+	}
+	return c;
 }
 
 static int zstd_compress(const struct uz_dict *d, int level, const void *page, void *dst, int cap)
@@ -213,7 +247,11 @@ static int zstd_compress(const struct uz_dict *d, int level, const void *page, v
 	if (ZSTD_isError(n))
 		return -ENOMEM;
 	if (level == d->level) {
-		n = ZSTD_CCtx_refCDict(c->zc_dict, d->cdict);
+		ZSTD_CDict *cd = get_cdict(d);
+
+		if (!cd)
+			return -ENOMEM;
+		n = ZSTD_CCtx_refCDict(c->zc_dict, cd);
 	} else {
 		n = ZSTD_CCtx_setParameter(c->zc_dict, ZSTD_c_compressionLevel, dict_zstd_level(level));
 		if (!ZSTD_isError(n))

@@ -60,13 +60,25 @@ void uz_dict_free(struct uz_dict *d);
 /* The dictionary's raw content and its length (into *len). */
 const void *uz_dict_raw(const struct uz_dict *d, size_t *len);
 
-/* Bytes of memory the dictionary holds: its content and the zstd tables
- * (each thread that compresses LZ4 against it also keeps 100 KiB of its
- * own, reused for the next dictionary). */
+/* Bytes of memory the dictionary holds for good: its content and zstd's
+ * decoding tables (each thread that compresses LZ4 against it also keeps
+ * 100 KiB of its own, reused for the next dictionary).  zstd's
+ * compression tables come and go: uz_dict_tables_mem. */
 size_t uz_dict_mem(const struct uz_dict *d);
 
-/* Compresses one page with algorithm c->algo against d.  zstd uses the
- * dictionary's prebuilt tables when c's level is the one d was made for,
+/* Bytes of zstd's compression tables d holds now: made by the first zstd
+ * compression against it (about 0.7 MB for 110 KiB at level 3 to 6),
+ * until uz_dict_drop_tables(); 0 when it has none. */
+size_t uz_dict_tables_mem(const struct uz_dict *d);
+
+/* Frees zstd's compression tables of d, if made; the next zstd
+ * compression against it makes them again.  No thread may be compressing
+ * with zstd against d meanwhile.  NULL is a no-op. */
+void uz_dict_drop_tables(struct uz_dict *d);
+
+/* Compresses one page with algorithm c->algo against d, from any number
+ * of threads.  zstd uses the dictionary's prebuilt tables (made on the
+ * first such call: uz_dict_tables_mem) when c's level is the one d was made for,
  * and loads the dictionary at c's level otherwise (slower); levels below 6
  * search as level 6 does (dict.c).  Returns the
  * compressed length (> 0), 0 when the output does not fit in cap, -EINVAL

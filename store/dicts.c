@@ -110,6 +110,13 @@ void store_dicts_reap(struct uz_store *st)
 	}
 }
 
+void store_dicts_drop_tables(struct uz_store *st)
+{
+	uz_assert_held(&st->rc_lock);
+	for (int k = 0; k < SLOT_DICTS; k++)
+		uz_dict_drop_tables(atomic_load(&st->dicts[k].d));
+}
+
 void store_dicts_tidy(struct uz_store *st)
 {
 	bool any = false;
@@ -396,6 +403,7 @@ static int train_locked(struct uz_store *st, uint64_t sample_pages, size_t dict_
 		e = dict_pays(d, level, held, held_n, n, err, errlen);
 		if (e == -ENOMEM)
 			snprintf(err, errlen, "no memory to test the dictionary");
+		uz_dict_drop_tables(d);
 	}
 	free(held);
 	if (e) {
@@ -559,6 +567,7 @@ int uz_store_dict_estimate(struct uz_store *st, uint64_t pages, struct uz_store_
 		}
 	}
 	e->pages = got;
+	store_dicts_drop_tables(st);
 	uz_mutex_unlock(&st->rc_lock);
 	free(buf);
 	return 0;

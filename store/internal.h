@@ -426,6 +426,12 @@ const struct uz_dict *store_dict_current(struct uz_store *st, int *k);
  * uses any more.  Caller holds rc_lock. */
 void store_dicts_reap(struct uz_store *st);
 
+/* dicts.c: frees zstd's compression tables of every dictionary (made
+ * again by the next compression against one: uz_dict_drop_tables), at
+ * the end of what compressed with them.  Caller holds rc_lock (all zstd
+ * compression against dictionaries happens under it). */
+void store_dicts_drop_tables(struct uz_store *st);
+
 /* dicts.c: store_dicts_reap(), taking rc_lock, if a retired dictionary
  * has no pages left (the housekeeping thread; holds nothing). */
 void store_dicts_tidy(struct uz_store *st);

@@ -304,6 +304,7 @@ int uz_store_recompress(struct uz_store *st, enum uz_writeback_type type, uint32
 			res->error = w[i].res.error;
 	}
 	store_dicts_reap(st); /* the retired dictionary, if its last page moved */
+	store_dicts_drop_tables(st);
 	uz_mutex_unlock(&st->rc_lock);
 	store_compact_after(st, res->kept, used, &res->bytes_freed);
 	return res->error;
@@ -341,6 +342,7 @@ void store_rc_policy(struct uz_store *st)
 	rc_filter_dicts(st, &c, &f);
 	err = rc_range(st, &c, &f, p->cursor, nslots, RC_BATCH_PAGES, &batch, &next, NULL);
 	store_dicts_reap(st);
+	store_dicts_drop_tables(st);
 	uz_mutex_unlock(&st->rc_lock);
 	pass->tried += batch.tried;
 	pass->kept += batch.kept;

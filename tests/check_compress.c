@@ -371,6 +371,27 @@ START_TEST(dictionary_makes_pages_smaller)
 		ck_assert_msg(with * 10 < plain * 9, "%s: %llu bytes with the dictionary, %llu without",
 			      uz_algo_name(cs[k].algo), (unsigned long long)with, (unsigned long long)plain);
 	}
+	/* zstd's compression tables: made by the first compression, held
+	 * apart from uz_dict_mem, dropped, made again; the frames the same */
+	{
+		uint8_t first[UZ_COMPRESS_BOUND];
+		size_t mem = uz_dict_mem(d);
+		int a, b;
+
+		code_page(page, 300000);
+		ck_assert_uint_gt(uz_dict_tables_mem(d), 0);
+		a = uz_dict_compress(d, &cs[1], page, first, sizeof(first));
+		uz_dict_drop_tables(d);
+		ck_assert_uint_eq(uz_dict_tables_mem(d), 0);
+		ck_assert_uint_eq(uz_dict_mem(d), mem);
+		b = uz_dict_compress(d, &cs[1], page, cbuf, sizeof(cbuf));
+		ck_assert_uint_gt(uz_dict_tables_mem(d), 0);
+		ck_assert_int_gt(a, 0);
+		ck_assert_int_eq(a, b);
+		ck_assert(memcmp(first, cbuf, (size_t)a) == 0);
+		uz_dict_drop_tables(d);
+		uz_dict_drop_tables(NULL);
+	}
 	uz_dict_free(again);
 	uz_dict_free(d);
 }
