@@ -9,7 +9,9 @@
 # two alternating ROUNDS times.  Per run: IOPS, the completion latency's
 # median, 99.9th and 99.99th percentiles and maximum, and the share of
 # reads that took 10 ms or more (fio's latency_ms buckets); also the
-# daemon's RSS during the trainings against before them.  Figures, not a
+# trainings done within the run and how long each took (at nice 19 it
+# takes what CPU the I/O leaves), and the daemon's RSS during them
+# against before.  Figures, not a
 # pass/fail test.
 # Usage: tests/bench/train.sh [--rounds N] [--runtime SECONDS] [--iodepth N]
 #   defaults: 2 rounds, 10 s runs, iodepth 1 (how a single reader sees
@@ -88,8 +90,13 @@ for round in $(seq "$ROUNDS"); do
 	kill "$TRAINER" 2>/dev/null
 	wait "$TRAINER" 2>/dev/null
 	TRAINER=""
+	# the training under way goes on in the daemon: let it end before the
+	# next quiet run
+	for _ in $(seq 600); do [ "$(stat_of "$T/uz.sock" dict_training)" = 0 ] && break; sleep 0.2; done
 	n=$(grep -c 'trained' "$T/trainings")
-	printf '%-20s %s  %s trainings; RSS up to %s MiB\n' "training $round" "$(fio_figures training)" "$n" "$peak"
+	times=$(sed -n 's/.*pages, \([0-9.]*\) s;.*/\1/p' "$T/trainings" | tr '\n' ' ')
+	printf '%-20s %s  %s trainings done (%ss); RSS up to %s MiB\n' "training $round" "$(fio_figures training)" \
+		"$n" "${times:- }" "$peak"
 	grep -v 'trained' "$T/trainings" | sort | uniq -c | sed 's/^/    train refused: /'
 done
 echo
