@@ -3,8 +3,10 @@
  * of every kind, partial writes, discards, zero ranges, idle marks,
  * recompression of each type with zstd and LZ4HC at several levels,
  * compaction and a changing memory limit, trained dictionaries (the
- * device filled, a dictionary trained on it and installed, recompression
- * onto it, retraining that retires it), checked against a reference
+ * device filled, a dictionary trained on it and installed, or refused
+ * when it must pay and does not, recompression onto it, retraining that
+ * retires it, the switches for recompression and LZ4 writes against
+ * it: dictionary, dictionary_lz4, and the latter's probes), checked against a reference
  * copy of the device: every read returns what the model holds (so no
  * page ever decodes with the wrong algorithm), and uz_store_check() finds
  * the slots, codecs and counters in agreement after each recompression
@@ -91,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(st);
 	memset(model, 0, sizeof(model));
 	while (in.left) {
-		unsigned op = next(&in) % 11, pg = next(&in) % PAGES, arg = next(&in);
+		unsigned op = next(&in) % 12, pg = next(&in) % PAGES, arg = next(&in);
 		uint8_t *m = model + (size_t)pg * UZ_PAGE_SIZE;
 		int err;
 
@@ -157,11 +159,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (!err)
 					memcpy(model + (size_t)i * UZ_PAGE_SIZE, buf, UZ_PAGE_SIZE);
 			}
-			err = uz_store_train_dict(st, PAGES, 1024u << (arg % 4), why, sizeof(why));
+			/* (arg & 2: a training that must pay, as dictionary = auto's) */
+			err = arg & 2 ? uz_store_train_dict_paying(st, PAGES, 1024u << (arg % 4), why, sizeof(why)) :
+					uz_store_train_dict(st, PAGES, 1024u << (arg % 4), why, sizeof(why));
 			assert(err == 0 || err == -EINVAL || err == -EBUSY || err == -ENOMEM);
 			check(st);
 			break;
 		}
+		case 11: /* the dictionary switches: recompression onto one, LZ4 writes against it */
+			uz_store_set_dictionary(st, arg & 1);
+			uz_store_set_dictionary_lz4(st, arg & 2);
+			break;
 		}
 	}
 	for (unsigned pg = 0; pg < PAGES; pg++)
