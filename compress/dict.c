@@ -59,7 +59,9 @@ static _Atomic uint64_t serials;
  * dictionary's table, zstd writes them as one stream, decoded one symbol
  * after another.  So:
  *   - literals stay raw (copied when decoded), which alone makes pages
- *     10 % larger;
+ *     10 % larger (a page of many literals, whose raw frame is larger
+ *     than a quarter page, is made again with Huffman-coded ones, and
+ *     the smaller kept: DICT_HUF_CHECK_BYTES);
  *   - that is paid back with a lazy parse (level 6's parameters at
  *     least) with matches of 5 bytes at least (fewer, longer sequences).
  * On the Linux tree at zstd:3: 0.222 of the size instead of 0.227, decode
@@ -226,6 +228,35 @@ static ZSTD_CDict *get_cdict(const struct uz_dict *cd)
 	return c;
 }
 
+/* Raw literals suit pages whose literals are few (most of the Linux
+ * tree's); a page with many (numbers, binaries) can come out larger than
+ * plain zstd.  A frame larger than this is made again with Huffman-coded
+ * literals, and the smaller kept (its decoder builds no more tables than
+ * a stock frame's). */
+#define DICT_HUF_CHECK_BYTES ((int)UZ_PAGE_SIZE / 4)
+
+/* The frame of page with Huffman-coded literals, from zc as it is set up
+ * (its dictionary referenced), into dst if smaller than the n bytes
+ * already there (0: none fitted).  Returns the length kept, 0 if none
+ * fits, -ENOMEM. */
+static int huf_retry(ZSTD_CCtx *zc, const void *page, void *dst, int cap, int n)
+{
+	uint8_t alt[UZ_PAGE_SIZE];
+	size_t m;
+
+	if (ZSTD_isError(ZSTD_CCtx_reset(zc, ZSTD_reset_session_only)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_literalCompressionMode, ZSTD_ps_enable)))
+		return -ENOMEM;
+	m = ZSTD_compress2(zc, alt, (size_t)cap < sizeof(alt) ? (size_t)cap : sizeof(alt), page, UZ_PAGE_SIZE);
+	if (ZSTD_isError(ZSTD_CCtx_reset(zc, ZSTD_reset_session_only)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_literalCompressionMode, ZSTD_ps_disable)))
+		return -ENOMEM;
+	if (ZSTD_isError(m) || (n > 0 && m >= (size_t)n))
+		return n;
+	memcpy(dst, alt, m);
+	return (int)m;
+}
+
 static int zstd_compress(const struct uz_dict *d, int level, const void *page, void *dst, int cap)
 {
 	struct uz_thread_ctx *c = uz_thread_ctx();
@@ -260,7 +291,11 @@ static int zstd_compress(const struct uz_dict *d, int level, const void *page, v
 	if (ZSTD_isError(n))
 		return -ENOMEM;
 	n = ZSTD_compress2(c->zc_dict, dst, (size_t)cap, page, UZ_PAGE_SIZE);
-	return ZSTD_isError(n) ? 0 : (int)n; /* the only error left: dst too small */
+	if (!ZSTD_isError(n) && n <= (size_t)DICT_HUF_CHECK_BYTES)
+		return (int)n;
+	if (ZSTD_isError(n) && cap <= DICT_HUF_CHECK_BYTES)
+		return 0; /* (what would fit is not worth a second try) */
+	return huf_retry(c->zc_dict, page, dst, cap, ZSTD_isError(n) ? 0 : (int)n);
 }
 
 static int lz4_compress(const struct uz_dict *d, const void *page, void *dst, int cap)

@@ -322,9 +322,12 @@ static int dict_pays(const struct uz_dict *d, int level, const uint8_t *held, ui
 
 		if (a < 0 || b < 0)
 			return a < 0 ? a : b;
-		/* (0: did not fit, as good as stored raw) */
-		plain += a ? (uint64_t)a : UZ_PAGE_SIZE;
-		with += b ? (uint64_t)b : UZ_PAGE_SIZE;
+		/* (0: did not fit, as good as stored raw; a page the
+		 * dictionary makes larger is recompressed plainly) */
+		a = a ? a : (int)UZ_PAGE_SIZE;
+		b = b && b < a ? b : a;
+		plain += (uint64_t)a;
+		with += (uint64_t)b;
 	}
 	saved = plain > with ? (plain - with) * stored / t : 0;
 	if (plain > with && (plain - with) * 1000 >= plain * DICT_MIN_GAIN_PERMILLE && saved > mem)
@@ -555,15 +558,19 @@ int uz_store_dict_estimate(struct uz_store *st, uint64_t pages, struct uz_store_
 		const uint8_t *page = buf + i * UZ_PAGE_SIZE;
 		int len = uz_codec_compress(&c, page, dst, sizeof(dst));
 
-		/* a page that does not fit counts as stored raw */
-		e->plain_bytes += len > 0 ? (uint64_t)len : UZ_PAGE_SIZE;
+		/* a page that does not fit counts as stored raw; one that a
+		 * dictionary makes larger, as recompressed plainly
+		 * (recompress.c) */
+		uint64_t plain = len > 0 ? (uint64_t)len : UZ_PAGE_SIZE;
+
+		e->plain_bytes += plain;
 		for (int k = 0; k < SLOT_DICTS; k++) {
 			const struct uz_dict *d = atomic_load(&st->dicts[k].d);
 
 			if (!d)
 				continue;
 			len = uz_dict_compress(d, &c, page, dst, sizeof(dst));
-			e->dict_bytes[k] += len > 0 ? (uint64_t)len : UZ_PAGE_SIZE;
+			e->dict_bytes[k] += len > 0 && (uint64_t)len < plain ? (uint64_t)len : plain;
 		}
 	}
 	e->pages = got;

@@ -15,7 +15,8 @@
  * new LZ4, zstd or zstd trainer whose output differs for the same pages
  * would fail the byte comparison but not the restore.)  That happened
  * once: compress/dict.c's zstd frames took raw literals and a lazy parse
- * (faster to decode), so tests/data/snapshot-v2-rawlit.bin, the same
+ * (faster to decode; Huffman-coded literals again for pages of many
+ * literals), so tests/data/snapshot-v2-rawlit.bin, the same
  * store written by that code (--write-sample-v2), is the one a snapshot
  * must equal; snapshot-v2.bin, with the older frames, must still restore.
  */
