@@ -231,8 +231,9 @@ static ZSTD_CDict *get_cdict(const struct uz_dict *cd)
 /* Raw literals suit pages whose literals are few (most of the Linux
  * tree's); a page with many (numbers, binaries) can come out larger than
  * plain zstd.  A frame larger than this is made again with Huffman-coded
- * literals, and the smaller kept (its decoder builds no more tables than
- * a stock frame's). */
+ * literals, kept if it is a tenth smaller at least (its decoder builds
+ * no more tables than a stock frame's, but decodes the literals one by
+ * one: make bench-io IO_ARGS=--recompress-only). */
 #define DICT_HUF_CHECK_BYTES ((int)UZ_PAGE_SIZE / 4)
 
 /* The frame of page with Huffman-coded literals, from zc as it is set up
@@ -251,7 +252,9 @@ static int huf_retry(ZSTD_CCtx *zc, const void *page, void *dst, int cap, int n)
 	if (ZSTD_isError(ZSTD_CCtx_reset(zc, ZSTD_reset_session_only)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_literalCompressionMode, ZSTD_ps_disable)))
 		return -ENOMEM;
-	if (ZSTD_isError(m) || (n > 0 && m >= (size_t)n))
+	/* Huffman-coded literals cost decode time: kept where they save a
+	 * tenth at least (or the raw frame did not fit) */
+	if (ZSTD_isError(m) || (n > 0 && m * 10 > (size_t)n * 9))
 		return n;
 	memcpy(dst, alt, m);
 	return (int)m;
