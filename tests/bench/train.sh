@@ -30,7 +30,7 @@ done
 need_root
 command -v fio >/dev/null || { echo "fio missing (make bench-deps installs it)" >&2; exit 2; }
 TRAINER=""
-trap '[ -n "$TRAINER" ] && kill "$TRAINER" 2>/dev/null; wait; cleanup' EXIT
+trap '[ -n "$TRAINER" ] && kill "$TRAINER" 2>/dev/null && wait "$TRAINER"; cleanup' EXIT
 TAR=$(linux_tar) || exit 1
 JOBS=1
 [ "$DEPTH" -gt 1 ] && JOBS=2
