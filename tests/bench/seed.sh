@@ -78,7 +78,9 @@ wait_stable() {
 	local prev="" cur
 	for _ in $(seq 20); do
 		cur=$(mm)
-		[ "$cur" = "$prev" ] && return
+		# (and no dictionary training holding its scratch memory)
+		[ "$SYS" != zram ] && [ "$(stat_of "$SOCK" dict_training)" = 1 ] && cur=""
+		[ "$cur" = "$prev" ] && [ -n "$cur" ] && return
 		prev=$cur
 		sleep 0.5
 	done
