@@ -439,7 +439,7 @@ END_TEST
  * one that pays is refused nothing that the plain training would keep. */
 START_TEST(auto_training_must_pay)
 {
-	enum { FEW = 240, MANY = 12288, BIG = 64 << 10 };
+	enum { FEW = 240, MANY = 3072, BIG = 64 << 10 };
 	struct uz_store *st = dict_store(true, NULL);
 	static uint8_t page[UZ_PAGE_SIZE];
 	struct uz_store_stats s;
