@@ -339,3 +339,38 @@ linux_tar() {
 	fi
 	echo "$tar"
 }
+
+# Containers (t_systemd, t_deb).  container_loops_mark, before booting
+# one: the loop devices attached now.  container_loops_reap, after it:
+# detaches those attached since, swapped off first (bounded: never hang
+# on a dead device).  The service attaches them from its own mount
+# namespace, so outside it their backing file shows as "/" and cannot be
+# matched by name; each one left is said.
+container_loops_mark() { LOOPS_BEFORE=$(losetup -n -O NAME 2>/dev/null | sort); }
+container_loops_reap() {
+	local l
+	for l in $(comm -13 <(echo "${LOOPS_BEFORE:-}") <(losetup -n -O NAME 2>/dev/null | sort)); do
+		swapoff "$l" 2>/dev/null &
+		for _ in $(seq 600); do kill -0 $! 2>/dev/null || break; sleep 0.1; done
+		losetup -d "$l" && log "$l: left attached by the container, detached"
+	done
+}
+
+# container_results LOG CONSOLE STATUS LABEL: the in-container test's
+# "ok|FAIL description" lines counted as this test's, and a check that it
+# ran to its end ("done").  With no LOG, exits 77 when the console says
+# the machine cannot boot a container (and it did not time out: STATUS
+# 124), else fails.
+container_results() {
+	local log=$1 console=$2 rc=$3 label=$4 st desc
+	if [ ! -s "$log" ]; then
+		if grep -qiE "not supported|permission denied|failed to" "$console" && [ "$rc" -ne 124 ]; then
+			cat "$console"; echo "SKIP: systemd-nspawn cannot boot a container on this machine"; exit 77
+		fi
+		fail "the container ran no test (status $rc)"; tail -20 "$console"
+	fi
+	while read -r st desc; do
+		case $st in ok) pass "[$label] $desc" ;; FAIL) fail "[$label] $desc" ;; esac
+	done <"$log"
+	check "[$label] the in-container test ran to its end" grep -q '^done$' "$log"
+}

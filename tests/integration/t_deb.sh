@@ -160,23 +160,14 @@ losetup -f >/dev/null
 loops=()
 for l in /dev/loop[0-9]*; do loops+=(--bind="$l"); done
 # CAP_IPC_LOCK: not in nspawn's default set; the unit locks its memory.
+container_loops_mark
 timeout 300 systemd-nspawn -q --keep-unit --register=no -D "$T/root" --capability=CAP_IPC_LOCK \
 	--bind=/dev/fuse --bind=/dev/loop-control "${loops[@]}" \
 	-b systemd.firstboot=off systemd.unit=pkgtest.service >"$T/console.log" 2>&1
 rc=$?
-# A loop device left by a failed run still points into the container.
-for l in $(losetup -n -O NAME -j /run/uzram/test 2>/dev/null); do losetup -d "$l"; done
+container_loops_reap
 res=$T/root/results
-if [ ! -s "$res/log" ]; then
-	if grep -qiE "not supported|permission denied|failed to" "$T/console.log" && [ $rc -ne 124 ]; then
-		cat "$T/console.log"; echo "SKIP: systemd-nspawn cannot boot a container on this machine"; exit 77
-	fi
-	fail "the container ran no test (status $rc)"; tail -20 "$T/console.log"
-fi
-while read -r st desc; do
-	case $st in ok) pass "[container] $desc" ;; FAIL) fail "[container] $desc" ;; esac
-done <"$res/log"
-check "[container] the in-container test ran to its end" grep -q '^done$' "$res/log"
+container_results "$res/log" "$T/console.log" "$rc" container
 if [ "$FAILED" -gt 0 ]; then
 	echo "  --- commands ---"; tail -n 60 "$res/cmd.log" 2>/dev/null | sed 's/^/  | /'
 	echo "  --- journal of uzram@test ---"; tail -n 30 "$res/journal" 2>/dev/null | sed 's/^/  | /'

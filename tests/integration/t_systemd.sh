@@ -209,6 +209,7 @@ loops=()
 for l in /dev/loop[0-9]*; do loops+=(--bind="$l"); done
 # CAP_IPC_LOCK: not in nspawn's default set; the unit locks its memory.
 # swapon/swapoff: not in nspawn's default system-call filter (the swap instance needs them).
+container_loops_mark
 timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes --capability=CAP_IPC_LOCK \
 	--system-call-filter="swapon swapoff" \
 	--bind=/dev/fuse --bind=/dev/loop-control "${loops[@]}" \
@@ -217,24 +218,8 @@ timeout 300 systemd-nspawn -q --keep-unit --register=no -D / --volatile=yes --ca
 	--bind-ro="$T/selftest.service:/etc/systemd/system/uzram-selftest.service" "${dropin[@]}" \
 	-b systemd.firstboot=off systemd.unit=uzram-selftest.service >"$T/console.log" 2>&1
 rc=$?
-# A loop device left by a failed run still points into the container.
-for l in $(losetup -n -O NAME -j /run/uzram/t0 2>/dev/null); do losetup -d "$l"; done
-for l in $(losetup -n -O NAME -j /run/uzram/s0 2>/dev/null); do
-	# (bounded: never hang the run on a dead device; EINVAL: not swap)
-	swapoff "$l" 2>/dev/null &
-	for _ in $(seq 600); do kill -0 $! 2>/dev/null || break; sleep 0.1; done
-	losetup -d "$l"
-done
-if [ ! -s "$T/results/log" ]; then
-	if grep -qiE "not supported|permission denied|failed to" "$T/console.log" && [ $rc -ne 124 ]; then
-		cat "$T/console.log"; echo "SKIP: systemd-nspawn cannot boot a container on this machine"; exit 77
-	fi
-	fail "the container ran no test (status $rc)"; tail -20 "$T/console.log"
-fi
-while read -r st desc; do
-	case $st in ok) pass "[systemd] $desc" ;; FAIL) fail "[systemd] $desc" ;; esac
-done <"$T/results/log"
-check "[systemd] the in-container test ran to its end" grep -q '^done$' "$T/results/log"
+container_loops_reap
+container_results "$T/results/log" "$T/console.log" "$rc" systemd
 echo "  --- journal of uzram@t0 (start, READY, mount, reload, stop) ---"
 sed 's/^/  /' "$T/results/journal-t0" 2>/dev/null | grep -vE 'Deactivated|Consumed' | tail -30
 [ "$FAILED" -gt 0 ] && { cp -r "$T/results" /tmp/sysd-results 2>/dev/null; echo "  --- commands ---"; tail -80 "$T/results/cmd.log"; sed 's/^/  /' "$T/results/journal-t2" 2>/dev/null | tail -20;
